@@ -1,0 +1,94 @@
+// Package audit parses Kubernetes audit.k8s.io/v1 Event log lines, keeping only the
+// fields the detection needs. Request and response bodies (requestObject,
+// responseObject) can hold secrets and are never kept.
+//
+// Almost every value here is chosen or influenced by whoever sent the request to the API
+// server: treat them all as attacker-controlled text when rendering or logging them.
+package audit
+
+import "errors"
+
+// Stage is the stage of request handling at which an audit event was generated.
+type Stage string
+
+// Stages written by the API server (EKS omits RequestReceived).
+const (
+	StageRequestReceived  Stage = "RequestReceived"
+	StageResponseStarted  Stage = "ResponseStarted"
+	StageResponseComplete Stage = "ResponseComplete"
+	StagePanic            Stage = "Panic"
+)
+
+// Reasons a line is not used, counted by the pipeline.
+var (
+	ErrNotJSON    = errors.New("not JSON")
+	ErrNotAudit   = errors.New("not an audit event")
+	ErrTruncated  = errors.New("truncated line")
+)
+
+// Event is the subset of an audit.k8s.io/v1 Event that the detection reads.
+// Field names follow the upstream JSON names.
+type Event struct {
+	// Kind is "Event"; APIVersion "audit.k8s.io/v1". Set by the API server.
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	// Level is the audit level (Metadata, Request, RequestResponse). Set by the policy.
+	Level string `json:"level"`
+	// AuditID is unique per request. Set by the API server (clients can propose one).
+	AuditID string `json:"auditID"`
+	// Stage is the stage at which this event was generated. Set by the API server.
+	Stage Stage `json:"stage"`
+	// RequestURI is the URI the client sent: attacker-controlled.
+	RequestURI string `json:"requestURI"`
+	// Verb is the Kubernetes verb derived from the HTTP method and URI: attacker-chosen.
+	Verb string `json:"verb"`
+	// User is the authenticated identity; its names come from the authenticator.
+	User UserInfo `json:"user"`
+	// SourceIPs lists the client addresses, X-Forwarded-For entries first: the forwarded
+	// entries are attacker-controlled, the last one is the peer address.
+	SourceIPs []string `json:"sourceIPs"`
+	// UserAgent is the client's User-Agent header: attacker-controlled.
+	UserAgent string `json:"userAgent"`
+	// ObjectRef is the object the request targets, from the URI: attacker-chosen.
+	ObjectRef *ObjectReference `json:"objectRef"`
+	// ResponseStatus is the API server's answer; Message can echo attacker-chosen names.
+	ResponseStatus *Status `json:"responseStatus"`
+	// RequestReceivedTimestamp is when the API server received the request (RFC 3339
+	// with microseconds), kept verbatim as written.
+	RequestReceivedTimestamp string `json:"requestReceivedTimestamp"`
+	// StageTimestamp is when this stage was reached.
+	StageTimestamp string `json:"stageTimestamp"`
+	// Annotations are written by the API server's authorizer and admission plugins
+	// (for example authorization.k8s.io/decision). Values can quote attacker input.
+	Annotations map[string]string `json:"annotations"`
+}
+
+// UserInfo is the identity of the requester. user.extra (IAM access key ids, session
+// names) is deliberately not kept.
+type UserInfo struct {
+	// Username is the authenticated name; for anonymous requests system:anonymous.
+	Username string `json:"username"`
+	// UID is the authenticator's unique id; on EKS aws-iam-authenticator:<account>:<id>.
+	UID string `json:"uid"`
+	// Groups are the groups the authenticator placed the user in.
+	Groups []string `json:"groups"`
+}
+
+// ObjectReference identifies the target object of a request.
+type ObjectReference struct {
+	Resource    string `json:"resource"`
+	Namespace   string `json:"namespace"`
+	Name        string `json:"name"`
+	APIGroup    string `json:"apiGroup"`
+	APIVersion  string `json:"apiVersion"`
+	Subresource string `json:"subresource"`
+}
+
+// Status is the response status (a metav1.Status subset).
+type Status struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Reason  string `json:"reason"`
+	// Code is kept as the JSON number text written by the API server (e.g. "403").
+	Code string `json:"-"`
+}
