@@ -13,27 +13,29 @@ const WindowSize = time.Hour
 
 // Source says where matched events came from (one CloudWatch Logs log group).
 type Source struct {
-	Owner     string // AWS account id
-	LogGroup  string // /aws/eks/<cluster>/cluster
-	LogStream string // last stream seen
-	Cluster   string // parsed from LogGroup, "" when the group is not an EKS one
-	Region    string // from the function's environment, "" in replay
+	Owner     string `json:"owner"`     // AWS account id
+	LogGroup  string `json:"logGroup"`  // /aws/eks/<cluster>/cluster
+	LogStream string `json:"logStream"` // last stream seen
+	Cluster   string `json:"cluster"`   // parsed from LogGroup, "" when the group is not an EKS one
+	Region    string `json:"region"`    // from the function's environment, "" in replay
 }
 
 // Aggregate is one row of `stats count by <13 fields>` within one window and source.
 type Aggregate struct {
-	Rule   string    // detect.Rule.ID
-	Window time.Time // start of the hour, UTC
+	Rule   string    `json:"rule"`   // detect.Rule.ID
+	Window time.Time `json:"window"` // start of the hour, UTC
 	// Key identifies the aggregate within its window: a hash of Source.LogGroup and Fields.
-	Key    string
-	Group  string // alert group key within the window (see GroupBy)
-	Source Source
-	Fields detect.Fields
-	Count  int64
-	FirstSeen, LastSeen time.Time
+	Key    string        `json:"key"`
+	Group  string        `json:"group"` // alert group key within the window (see GroupBy)
+	Source Source        `json:"source"`
+	Fields detect.Fields `json:"fields"`
+	Count  int64         `json:"count"`
+	// FirstSeen and LastSeen are the earliest and latest event times counted.
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
 	// EventIDs are the CloudWatch log event ids counted here, sorted and unique (empty for
 	// raw lines, which have no ids). They make storage idempotent across redeliveries.
-	EventIDs []string
+	EventIDs []string `json:"eventIds,omitempty"`
 }
 
 // GroupBy decides which aggregates share one alert.
@@ -41,7 +43,7 @@ type GroupBy string
 
 // Alert grouping options (ALERT_GROUP_BY).
 const (
-	GroupByUser      GroupBy = "user"       // one alert per user per window and log group
+	GroupByUser      GroupBy = "user"        // one alert per user per window and log group
 	GroupByUserSrcIP GroupBy = "user,src_ip" // per user and source IP list
-	GroupByAggregate GroupBy = "aggregate"  // one alert per Splunk row
+	GroupByAggregate GroupBy = "aggregate"   // one alert per Splunk row
 )

@@ -7,6 +7,13 @@
 package alert
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
@@ -34,4 +41,304 @@ type Message struct {
 	Message           string               `json:"Message"`
 	MessageStructure  string               `json:"MessageStructure"`
 	MessageAttributes map[string]Attribute `json:"MessageAttributes"`
+}
+
+// Size is the size SNS counts against its 256 KiB limit: the message, the subject and
+// every attribute's name, data type and value, in bytes.
+func (m Message) Size() int {
+	n := len(m.Subject) + len(m.Message)
+	for name, a := range m.MessageAttributes {
+		n += len(name) + len(a.DataType) + len(a.StringValue)
+	}
+	return n
+}
+
+// SchemaVersion is the version of the structured alert delivered to sqs and lambda
+// subscribers. It changes only when a field is removed or changes meaning.
+const SchemaVersion = "1"
+
+// Severity is the alert severity, derived from the risk score with the bands of
+// Splunk Enterprise Security.
+type Severity string
+
+// Severities, from the risk score: 0-20, 21-40, 41-60, 61-80, 81-100.
+const (
+	SeverityInformational Severity = "informational"
+	SeverityLow           Severity = "low"
+	SeverityMedium        Severity = "medium"
+	SeverityHigh          Severity = "high"
+	SeverityCritical      Severity = "critical"
+)
+
+// SeverityOf maps a risk score to its severity band.
+func SeverityOf(score int) Severity {
+	switch {
+	case score > 80:
+		return SeverityCritical
+	case score > 60:
+		return SeverityHigh
+	case score > 40:
+		return SeverityMedium
+	case score > 20:
+		return SeverityLow
+	default:
+		return SeverityInformational
+	}
+}
+
+// Options are the inputs of Build that do not come from the aggregates.
+type Options struct {
+	// Region is the AWS region of the log groups, used when an aggregate's Source.Region
+	// is empty (the Lambda's own region); "" leaves the console link region-less.
+	Region string
+	// MaxAggregates caps the aggregates listed in an alert; 0 or less lists as many as fit
+	// in one SNS message. Attempts always count every aggregate.
+	MaxAggregates int
+	// Now is the clock for Alert.GeneratedAt; nil means time.Now.
+	Now func() time.Time
+}
+
+// Alert is the risk alert for one alert group, with every attacker-controlled value
+// cleaned (valid UTF-8, no control or invisible characters, cut to a bounded length).
+// Its JSON form is the structured alert delivered to sqs and lambda subscribers.
+type Alert struct {
+	SchemaVersion string     `json:"schemaVersion"`
+	ID            string     `json:"id"` // stable per rule, window, group key and log group
+	Title         string     `json:"title"`
+	Rule          RuleRef    `json:"rule"`
+	Severity      Severity   `json:"severity"`
+	RiskScore     int        `json:"riskScore"`
+	Impact        int        `json:"impact"`
+	Confidence    int        `json:"confidence"`
+	MITRE         MITRE      `json:"mitre"`
+	RiskObject    RiskObject `json:"riskObject"`
+	// ThreatObjects are the distinct source IPs, sorted; at most MaxThreatObjects.
+	ThreatObjects        []ThreatObject `json:"threatObjects"`
+	ThreatObjectsOmitted int            `json:"threatObjectsOmitted"`
+	Source               Source         `json:"source"`
+	Window               Window         `json:"window"`
+	FirstSeen            time.Time      `json:"firstSeen"`
+	LastSeen             time.Time      `json:"lastSeen"`
+	// Attempts is the sum of the counts of all the group's aggregates.
+	Attempts int64 `json:"attempts"`
+	// AggregatesTotal is how many aggregates the group has; Aggregates lists the most
+	// recent first, AggregatesOmitted says how many are not listed.
+	AggregatesTotal   int         `json:"aggregatesTotal"`
+	AggregatesOmitted int         `json:"aggregatesOmitted"`
+	Aggregates        []Aggregate `json:"aggregates"`
+	// ConsoleURL opens CloudWatch Logs Insights with a query for this user over the window.
+	ConsoleURL string `json:"consoleUrl"`
+	// SuppressExample is a SUPPRESSIONS CEL expression that would silence this user.
+	SuppressExample string    `json:"suppressExample"`
+	NextSteps       []string  `json:"nextSteps"`
+	GeneratedAt     time.Time `json:"generatedAt"`
+}
+
+// RuleRef names the detection rule.
+type RuleRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// MITRE is the ATT&CK technique and tactic of the rule.
+type MITRE struct {
+	TechniqueID string `json:"techniqueId"`
+	Technique   string `json:"technique"`
+	Tactic      string `json:"tactic"`
+}
+
+// RiskObject is the entity the risk is attributed to (the user).
+type RiskObject struct {
+	Field string `json:"field"` // output field name, "user"
+	Type  string `json:"type"`  // "user"
+	Value string `json:"value"`
+}
+
+// ThreatObject is one indicator seen with the risk (a source IP).
+type ThreatObject struct {
+	Field string `json:"field"` // output field name, "src_ip"
+	Type  string `json:"type"`  // "ip_address"
+	Value string `json:"value"`
+}
+
+// Source says where the events were read.
+type Source struct {
+	Cluster   string `json:"cluster"`
+	Account   string `json:"account"`
+	Region    string `json:"region"`
+	LogGroup  string `json:"logGroup"`
+	LogStream string `json:"logStream"`
+}
+
+// Window is the hourly window of the alert, [Start, End).
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Aggregate is one row of the detection's stats clause: its count, when it was seen and
+// its 13 by-fields, named as in the Splunk search output.
+type Aggregate struct {
+	Count     int64         `json:"count"`
+	FirstSeen time.Time     `json:"firstSeen"`
+	LastSeen  time.Time     `json:"lastSeen"`
+	Fields    detect.Fields `json:"fields"`
+}
+
+// MaxThreatObjects caps the source IPs listed in one alert (forwarded addresses are
+// attacker-chosen, so their number is too).
+const MaxThreatObjects = 50
+
+// Length limits, in characters, of cleaned values.
+const (
+	maxName    = 256  // user, uid, groups, cluster, namespace, resource and similar
+	maxLong    = 1024 // user agent, request URI, response message
+	maxIP      = 64
+	maxList    = 20 // items of a multi-value field in one aggregate
+	maxSources = 512
+)
+
+// Build builds the alert for one group. It is pure apart from opts.Now.
+func Build(g Group, opts Options) Alert {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	aggs := slices.Clone(g.Aggregates)
+	// Most recent first; the key makes the order total, so goldens are stable.
+	slices.SortStableFunc(aggs, func(x, y aggregate.Aggregate) int {
+		if c := y.LastSeen.Compare(x.LastSeen); c != 0 {
+			return c
+		}
+		if c := y.FirstSeen.Compare(x.FirstSeen); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Key, y.Key)
+	})
+
+	a := Alert{
+		SchemaVersion:   SchemaVersion,
+		Rule:            RuleRef{ID: clean(g.Rule.ID, maxName), Name: clean(g.Rule.Name, maxName)},
+		Severity:        SeverityOf(g.Rule.RiskScore),
+		RiskScore:       g.Rule.RiskScore,
+		Impact:          g.Rule.Impact,
+		Confidence:      g.Rule.Confidence,
+		MITRE:           MITRE{TechniqueID: g.Rule.MitreID, Technique: g.Rule.MitreTechnique, Tactic: g.Rule.MitreTactic},
+		Window:          Window{Start: g.Window.UTC(), End: g.Window.UTC().Add(aggregate.WindowSize)},
+		AggregatesTotal: len(aggs),
+		GeneratedAt:     now().UTC(),
+		// Empty lists are [] in JSON, never null.
+		ThreatObjects: []ThreatObject{},
+		Aggregates:    []Aggregate{},
+	}
+
+	var rawUser string
+	ips := map[string]bool{}
+	for i, ag := range aggs {
+		a.Attempts += ag.Count
+		if i == 0 {
+			rawUser = ag.Fields.User
+			a.Source = Source{
+				Cluster:   clean(ag.Source.Cluster, maxName),
+				Account:   clean(ag.Source.Owner, maxName),
+				Region:    clean(ag.Source.Region, maxName),
+				LogGroup:  clean(ag.Source.LogGroup, maxSources),
+				LogStream: clean(ag.Source.LogStream, maxSources),
+			}
+		}
+		if !ag.FirstSeen.IsZero() && (a.FirstSeen.IsZero() || ag.FirstSeen.Before(a.FirstSeen)) {
+			a.FirstSeen = ag.FirstSeen.UTC()
+		}
+		if ag.LastSeen.After(a.LastSeen) {
+			a.LastSeen = ag.LastSeen.UTC()
+		}
+		for _, ip := range ag.Fields.SrcIPs {
+			ips[clean(ip, maxIP)] = true
+		}
+		if opts.MaxAggregates <= 0 || len(a.Aggregates) < opts.MaxAggregates {
+			a.Aggregates = append(a.Aggregates, cleanAggregate(ag))
+		}
+	}
+	if a.Source.Region == "" {
+		a.Source.Region = clean(opts.Region, maxName)
+	}
+	a.AggregatesOmitted = a.AggregatesTotal - len(a.Aggregates)
+
+	for _, ip := range slices.Sorted(maps.Keys(ips)) {
+		if len(a.ThreatObjects) == MaxThreatObjects {
+			a.ThreatObjectsOmitted++
+			continue
+		}
+		a.ThreatObjects = append(a.ThreatObjects, ThreatObject{Field: g.Rule.ThreatObject, Type: "ip_address", Value: ip})
+	}
+
+	user := clean(rawUser, maxName)
+	a.RiskObject = RiskObject{Field: g.Rule.RiskObject, Type: "user", Value: user}
+	a.Title = clean(strings.ReplaceAll(g.Rule.RiskMessage, "$user$", user), maxLong)
+	a.ID = alertID(g, a.Source.LogGroup)
+	a.ConsoleURL = InsightsURL(a.Source.Region, logGroups(g.Aggregates), rawUser, a.Window.Start, a.Window.End)
+	a.SuppressExample = suppressExample(rawUser)
+	a.NextSteps = nextSteps(a, strconv.Quote, func(s string) string { return s }, a.ConsoleURL)
+	return a
+}
+
+// cleanAggregate copies an aggregate with every field cleaned and bounded.
+func cleanAggregate(ag aggregate.Aggregate) Aggregate {
+	f := ag.Fields
+	return Aggregate{
+		Count:     ag.Count,
+		FirstSeen: ag.FirstSeen.UTC(),
+		LastSeen:  ag.LastSeen.UTC(),
+		Fields: detect.Fields{
+			Namespace:                clean(f.Namespace, maxName),
+			Resource:                 clean(f.Resource, maxName),
+			RequestReceivedTimestamp: clean(f.RequestReceivedTimestamp, maxIP),
+			RequestURI:               clean(f.RequestURI, maxLong),
+			Code:                     clean(f.Code, maxIP),
+			Message:                  clean(f.Message, maxLong),
+			SrcIPs:                   cleanList(f.SrcIPs, maxIP),
+			Stage:                    clean(f.Stage, maxName),
+			Groups:                   cleanList(f.Groups, maxName),
+			UID:                      clean(f.UID, maxName),
+			User:                     clean(f.User, maxName),
+			UserAgent:                clean(f.UserAgent, maxLong),
+			Verb:                     clean(f.Verb, maxName),
+		},
+	}
+}
+
+// cleanList cleans each item and keeps at most maxList, saying how many were dropped.
+func cleanList(in []string, limit int) []string {
+	out := make([]string, 0, min(len(in), maxList+1))
+	for i, s := range in {
+		if i == maxList {
+			out = append(out, omittedMarker(len(in)-maxList))
+			break
+		}
+		out = append(out, clean(s, limit))
+	}
+	return out
+}
+
+// alertID is a stable identifier of the alert: the same group in the same window always
+// gets the same id, so subscribers can deduplicate the rare duplicate delivery.
+func alertID(g Group, logGroup string) string {
+	h := sha256.New()
+	for _, s := range []string{g.Rule.ID, g.Window.UTC().Format(time.RFC3339), g.Key, logGroup} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// logGroups lists the distinct log groups of the aggregates, in first-seen order.
+func logGroups(aggs []aggregate.Aggregate) []string {
+	var out []string
+	for _, ag := range aggs {
+		if ag.Source.LogGroup != "" && !slices.Contains(out, ag.Source.LogGroup) {
+			out = append(out, ag.Source.LogGroup)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

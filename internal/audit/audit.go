@@ -21,13 +21,40 @@ const (
 
 // Reasons a line is not used, counted by the pipeline.
 var (
-	ErrNotJSON    = errors.New("not JSON")
-	ErrNotAudit   = errors.New("not an audit event")
-	ErrTruncated  = errors.New("truncated line")
+	ErrNotJSON   = errors.New("not JSON")
+	ErrNotAudit  = errors.New("not an audit event")
+	ErrTruncated = errors.New("truncated line")
+)
+
+// Field names one event field whose presence is tracked, so that fillnull can tell a
+// missing field from a present one. Fields combine as a bit set (see Event.Present).
+type Field uint32
+
+// Tracked fields. A field is present when its key is in the JSON object with a non-null
+// value; a list is present when it has at least one element (Splunk extracts nothing from
+// an empty array).
+const (
+	FieldVerb Field = 1 << iota
+	FieldRequestURI
+	FieldUserAgent
+	FieldRequestReceivedTimestamp
+	FieldStageTimestamp
+	FieldStage
+	FieldSourceIPs
+	FieldUsername
+	FieldUID
+	FieldGroups
+	FieldNamespace
+	FieldResource
+	FieldStatusReason
+	FieldStatusCode
+	FieldStatusMessage
 )
 
 // Event is the subset of an audit.k8s.io/v1 Event that the detection reads.
-// Field names follow the upstream JSON names.
+// Field names follow the upstream JSON names. Use Parse (or json.Unmarshal, which calls
+// UnmarshalJSON) to fill it: JSON keys are matched exactly, as Splunk does, and Present
+// records which fields were in the line.
 type Event struct {
 	// Kind is "Event"; APIVersion "audit.k8s.io/v1". Set by the API server.
 	Kind       string `json:"kind"`
@@ -61,7 +88,14 @@ type Event struct {
 	// Annotations are written by the API server's authorizer and admission plugins
 	// (for example authorization.k8s.io/decision). Values can quote attacker input.
 	Annotations map[string]string `json:"annotations"`
+	// Present is the set of tracked fields found in the line (see Field).
+	Present Field `json:"-"`
+
+	hasUser bool // the user object was present (used to recognise events without kind)
 }
+
+// Has reports whether field f was present in the parsed line.
+func (e Event) Has(f Field) bool { return e.Present&f != 0 }
 
 // UserInfo is the identity of the requester. user.extra (IAM access key ids, session
 // names) is deliberately not kept.
@@ -74,21 +108,31 @@ type UserInfo struct {
 	Groups []string `json:"groups"`
 }
 
-// ObjectReference identifies the target object of a request.
+// ObjectReference identifies the target object of a request. Every field comes from the
+// request URI and is attacker-chosen.
 type ObjectReference struct {
-	Resource    string `json:"resource"`
-	Namespace   string `json:"namespace"`
-	Name        string `json:"name"`
-	APIGroup    string `json:"apiGroup"`
-	APIVersion  string `json:"apiVersion"`
+	// Resource is the resource type, e.g. "secrets".
+	Resource string `json:"resource"`
+	// Namespace is the target namespace; empty for cluster-scoped resources.
+	Namespace string `json:"namespace"`
+	// Name is the object name; RBAC denials of a create carry none.
+	Name string `json:"name"`
+	// APIGroup is the API group; empty for the core group.
+	APIGroup string `json:"apiGroup"`
+	// APIVersion is the API version of the request.
+	APIVersion string `json:"apiVersion"`
+	// Subresource is e.g. "exec" or "token".
 	Subresource string `json:"subresource"`
 }
 
 // Status is the response status (a metav1.Status subset).
 type Status struct {
-	Status  string `json:"status"`
+	// Status is "Success" or "Failure".
+	Status string `json:"status"`
+	// Message is the human-readable explanation; it quotes user and object names.
 	Message string `json:"message"`
-	Reason  string `json:"reason"`
+	// Reason is the machine-readable reason, e.g. "Forbidden".
+	Reason string `json:"reason"`
 	// Code is kept as the JSON number text written by the API server (e.g. "403").
 	Code string `json:"-"`
 }

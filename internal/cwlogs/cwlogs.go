@@ -7,7 +7,12 @@
 // no such cap and is deliberately not used.
 package cwlogs
 
-import "errors"
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+)
 
 // MessageType says whether a payload carries log events or is a health check.
 type MessageType string
@@ -23,6 +28,13 @@ const DefaultMaxDecompressedBytes = 64 << 20
 
 // ErrTooLarge is returned when inflating would exceed the configured cap.
 var ErrTooLarge = errors.New("decompressed payload exceeds the configured limit")
+
+// ErrUnknownCompression is returned for a payload that is neither gzip nor zlib.
+var ErrUnknownCompression = errors.New("payload is neither gzip nor zlib")
+
+// ErrUnknownMessageType is returned for a subscription message whose messageType is
+// neither DATA_MESSAGE nor CONTROL_MESSAGE.
+var ErrUnknownMessageType = errors.New("unknown messageType")
 
 // ErrUnknownEvent is returned for a Lambda event that is neither a CloudWatch Logs
 // subscription event nor a Kinesis event.
@@ -63,12 +75,13 @@ func (e LogEvent) Text() ([]byte, error) {
 type Decoder struct {
 	// MaxBytes caps the total inflated size of one Decode call.
 	MaxBytes int64
+
+	raw   []byte // base64 text after JSON unescaping, when it had escapes
+	comp  []byte // compressed bytes
+	out   []byte // inflated payloads of the current Decode, back to back
+	src   bytes.Reader
+	gz    *gzip.Reader
+	zl    io.ReadCloser
+	datas [][]byte // raw data strings of the event, aliasing it
+	ps    payloadScanner
 }
-
-// Decode decodes a raw Lambda event: a CloudWatch Logs subscription event or a Kinesis
-// event. It returns one Payload per compressed payload, in order.
-func (d *Decoder) Decode(event []byte) ([]Payload, error)
-
-// ParseMessage parses an already-inflated subscription message (DATA_MESSAGE or
-// CONTROL_MESSAGE JSON), as found in decoded samples.
-func ParseMessage(msg []byte) (Payload, error)

@@ -1,0 +1,434 @@
+package sam
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/awslabs/goformation/v7/intrinsics"
+)
+
+// Placeholders stand for values CloudFormation only knows at deploy time. They keep the
+// name of what they point to, so checks can assert which resource a policy targets.
+func refPlaceholder(logicalID string) string          { return "{{Ref " + logicalID + "}}" }
+func getAttPlaceholder(logicalID, attr string) string { return "{{" + logicalID + "." + attr + "}}" }
+
+// pseudo holds fixed values for the pseudo parameters.
+var pseudo = map[string]any{
+	"AWS::AccountId": "123456789012",
+	"AWS::Partition": "aws",
+	"AWS::Region":    "eu-west-1",
+	"AWS::StackName": "detector",
+	"AWS::URLSuffix": "amazonaws.com",
+}
+
+// noValue marks a value removed by Ref AWS::NoValue.
+type noValue struct{}
+
+// loadTemplate reads a YAML template into generic JSON values, with short-form tags
+// (!Ref, !Sub, ...) turned into their long form by goformation.
+func loadTemplate(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	long, err := intrinsics.ProcessYAML(data, &intrinsics.ProcessorOptions{NoProcess: true})
+	if err != nil {
+		return nil, fmt.Errorf("parse template YAML: %w", err)
+	}
+	var tmpl map[string]any
+	if err := json.Unmarshal(long, &tmpl); err != nil {
+		return nil, fmt.Errorf("decode template JSON: %w", err)
+	}
+	return tmpl, nil
+}
+
+// renderer turns a template into what CloudFormation would deploy for given parameters.
+type renderer struct {
+	params     map[string]any  // parameter values: string, or []any for CommaDelimitedList
+	conditions map[string]bool // evaluated conditions
+	resources  map[string]bool // logical ids, to tell resources from parameters in Ref
+}
+
+// render returns a deep copy of tmpl as deployed with the given parameter overrides: loops
+// expanded, conditional resources dropped, intrinsics resolved, and the transforms replaced
+// by the one the SAM schema knows (AWS::LanguageExtensions has done its work by then).
+func render(tmpl map[string]any, overrides map[string]string) (map[string]any, error) {
+	t := deepCopy(tmpl).(map[string]any)
+	r := &renderer{params: map[string]any{}, conditions: map[string]bool{}, resources: map[string]bool{}}
+	params, _ := t["Parameters"].(map[string]any)
+	for name := range overrides {
+		if _, ok := params[name]; !ok {
+			return nil, fmt.Errorf("override for unknown parameter %s", name)
+		}
+	}
+	for name, p := range params {
+		def := p.(map[string]any)
+		v, ok := overrides[name]
+		if !ok {
+			d, has := def["Default"]
+			if !has {
+				return nil, fmt.Errorf("parameter %s has no default and no value", name)
+			}
+			v = scalarString(d)
+		}
+		if allowed, ok := def["AllowedValues"].([]any); ok && !containsString(allowed, v) {
+			return nil, fmt.Errorf("parameter %s: %q not in AllowedValues", name, v)
+		}
+		if pat, ok := def["AllowedPattern"].(string); ok && !regexp.MustCompile(pat).MatchString(v) {
+			return nil, fmt.Errorf("parameter %s: %q does not match AllowedPattern", name, v)
+		}
+		if def["Type"] == "CommaDelimitedList" {
+			var list []any
+			for _, s := range strings.Split(v, ",") {
+				list = append(list, strings.TrimSpace(s))
+			}
+			r.params[name] = list
+		} else {
+			r.params[name] = v
+		}
+	}
+
+	resources := t["Resources"].(map[string]any)
+	if err := r.expandForEach(resources); err != nil {
+		return nil, err
+	}
+	if outputs, ok := t["Outputs"].(map[string]any); ok {
+		if err := r.expandForEach(outputs); err != nil {
+			return nil, err
+		}
+	}
+	for id := range resources {
+		r.resources[id] = true
+	}
+
+	conds, _ := t["Conditions"].(map[string]any)
+	for name := range conds {
+		if _, err := r.condition(name, conds, nil); err != nil {
+			return nil, err
+		}
+	}
+	for _, section := range []string{"Resources", "Outputs"} {
+		m, _ := t[section].(map[string]any)
+		for id, v := range m {
+			c, ok := v.(map[string]any)["Condition"].(string)
+			if !ok {
+				continue
+			}
+			val, known := r.conditions[c]
+			if !known {
+				return nil, fmt.Errorf("%s %s: unknown condition %s", section, id, c)
+			}
+			if !val {
+				delete(m, id)
+			}
+		}
+	}
+
+	for _, section := range []string{"Resources", "Outputs"} {
+		v, err := r.resolve(t[section])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", section, err)
+		}
+		t[section] = v
+	}
+	t["Transform"] = "AWS::Serverless-2016-10-31"
+	return t, nil
+}
+
+// expandForEach replaces each Fn::ForEach::<name> entry of a section by one copy of its
+// fragment per collection item, substituting ${Id} and &{Id} (the item without its
+// non-alphanumeric characters) in keys and strings, and Ref Id by the item.
+func (r *renderer) expandForEach(section map[string]any) error {
+	for key, v := range section {
+		if !strings.HasPrefix(key, "Fn::ForEach::") {
+			continue
+		}
+		loop, ok := v.([]any)
+		if !ok || len(loop) != 3 {
+			return fmt.Errorf("%s: want [identifier, collection, fragment]", key)
+		}
+		id, _ := loop[0].(string)
+		coll, err := r.resolve(loop[1])
+		if err != nil {
+			return fmt.Errorf("%s collection: %w", key, err)
+		}
+		items, ok := coll.([]any)
+		if !ok {
+			return fmt.Errorf("%s: collection is %T, not a list", key, coll)
+		}
+		frag, _ := loop[2].(map[string]any)
+		delete(section, key)
+		for _, it := range items {
+			item := it.(string)
+			for outKey, outVal := range frag {
+				newKey := substituteLoop(outKey, id, item)
+				if newKey == outKey {
+					return fmt.Errorf("%s: output key %s does not use the identifier", key, outKey)
+				}
+				if _, dup := section[newKey]; dup {
+					return fmt.Errorf("%s: duplicate logical id %s", key, newKey)
+				}
+				section[newKey] = replaceLoop(deepCopy(outVal), id, item)
+			}
+		}
+	}
+	return nil
+}
+
+var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]`)
+
+func substituteLoop(s, id, item string) string {
+	s = strings.ReplaceAll(s, "${"+id+"}", item)
+	return strings.ReplaceAll(s, "&{"+id+"}", nonAlnum.ReplaceAllString(item, ""))
+}
+
+func replaceLoop(v any, id, item string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if ref, ok := x["Ref"].(string); ok && len(x) == 1 && ref == id {
+			return item
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			out[substituteLoop(k, id, item)] = replaceLoop(e, id, item)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = replaceLoop(e, id, item)
+		}
+		return out
+	case string:
+		return substituteLoop(x, id, item)
+	}
+	return v
+}
+
+// condition evaluates a named condition, detecting cycles.
+func (r *renderer) condition(name string, conds map[string]any, seen map[string]bool) (bool, error) {
+	if v, ok := r.conditions[name]; ok {
+		return v, nil
+	}
+	if seen[name] {
+		return false, fmt.Errorf("condition %s refers to itself", name)
+	}
+	expr, ok := conds[name]
+	if !ok {
+		return false, fmt.Errorf("unknown condition %s", name)
+	}
+	if seen == nil {
+		seen = map[string]bool{}
+	}
+	seen[name] = true
+	v, err := r.boolean(expr, conds, seen)
+	if err != nil {
+		return false, fmt.Errorf("condition %s: %w", name, err)
+	}
+	r.conditions[name] = v
+	return v, nil
+}
+
+func (r *renderer) boolean(expr any, conds map[string]any, seen map[string]bool) (bool, error) {
+	m, ok := expr.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false, fmt.Errorf("not a condition function: %v", expr)
+	}
+	for fn, arg := range m {
+		args, _ := arg.([]any)
+		switch fn {
+		case "Condition":
+			return r.condition(arg.(string), conds, seen)
+		case "Fn::Equals":
+			if len(args) != 2 {
+				return false, fmt.Errorf("Fn::Equals wants 2 arguments")
+			}
+			a, err := r.resolve(args[0])
+			if err != nil {
+				return false, err
+			}
+			b, err := r.resolve(args[1])
+			if err != nil {
+				return false, err
+			}
+			// CloudFormation compares parameter values as strings.
+			return fmt.Sprint(a) == fmt.Sprint(b), nil
+		case "Fn::Not":
+			if len(args) != 1 {
+				return false, fmt.Errorf("Fn::Not wants 1 argument")
+			}
+			v, err := r.boolean(args[0], conds, seen)
+			return !v, err
+		case "Fn::And", "Fn::Or":
+			all := fn == "Fn::And"
+			for _, a := range args {
+				v, err := r.boolean(a, conds, seen)
+				if err != nil {
+					return false, err
+				}
+				if v != all {
+					return v, nil
+				}
+			}
+			return all, nil
+		}
+		return false, fmt.Errorf("unsupported condition function %s", fn)
+	}
+	panic("unreachable")
+}
+
+// resolve evaluates the intrinsic functions in v.
+func (r *renderer) resolve(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 1 {
+			for fn, arg := range x {
+				if fn == "Ref" || strings.HasPrefix(fn, "Fn::") {
+					return r.intrinsic(fn, arg)
+				}
+			}
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			rv, err := r.resolve(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			if _, drop := rv.(noValue); !drop {
+				out[k] = rv
+			}
+		}
+		return out, nil
+	case []any:
+		out := []any{}
+		for _, e := range x {
+			rv, err := r.resolve(e)
+			if err != nil {
+				return nil, err
+			}
+			if _, drop := rv.(noValue); !drop {
+				out = append(out, rv)
+			}
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func (r *renderer) intrinsic(fn string, arg any) (any, error) {
+	switch fn {
+	case "Ref":
+		name, _ := arg.(string)
+		return r.ref(name)
+	case "Fn::GetAtt":
+		var parts []string
+		switch a := arg.(type) {
+		case string:
+			parts = strings.SplitN(a, ".", 2)
+		case []any:
+			for _, p := range a {
+				parts = append(parts, fmt.Sprint(p))
+			}
+		}
+		if len(parts) != 2 || !r.resources[parts[0]] {
+			return nil, fmt.Errorf("Fn::GetAtt %v: not an attribute of a resource of this template", arg)
+		}
+		return getAttPlaceholder(parts[0], parts[1]), nil
+	case "Fn::Sub":
+		s, ok := arg.(string)
+		if !ok {
+			return nil, fmt.Errorf("Fn::Sub: only the string form is supported")
+		}
+		var subErr error
+		out := subVar.ReplaceAllStringFunc(s, func(m string) string {
+			name := m[2 : len(m)-1]
+			if i := strings.IndexByte(name, '.'); i > 0 && r.resources[name[:i]] {
+				return getAttPlaceholder(name[:i], name[i+1:])
+			}
+			v, err := r.ref(name)
+			if err != nil {
+				subErr = err
+				return m
+			}
+			s, ok := v.(string)
+			if !ok {
+				subErr = fmt.Errorf("Fn::Sub: ${%s} is not a string", name)
+			}
+			return s
+		})
+		return out, subErr
+	case "Fn::If":
+		args, _ := arg.([]any)
+		if len(args) != 3 {
+			return nil, fmt.Errorf("Fn::If wants 3 arguments")
+		}
+		name, _ := args[0].(string)
+		v, ok := r.conditions[name]
+		if !ok {
+			return nil, fmt.Errorf("Fn::If: unknown condition %s", name)
+		}
+		if v {
+			return r.resolve(args[1])
+		}
+		return r.resolve(args[2])
+	}
+	return nil, fmt.Errorf("unsupported intrinsic %s", fn)
+}
+
+var subVar = regexp.MustCompile(`\$\{[A-Za-z0-9:._]+\}`)
+
+func (r *renderer) ref(name string) (any, error) {
+	if name == "AWS::NoValue" {
+		return noValue{}, nil
+	}
+	if v, ok := pseudo[name]; ok {
+		return v, nil
+	}
+	if v, ok := r.params[name]; ok {
+		return v, nil
+	}
+	if r.resources[name] {
+		return refPlaceholder(name), nil
+	}
+	return nil, fmt.Errorf("Ref %s: no such parameter or resource", name)
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}
+
+// scalarString formats a YAML scalar as CloudFormation passes parameter values: as text,
+// numbers without an exponent.
+func scalarString(v any) string {
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+func containsString(list []any, s string) bool {
+	for _, e := range list {
+		if scalarString(e) == s {
+			return true
+		}
+	}
+	return false
+}

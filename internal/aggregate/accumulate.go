@@ -1,0 +1,198 @@
+package aggregate
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+// ParseGroupBy parses an ALERT_GROUP_BY value ("" is GroupByUser). Spaces around the
+// comma and letter case are ignored.
+func ParseGroupBy(s string) (GroupBy, error) {
+	norm := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))
+	switch g := GroupBy(norm); g {
+	case "":
+		return GroupByUser, nil
+	case GroupByUser, GroupByUserSrcIP, GroupByAggregate:
+		return g, nil
+	}
+	return "", fmt.Errorf("unknown alert grouping %q (want user, user,src_ip or aggregate)", s)
+}
+
+// ClusterFromLogGroup returns the cluster name of an EKS control-plane log group
+// (/aws/eks/<cluster>/cluster), or "" for any other log group.
+func ClusterFromLogGroup(logGroup string) string {
+	rest, ok := strings.CutPrefix(logGroup, "/aws/eks/")
+	if !ok {
+		return ""
+	}
+	name, ok := strings.CutSuffix(rest, "/cluster")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return ""
+	}
+	return name
+}
+
+// WindowOf returns the start of the hourly window (UTC) that holds t.
+func WindowOf(t time.Time) time.Time { return t.UTC().Truncate(WindowSize) }
+
+// KeyOf is the aggregate key: a hash of the log group and the 13 by-fields, lists whole
+// and in order. Every string is length-prefixed, so no two inputs share an encoding.
+func KeyOf(logGroup string, f detect.Fields) string {
+	h := newHasher("aggregate/v1")
+	h.str(logGroup)
+	h.str(f.Namespace)
+	h.str(f.Resource)
+	h.str(f.RequestReceivedTimestamp)
+	h.str(f.RequestURI)
+	h.str(f.Code)
+	h.str(f.Message)
+	h.list(f.SrcIPs)
+	h.str(f.Stage)
+	h.list(f.Groups)
+	h.str(f.UID)
+	h.str(f.User)
+	h.str(f.UserAgent)
+	h.str(f.Verb)
+	return h.sum()
+}
+
+// GroupKey is the alert group key of an aggregate with the given key. It always includes
+// the log group, so two clusters never share an alert. An unknown GroupBy groups per user.
+func GroupKey(by GroupBy, logGroup string, f detect.Fields, aggregateKey string) string {
+	switch by {
+	case GroupByAggregate:
+		return aggregateKey
+	case GroupByUserSrcIP:
+		h := newHasher("group/user,src_ip/v1")
+		h.str(logGroup)
+		h.str(f.User)
+		h.list(f.SrcIPs)
+		return h.sum()
+	default:
+		h := newHasher("group/user/v1")
+		h.str(logGroup)
+		h.str(f.User)
+		return h.sum()
+	}
+}
+
+// hasher builds an unambiguous encoding of strings and lists and hashes it.
+type hasher struct{ buf []byte }
+
+func newHasher(domain string) *hasher {
+	h := &hasher{}
+	h.str(domain)
+	return h
+}
+
+func (h *hasher) str(s string) {
+	h.buf = binary.AppendUvarint(h.buf, uint64(len(s)))
+	h.buf = append(h.buf, s...)
+}
+
+func (h *hasher) list(l []string) {
+	h.buf = binary.AppendUvarint(h.buf, uint64(len(l)))
+	for _, s := range l {
+		h.str(s)
+	}
+}
+
+// sum returns the first 128 bits of the SHA-256 digest, in hex.
+func (h *hasher) sum() string {
+	d := sha256.Sum256(h.buf)
+	return hex.EncodeToString(d[:16])
+}
+
+// Accumulator builds the aggregates of a set of matches. It is not safe for concurrent use.
+type Accumulator struct {
+	rule    detect.Rule
+	groupBy GroupBy
+	aggs    map[windowKey]*Aggregate
+	seen    map[eventKey]struct{}
+}
+
+type windowKey struct {
+	window time.Time
+	key    string
+}
+
+type eventKey struct{ logGroup, id string }
+
+// New returns an empty accumulator for rule, grouping alerts by groupBy.
+func New(rule detect.Rule, groupBy GroupBy) *Accumulator {
+	return &Accumulator{
+		rule:    rule,
+		groupBy: groupBy,
+		aggs:    make(map[windowKey]*Aggregate),
+		seen:    make(map[eventKey]struct{}),
+	}
+}
+
+// Add counts one match from src into the aggregate of its window. logEventID is the
+// CloudWatch log event id: an id already added for the same log group is a redelivery,
+// not counted again, and Add reports it as a duplicate. Raw lines pass "" and each counts.
+func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplicate bool) {
+	if logEventID != "" {
+		ek := eventKey{src.LogGroup, logEventID}
+		if _, ok := a.seen[ek]; ok {
+			return true
+		}
+		a.seen[ek] = struct{}{}
+	}
+	key := KeyOf(src.LogGroup, m.Fields)
+	wk := windowKey{WindowOf(m.Time), key}
+	agg, ok := a.aggs[wk]
+	if !ok {
+		agg = &Aggregate{
+			Rule:      a.rule.ID,
+			Window:    wk.window,
+			Key:       key,
+			Group:     GroupKey(a.groupBy, src.LogGroup, m.Fields, key),
+			Source:    src,
+			Fields:    m.Fields,
+			FirstSeen: m.Time.UTC(),
+			LastSeen:  m.Time.UTC(),
+		}
+		a.aggs[wk] = agg
+	}
+	agg.Count++
+	if src.LogStream != "" {
+		agg.Source.LogStream = src.LogStream
+	}
+	if t := m.Time.UTC(); t.Before(agg.FirstSeen) {
+		agg.FirstSeen = t
+	} else if t.After(agg.LastSeen) {
+		agg.LastSeen = t
+	}
+	if logEventID != "" {
+		agg.EventIDs = append(agg.EventIDs, logEventID)
+	}
+	return false
+}
+
+// Len returns the number of aggregates.
+func (a *Accumulator) Len() int { return len(a.aggs) }
+
+// Aggregates returns copies of the aggregates ordered by window, first seen and key, with
+// EventIDs sorted.
+func (a *Accumulator) Aggregates() []Aggregate {
+	out := make([]Aggregate, 0, len(a.aggs))
+	for _, agg := range a.aggs {
+		c := *agg
+		c.EventIDs = slices.Clone(agg.EventIDs)
+		slices.Sort(c.EventIDs)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(x, y Aggregate) int {
+		return cmp.Or(x.Window.Compare(y.Window), x.FirstSeen.Compare(y.FirstSeen), cmp.Compare(x.Key, y.Key))
+	})
+	return out
+}

@@ -1,0 +1,187 @@
+package aggregate_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+const prod = "/aws/eks/prod-cluster/cluster"
+
+func fields(user string, ips ...string) detect.Fields {
+	return detect.Fields{
+		Namespace: "kube-system", Resource: "secrets", RequestReceivedTimestamp: "2026-11-24T08:15:03.123456Z",
+		RequestURI: "/api/v1/namespaces/kube-system/secrets", Code: "403", Message: "forbidden",
+		SrcIPs: ips, Stage: "ResponseComplete", Groups: []string{"system:authenticated", "devs"},
+		UID: "0", User: user, UserAgent: "kubectl", Verb: "create",
+	}
+}
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestAccumulator(t *testing.T) {
+	acc := aggregate.New(detect.UnauthorizedAccess, aggregate.GroupByUser)
+	src := aggregate.Source{Owner: "111122223333", LogGroup: prod, LogStream: "kube-apiserver-audit-a", Cluster: "prod-cluster"}
+	f := fields("alice", "198.51.100.23")
+	adds := []struct {
+		src  aggregate.Source
+		time string
+		id   string
+		dup  bool
+	}{
+		{src, "2026-11-24T08:15:03Z", "1", false},
+		{src, "2026-11-24T08:59:59.999Z", "2", false},
+		{src, "2026-11-24T08:10:00Z", "1", true},  // redelivered id: not counted
+		{src, "2026-11-24T09:00:00Z", "3", false}, // next window
+		{aggregate.Source{Owner: "111122223333", LogGroup: prod, LogStream: "kube-apiserver-audit-b"}, "2026-11-24T08:20:00Z", "", false},
+		{aggregate.Source{Owner: "111122223333", LogGroup: prod}, "2026-11-24T08:21:00Z", "", false}, // raw lines each count
+		{aggregate.Source{LogGroup: "/aws/eks/staging/cluster"}, "2026-11-24T08:30:00Z", "1", false}, // same id, other group
+	}
+	for i, a := range adds {
+		if dup := acc.Add(a.src, detect.Match{Fields: f, Time: at(a.time)}, a.id); dup != a.dup {
+			t.Errorf("add %d: duplicate=%v, want %v", i, dup, a.dup)
+		}
+	}
+	aggs := acc.Aggregates()
+	if len(aggs) != 3 || acc.Len() != 3 {
+		t.Fatalf("got %d aggregates, want 3: %+v", len(aggs), aggs)
+	}
+	// Ordered by window, then first seen.
+	first, staging, next := aggs[0], aggs[1], aggs[2]
+	if first.Source.LogGroup != prod || staging.Source.LogGroup != "/aws/eks/staging/cluster" || !next.Window.Equal(at("2026-11-24T09:00:00Z")) {
+		t.Fatalf("unexpected order: %+v", aggs)
+	}
+	if first.Count != 4 || !first.Window.Equal(at("2026-11-24T08:00:00Z")) ||
+		!first.FirstSeen.Equal(at("2026-11-24T08:15:03Z")) || !first.LastSeen.Equal(at("2026-11-24T08:59:59.999Z")) {
+		t.Errorf("first window aggregate: %+v", first)
+	}
+	if got := first.EventIDs; len(got) != 2 || got[0] != "1" || got[1] != "2" {
+		t.Errorf("EventIDs = %v, want [1 2]", got)
+	}
+	if first.Source.LogStream != "kube-apiserver-audit-b" || first.Rule != detect.UnauthorizedAccess.ID {
+		t.Errorf("source/rule: %+v %q", first.Source, first.Rule)
+	}
+	if first.Key != next.Key || first.Group != next.Group {
+		t.Error("same fields and log group must keep key and group across windows")
+	}
+	if staging.Key == first.Key || staging.Group == first.Group {
+		t.Error("another log group must not share key or group")
+	}
+	if len(first.Key) != 32 {
+		t.Errorf("key %q: want 32 hex digits", first.Key)
+	}
+}
+
+func TestKeyIsUnambiguous(t *testing.T) {
+	a, b := fields("alice", "10.0.0.1,10.0.0.2"), fields("alice", "10.0.0.1", "10.0.0.2")
+	if aggregate.KeyOf(prod, a) == aggregate.KeyOf(prod, b) {
+		t.Error("a list of one joined value hashes like two values")
+	}
+	c, d := fields("alice", "10.0.0.1"), fields("alice", "10.0.0.1")
+	c.Namespace, c.Resource = "ab", "c"
+	d.Namespace, d.Resource = "a", "bc"
+	if aggregate.KeyOf(prod, c) == aggregate.KeyOf(prod, d) {
+		t.Error("adjacent fields are ambiguous")
+	}
+	if aggregate.KeyOf(prod, c) != aggregate.KeyOf(prod, c) {
+		t.Error("key is not stable")
+	}
+}
+
+func TestGroupKey(t *testing.T) {
+	alice1 := fields("alice", "10.0.0.1")
+	alice1b := alice1
+	alice1b.Resource = "pods"
+	alice2 := fields("alice", "10.0.0.2")
+	bob := fields("bob", "10.0.0.1")
+	key := func(by aggregate.GroupBy, f detect.Fields) string {
+		return aggregate.GroupKey(by, prod, f, aggregate.KeyOf(prod, f))
+	}
+	for _, tc := range []struct {
+		by        aggregate.GroupBy
+		x, y      detect.Fields
+		sameGroup bool
+	}{
+		{aggregate.GroupByUser, alice1, alice2, true},
+		{aggregate.GroupByUser, alice1, bob, false},
+		{aggregate.GroupByUserSrcIP, alice1, alice1b, true},
+		{aggregate.GroupByUserSrcIP, alice1, alice2, false},
+		{aggregate.GroupByAggregate, alice1, alice1b, false},
+		{aggregate.GroupByAggregate, alice1, alice1, true},
+	} {
+		if same := key(tc.by, tc.x) == key(tc.by, tc.y); same != tc.sameGroup {
+			t.Errorf("%s: %s/%v vs %s/%v: same group %v, want %v", tc.by, tc.x.User, tc.x.SrcIPs, tc.y.User, tc.y.SrcIPs, same, tc.sameGroup)
+		}
+	}
+	if aggregate.GroupKey(aggregate.GroupByUser, prod, alice1, "") == aggregate.GroupKey(aggregate.GroupByUser, "/aws/eks/other/cluster", alice1, "") {
+		t.Error("two clusters share an alert group")
+	}
+}
+
+func TestParseGroupBy(t *testing.T) {
+	for in, want := range map[string]aggregate.GroupBy{
+		"": aggregate.GroupByUser, "user": aggregate.GroupByUser, "User, src_ip": aggregate.GroupByUserSrcIP,
+		"aggregate": aggregate.GroupByAggregate, "cluster": "",
+	} {
+		got, err := aggregate.ParseGroupBy(in)
+		if got != want || (err != nil) != (want == "") {
+			t.Errorf("ParseGroupBy(%q) = %q, %v", in, got, err)
+		}
+	}
+}
+
+func TestClusterFromLogGroup(t *testing.T) {
+	for in, want := range map[string]string{
+		"/aws/eks/prod-cluster/cluster": "prod-cluster",
+		"/aws/eks/prod-cluster":         "",
+		"/aws/eks//cluster":             "",
+		"/aws/eks/a/b/cluster":          "",
+		"/aws/lambda/fn":                "",
+		"":                              "",
+	} {
+		if got := aggregate.ClusterFromLogGroup(in); got != want {
+			t.Errorf("ClusterFromLogGroup(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSplunkRows(t *testing.T) {
+	f := fields("alice", "203.0.113.9", "10.0.12.4")
+	a := aggregate.Aggregate{Window: at("2026-11-24T08:00:00Z"), Fields: f, Count: 3}
+	rows := aggregate.SplunkRows(a)
+	if len(rows) != 4 {
+		t.Fatalf("got %d rows, want 2 src_ip × 2 groups", len(rows))
+	}
+	want := [][2]string{{"203.0.113.9", "system:authenticated"}, {"203.0.113.9", "devs"}, {"10.0.12.4", "system:authenticated"}, {"10.0.12.4", "devs"}}
+	for i, r := range rows {
+		if r.SrcIP != want[i][0] || r.Group != want[i][1] || r.Count != 3 || r.Window != "2026-11-24T08:00:00Z" || r.User != "alice" || r.Verb != "create" {
+			t.Errorf("row %d: %+v", i, r)
+		}
+	}
+	// Another aggregate (another log group) with an overlapping row: one stats run merges them.
+	b := aggregate.Aggregate{Window: a.Window, Fields: fields("alice", "10.0.12.4"), Count: 2}
+	report := aggregate.SplunkReport([]aggregate.Aggregate{a, b})
+	if len(report) != 4 {
+		t.Fatalf("report has %d rows, want 4", len(report))
+	}
+	for _, r := range report {
+		wantCount := int64(3)
+		if r.SrcIP == "10.0.12.4" {
+			wantCount = 5
+		}
+		if r.Count != wantCount {
+			t.Errorf("row %s/%s count %d, want %d", r.SrcIP, r.Group, r.Count, wantCount)
+		}
+	}
+	if report[0].SrcIP != "10.0.12.4" || report[0].Group != "devs" {
+		t.Errorf("report not sorted by by-fields: first row %+v", report[0])
+	}
+}

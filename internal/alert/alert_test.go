@@ -1,0 +1,162 @@
+package alert
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var (
+	window   = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	fixedNow = func() time.Time { return time.Date(2026, 5, 4, 11, 2, 3, 0, time.UTC) }
+	source   = aggregate.Source{
+		Owner:     "111122223333",
+		LogGroup:  "/aws/eks/prod/cluster",
+		LogStream: "kube-apiserver-audit-0a1b2c3d4e5f",
+		Cluster:   "prod",
+		Region:    "eu-west-1",
+	}
+)
+
+// sampleGroup is a user denied three kinds of create within one window, shaped like the
+// RBAC and admission denials kube-apiserver writes.
+func sampleGroup() Group {
+	fields := func(ns, res, uri, msg, ts string, ips ...string) detect.Fields {
+		return detect.Fields{
+			Namespace: ns, Resource: res, RequestReceivedTimestamp: ts, RequestURI: uri,
+			Code: "403", Message: msg, SrcIPs: ips, Stage: "ResponseComplete",
+			Groups: []string{"system:authenticated"},
+			UID:    "aws-iam-authenticator:111122223333:AROAEXAMPLEID",
+			User:   "alice", UserAgent: "kubectl/v1.30.2 (linux/amd64) kubernetes/3968350", Verb: "create",
+		}
+	}
+	at := func(m, s int) time.Time {
+		return window.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
+	}
+	return Group{
+		Rule:   detect.UnauthorizedAccess,
+		Window: window,
+		Key:    "alice",
+		Aggregates: []aggregate.Aggregate{
+			{
+				Rule: detect.UnauthorizedAccess.ID, Window: window, Key: "k1", Group: "alice", Source: source, Count: 5,
+				Fields: fields("kube-system", "secrets", "/api/v1/namespaces/kube-system/secrets",
+					`secrets is forbidden: User "alice" cannot create resource "secrets" in API group "" in the namespace "kube-system"`,
+					"2026-05-04T10:04:05.123456Z", "10.0.12.7"),
+				FirstSeen: at(4, 5), LastSeen: at(31, 0),
+			},
+			{
+				Rule: detect.UnauthorizedAccess.ID, Window: window, Key: "k2", Group: "alice", Source: source, Count: 6,
+				Fields: fields(detect.FillValue, "clusterrolebindings", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+					`clusterrolebindings.rbac.authorization.k8s.io is forbidden: User "alice" cannot create resource "clusterrolebindings" in API group "rbac.authorization.k8s.io" at the cluster scope`,
+					"2026-05-04T10:40:00.000001Z", "203.0.113.9", "10.0.12.7"),
+				FirstSeen: at(40, 0), LastSeen: at(55, 1),
+			},
+			{
+				Rule: detect.UnauthorizedAccess.ID, Window: window, Key: "k3", Group: "alice", Source: source, Count: 1,
+				Fields: fields("kube-system", "pods", "/api/v1/namespaces/kube-system/pods/coredns-5d78c9869d-abcde/exec?command=sh&stdin=true",
+					`pods "coredns-5d78c9869d-abcde" is forbidden: User "alice" cannot create resource "pods/exec" in API group "" in the namespace "kube-system"`,
+					"2026-05-04T10:12:00.5Z", "10.0.12.7"),
+				FirstSeen: at(12, 0), LastSeen: at(12, 0),
+			},
+		},
+	}
+}
+
+func TestBuild(t *testing.T) {
+	a := Build(sampleGroup(), Options{Now: fixedNow})
+
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"title", a.Title, "Unauthorized access to Kubernetes from user alice"},
+		{"rule", a.Rule, RuleRef{ID: "kubernetes-unauthorized-access", Name: "Kubernetes Unauthorized Access"}},
+		{"severity", a.Severity, SeverityMedium},
+		{"risk score", a.RiskScore, 49},
+		{"impact", a.Impact, 70},
+		{"confidence", a.Confidence, 70},
+		{"mitre", a.MITRE, MITRE{TechniqueID: "T1204", Technique: "User Execution", Tactic: "Execution"}},
+		{"risk object", a.RiskObject, RiskObject{Field: "user", Type: "user", Value: "alice"}},
+		{"threat objects", len(a.ThreatObjects), 2},
+		{"first threat object", a.ThreatObjects[0], ThreatObject{Field: "src_ip", Type: "ip_address", Value: "10.0.12.7"}},
+		{"second threat object", a.ThreatObjects[1].Value, "203.0.113.9"},
+		{"source", a.Source, Source{Cluster: "prod", Account: "111122223333", Region: "eu-west-1",
+			LogGroup: "/aws/eks/prod/cluster", LogStream: "kube-apiserver-audit-0a1b2c3d4e5f"}},
+		{"window", a.Window, Window{Start: window, End: window.Add(time.Hour)}},
+		{"first seen", a.FirstSeen, window.Add(4*time.Minute + 5*time.Second)},
+		{"last seen", a.LastSeen, window.Add(55*time.Minute + time.Second)},
+		{"attempts", a.Attempts, int64(12)},
+		{"aggregates total", a.AggregatesTotal, 3},
+		{"aggregates omitted", a.AggregatesOmitted, 0},
+		{"most recent first", []string{a.Aggregates[0].Fields.Resource, a.Aggregates[1].Fields.Resource, a.Aggregates[2].Fields.Resource},
+			[]string{"clusterrolebindings", "secrets", "pods"}},
+		{"suppress example", a.SuppressExample, `user == "alice"`},
+		{"generated at", a.GeneratedAt, fixedNow()},
+		{"schema version", a.SchemaVersion, "1"},
+		{"id is stable", a.ID, Build(sampleGroup(), Options{}).ID},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestBuildOptions(t *testing.T) {
+	g := sampleGroup()
+	for i := range g.Aggregates {
+		g.Aggregates[i].Source.Region = ""
+	}
+	a := Build(g, Options{Region: "us-east-2", MaxAggregates: 2, Now: fixedNow})
+	if a.Source.Region != "us-east-2" {
+		t.Errorf("region = %q, want the Options fallback us-east-2", a.Source.Region)
+	}
+	if len(a.Aggregates) != 2 || a.AggregatesOmitted != 1 || a.AggregatesTotal != 3 {
+		t.Errorf("aggregates listed/omitted/total = %d/%d/%d, want 2/1/3", len(a.Aggregates), a.AggregatesOmitted, a.AggregatesTotal)
+	}
+	if a.Attempts != 12 {
+		t.Errorf("attempts = %d, want 12: every aggregate counts, listed or not", a.Attempts)
+	}
+}
+
+func TestSeverityOf(t *testing.T) {
+	for _, c := range []struct {
+		score int
+		want  Severity
+	}{
+		{0, SeverityInformational}, {20, SeverityInformational}, {21, SeverityLow}, {40, SeverityLow},
+		{41, SeverityMedium}, {49, SeverityMedium}, {60, SeverityMedium}, {61, SeverityHigh},
+		{80, SeverityHigh}, {81, SeverityCritical}, {100, SeverityCritical},
+	} {
+		if got := SeverityOf(c.score); got != c.want {
+			t.Errorf("SeverityOf(%d) = %s, want %s", c.score, got, c.want)
+		}
+	}
+}
+
+// golden compares got with testdata/name, rewriting it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test -update): %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from the golden file (run go test -update and review the diff)\ngot:\n%s", path, got)
+	}
+}

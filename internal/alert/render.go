@@ -1,0 +1,404 @@
+package alert
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+// MaxPublishBytes is SNS's limit on one Publish: message, subject and attributes.
+const MaxPublishBytes = 256 * 1024
+
+// sizeMargin is kept free below MaxPublishBytes for the parts SNS may count that Size
+// does not (none are documented; the margin costs a few aggregates at most).
+const sizeMargin = 1024
+
+// Limits of the AWS Chatbot custom notification. Slack renders a message section of at
+// most 3,000 characters, so the description stays within that whatever the platform.
+const (
+	MaxSubjectChars      = 99 // SNS: "less than 100 characters"
+	maxChatTitle         = 250
+	maxChatDescription   = 3000
+	maxChatSummary       = 250
+	maxChatKeyword       = 50
+	maxChatContextValue  = 256
+	maxChatValue         = 120 // one value inside a description line
+	maxChatLongValue     = 200 // message, URI, user agent inside a description line
+	maxChatAggregateRows = 10
+)
+
+// ErrTooLarge is returned when an alert does not fit in one SNS message even without
+// aggregates (it cannot happen with the length limits applied by Build).
+var ErrTooLarge = errors.New("alert does not fit in one SNS message")
+
+// Render renders the alert into one SNS Publish input (MessageStructure "json"). When the
+// whole message would exceed MaxPublishBytes, aggregates are dropped from the end (the
+// oldest) until it fits, and every channel says how many were omitted.
+func Render(a Alert) (Message, error) {
+	hi := notFitting(a)
+	if hi > len(a.Aggregates) {
+		msg, err := renderN(a, len(a.Aggregates))
+		if err != nil {
+			return Message{}, err
+		}
+		if fits(msg) {
+			return msg, nil
+		}
+		hi = len(a.Aggregates)
+	}
+	// Binary search for the largest number of aggregates that fits: size grows with n,
+	// and renderN(a, hi) is known not to fit.
+	lo := 0
+	var best Message
+	found := false
+	for lo < hi {
+		mid := (lo + hi) / 2
+		m, err := renderN(a, mid)
+		if err != nil {
+			return Message{}, err
+		}
+		if fits(m) {
+			best, found = m, true
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if !found {
+		return Message{}, fmt.Errorf("render alert %s: %w", a.ID, ErrTooLarge)
+	}
+	return best, nil
+}
+
+// notFitting returns a number of aggregates that certainly does not fit (each listed
+// aggregate is carried at least twice, in sqs and lambda), or len+1 when all might fit.
+// It keeps Render from encoding thousands of aggregates only to drop them.
+func notFitting(a Alert) int {
+	total := 0
+	for i, ag := range a.Aggregates {
+		b, err := json.Marshal(ag)
+		if err != nil {
+			break
+		}
+		total += 2 * len(b)
+		if total > MaxPublishBytes {
+			return i + 1
+		}
+	}
+	return len(a.Aggregates) + 1
+}
+
+func fits(m Message) bool { return m.Size() <= MaxPublishBytes-sizeMargin }
+
+// renderN renders the alert with its first n aggregates.
+func renderN(a Alert, n int) (Message, error) {
+	a.AggregatesOmitted += len(a.Aggregates) - n
+	a.Aggregates = a.Aggregates[:n]
+
+	structured, err := json.Marshal(a)
+	if err != nil {
+		return Message{}, fmt.Errorf("encode structured alert: %w", err)
+	}
+	notification, err := json.Marshal(chatbotNotification(a))
+	if err != nil {
+		return Message{}, fmt.Errorf("encode chatbot notification: %w", err)
+	}
+	body, err := json.Marshal(map[string]string{
+		"default": string(notification),
+		"https":   string(notification),
+		"email":   emailText(a),
+		"sqs":     string(structured),
+		"lambda":  string(structured),
+	})
+	if err != nil {
+		return Message{}, fmt.Errorf("encode message structure: %w", err)
+	}
+	return Message{
+		Subject:           subjectLine(a),
+		Message:           string(body),
+		MessageStructure:  "json",
+		MessageAttributes: attributes(a),
+	}, nil
+}
+
+// subjectLine is the e-mail subject: printable ASCII, at most MaxSubjectChars.
+func subjectLine(a Alert) string {
+	s := "[" + strings.ToUpper(string(a.Severity)) + "] " + a.Title
+	if a.Source.Cluster != "" {
+		s += " on " + a.Source.Cluster
+	}
+	s = subject(s)
+	if len(s) > MaxSubjectChars {
+		s = s[:MaxSubjectChars-3] + "..."
+	}
+	return s
+}
+
+// attributes are the SNS message attributes subscribers can filter on.
+func attributes(a Alert) map[string]Attribute {
+	str := func(v string) Attribute {
+		if v == "" {
+			v = "unknown" // SNS rejects empty attribute values
+		}
+		return Attribute{DataType: "String", StringValue: v}
+	}
+	return map[string]Attribute{
+		"rule":      str(a.Rule.ID),
+		"severity":  str(string(a.Severity)),
+		"riskScore": {DataType: "Number", StringValue: strconv.Itoa(a.RiskScore)},
+		"cluster":   str(a.Source.Cluster),
+		"user":      str(a.RiskObject.Value),
+	}
+}
+
+// chatbotNotification is an AWS Chatbot (Amazon Q Developer in chat applications)
+// custom notification.
+type chatbotMessage struct {
+	Version  string          `json:"version"`
+	Source   string          `json:"source"`
+	ID       string          `json:"id"`
+	Content  chatbotContent  `json:"content"`
+	Metadata chatbotMetadata `json:"metadata"`
+}
+
+type chatbotContent struct {
+	TextType    string   `json:"textType"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	NextSteps   []string `json:"nextSteps"`
+	Keywords    []string `json:"keywords"`
+}
+
+type chatbotMetadata struct {
+	ThreadID          string            `json:"threadId"`
+	Summary           string            `json:"summary"`
+	EventType         string            `json:"eventType"`
+	AdditionalContext map[string]string `json:"additionalContext"`
+}
+
+// cv formats an already cleaned value for chat markdown, cut to limit characters.
+func cv(s string, limit int) string {
+	if s == "" {
+		return "-"
+	}
+	return chat(s, limit)
+}
+
+func chatbotNotification(a Alert) chatbotMessage {
+	user := cv(a.RiskObject.Value, maxChatValue)
+	title := ":rotating_light: " + chat(a.Title, maxChatTitle-20)
+
+	var d strings.Builder
+	fmt.Fprintf(&d, "*User:* %s\n", user)
+	fmt.Fprintf(&d, "*Cluster:* %s   *Account:* %s   *Region:* %s\n",
+		cv(a.Source.Cluster, maxChatValue), cv(a.Source.Account, maxChatValue), cv(a.Source.Region, maxChatValue))
+	fmt.Fprintf(&d, "*Severity:* %s, risk score %d (impact %d, confidence %d)\n", a.Severity, a.RiskScore, a.Impact, a.Confidence)
+	fmt.Fprintf(&d, "*MITRE:* %s %s, tactic %s\n", chat(a.MITRE.TechniqueID, 20), chat(a.MITRE.Technique, 60), chat(a.MITRE.Tactic, 60))
+	fmt.Fprintf(&d, "*Window:* %s to %s UTC, first seen %s, last seen %s\n",
+		a.Window.Start.Format("2006-01-02 15:04"), a.Window.End.Format("15:04"), clock(a.FirstSeen), clock(a.LastSeen))
+	fmt.Fprintf(&d, "*Attempts:* %d in %d aggregate%s\n", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal))
+	fmt.Fprintf(&d, "*Source IPs:* %s\n", chatIPs(a))
+	d.WriteString("*Most recent denied requests:*\n")
+
+	listed := 0
+	for _, ag := range a.Aggregates {
+		line := chatAggregate(ag)
+		// Keep room for the closing line.
+		if listed == maxChatAggregateRows || utf8.RuneCountInString(d.String())+utf8.RuneCountInString(line)+100 > maxChatDescription {
+			break
+		}
+		d.WriteString(line)
+		listed++
+	}
+	if more := a.AggregatesTotal - listed; more > 0 {
+		fmt.Fprintf(&d, "_%d more aggregate%s in the e-mail and JSON alert._\n", more, plural(more))
+	}
+	if a.AggregatesOmitted > 0 {
+		fmt.Fprintf(&d, "_%d aggregate%s omitted from this message to stay under 256 KB._\n", a.AggregatesOmitted, plural(a.AggregatesOmitted))
+	}
+
+	return chatbotMessage{
+		Version: "1.0",
+		Source:  "custom",
+		ID:      a.ID,
+		Content: chatbotContent{
+			TextType:    "client-markdown",
+			Title:       title,
+			Description: strings.TrimSuffix(d.String(), "\n"),
+			NextSteps:   nextSteps(a, chatCode, chatCode, a.ConsoleURL),
+			Keywords: []string{
+				"Kubernetes", chat(a.MITRE.TechniqueID, maxChatKeyword), string(a.Severity),
+				cv(a.Source.Cluster, maxChatKeyword),
+			},
+		},
+		Metadata: chatbotMetadata{
+			ThreadID:  threadID(a),
+			Summary:   chat(a.Title, maxChatSummary),
+			EventType: "KubernetesUnauthorizedAccess",
+			AdditionalContext: map[string]string{
+				"rule":      chat(a.Rule.ID, maxChatContextValue),
+				"severity":  string(a.Severity),
+				"riskScore": strconv.Itoa(a.RiskScore),
+				"user":      chat(a.RiskObject.Value, maxChatContextValue),
+				"cluster":   chat(a.Source.Cluster, maxChatContextValue),
+				"account":   chat(a.Source.Account, maxChatContextValue),
+				"region":    chat(a.Source.Region, maxChatContextValue),
+				"window":    a.Window.Start.Format(time.RFC3339),
+				"attempts":  strconv.FormatInt(a.Attempts, 10),
+				"alertId":   a.ID,
+			},
+		},
+	}
+}
+
+// chatCode shows a value as inline code; chat leaves no backtick in it to end the span.
+func chatCode(s string) string { return "`" + chat(s, maxChatValue) + "`" }
+
+// threadID threads the alerts of one user on one cluster together in the chat channel.
+func threadID(a Alert) string {
+	return alertID(Group{Key: a.RiskObject.Value}, a.Source.Cluster+"\x00"+a.Source.Account)[:16]
+}
+
+// chatAggregate is one bullet line of the chat description.
+func chatAggregate(ag Aggregate) string {
+	f := ag.Fields
+	var b strings.Builder
+	where := "cluster-wide"
+	if f.Namespace != detect.FillValue && f.Namespace != "" {
+		where = "in " + cv(f.Namespace, 60)
+	}
+	fmt.Fprintf(&b, "• %d× %s %s %s → %s from %s (last %s)",
+		ag.Count, cv(f.Verb, 20), cv(f.Resource, 60), where, cv(f.Code, 10),
+		cv(strings.Join(f.SrcIPs, ", "), maxChatValue), clock(ag.LastSeen))
+	if f.Message != "" && f.Message != "0" {
+		fmt.Fprintf(&b, "\n      %s", cv(f.Message, maxChatLongValue))
+	}
+	fmt.Fprintf(&b, "\n      URI %s, agent %s\n", cv(f.RequestURI, maxChatLongValue), cv(f.UserAgent, maxChatValue))
+	return b.String()
+}
+
+func chatIPs(a Alert) string {
+	ips := make([]string, 0, len(a.ThreatObjects))
+	for i, t := range a.ThreatObjects {
+		if i == 10 {
+			ips = append(ips, fmt.Sprintf("and %d more", len(a.ThreatObjects)-10+a.ThreatObjectsOmitted))
+			break
+		}
+		ips = append(ips, cv(t.Value, maxIP))
+	}
+	if len(ips) == 0 {
+		return "-"
+	}
+	return strings.Join(ips, ", ")
+}
+
+// nextSteps are the short instructions of every channel. value formats a value taken
+// from the audit log for the channel, code formats an expression to copy; url is the
+// console link, never cut.
+func nextSteps(a Alert, value, code func(string) string, url string) []string {
+	uid := "-"
+	if len(a.Aggregates) > 0 {
+		uid = a.Aggregates[0].Fields.UID
+	}
+	return []string{
+		"Find out who is behind user " + value(a.RiskObject.Value) + " (uid " + value(uid) + "): on EKS the uid names the IAM identity " +
+			"(aws-iam-authenticator:ACCOUNT:ID); look it up in CloudTrail and in the cluster's access entries or aws-auth ConfigMap.",
+		"Check the source IPs: the last address of each request is the peer; earlier ones come from X-Forwarded-For and can be forged.",
+		"Look for a create by the same user that succeeded (code 201) after the denials: it would mean the user found a way in. " +
+			"Query every create by this user in this window in CloudWatch Logs Insights: " + url,
+		"If this activity is known and expected, suppress it by adding a CEL expression to SUPPRESSIONS, for example " + code(a.SuppressExample) + ".",
+	}
+}
+
+// emailText is the plain-text alert for e-mail subscribers.
+func emailText(a Alert) string {
+	var b strings.Builder
+	line := func(label, value string) {
+		if value == "" {
+			value = "-"
+		}
+		fmt.Fprintf(&b, "%-13s %s\n", label+":", value)
+	}
+	b.WriteString(a.Title + "\n\n")
+	line("Rule", a.Rule.Name+" ("+a.Rule.ID+")")
+	line("Severity", fmt.Sprintf("%s (risk score %d = impact %d x confidence %d / 100)", a.Severity, a.RiskScore, a.Impact, a.Confidence))
+	line("MITRE ATT&CK", fmt.Sprintf("%s %s, tactic %s", a.MITRE.TechniqueID, a.MITRE.Technique, a.MITRE.Tactic))
+	line("Risk object", a.RiskObject.Field+" = "+a.RiskObject.Value)
+	ips := make([]string, len(a.ThreatObjects))
+	for i, t := range a.ThreatObjects {
+		ips[i] = t.Value
+	}
+	if a.ThreatObjectsOmitted > 0 {
+		ips = append(ips, fmt.Sprintf("and %d more", a.ThreatObjectsOmitted))
+	}
+	line("Source IPs", strings.Join(ips, ", "))
+	b.WriteString("\n")
+	line("Cluster", a.Source.Cluster)
+	line("Account", a.Source.Account)
+	line("Region", a.Source.Region)
+	line("Log group", a.Source.LogGroup)
+	line("Log stream", a.Source.LogStream)
+	b.WriteString("\n")
+	line("Window", a.Window.Start.Format(time.RFC3339)+" to "+a.Window.End.Format(time.RFC3339))
+	line("First seen", stamp(a.FirstSeen))
+	line("Last seen", stamp(a.LastSeen))
+	line("Attempts", fmt.Sprintf("%d in %d aggregate%s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal)))
+	b.WriteString("\nNext steps:\n")
+	for i, s := range a.NextSteps {
+		fmt.Fprintf(&b, "%d. %s\n", i+1, s)
+	}
+	fmt.Fprintf(&b, "\nDenied requests, most recent first (%d of %d):\n", len(a.Aggregates), a.AggregatesTotal)
+	for i, ag := range a.Aggregates {
+		f := ag.Fields
+		fmt.Fprintf(&b, "\n#%d  count %d, first seen %s, last seen %s\n", i+1, ag.Count, stamp(ag.FirstSeen), stamp(ag.LastSeen))
+		for _, kv := range [][2]string{
+			{"user", f.User},
+			{"user.uid", f.UID},
+			{"user.groups{}", strings.Join(f.Groups, ", ")},
+			{"src_ip", strings.Join(f.SrcIPs, ", ")},
+			{"verb", f.Verb},
+			{"objectRef.resource", f.Resource},
+			{"objectRef.namespace", f.Namespace},
+			{"requestURI", f.RequestURI},
+			{"responseStatus.code", f.Code},
+			{"responseStatus.message", f.Message},
+			{"stage", f.Stage},
+			{"requestReceivedTimestamp", f.RequestReceivedTimestamp},
+			{"userAgent", f.UserAgent},
+		} {
+			fmt.Fprintf(&b, "    %-25s %s\n", kv[0]+":", kv[1])
+		}
+	}
+	if a.AggregatesOmitted > 0 {
+		fmt.Fprintf(&b, "\n%d older aggregate%s omitted to keep this message under 256 KB.\n", a.AggregatesOmitted, plural(a.AggregatesOmitted))
+	}
+	b.WriteString("\nAlert id " + a.ID + ", generated " + a.GeneratedAt.Format(time.RFC3339) + ".\n")
+	return b.String()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05Z")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

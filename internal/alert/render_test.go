@@ -1,0 +1,121 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// channels decodes the MessageStructure=json body into its per-protocol messages.
+func channels(t testing.TB, m Message) map[string]string {
+	t.Helper()
+	var ch map[string]string
+	if err := json.Unmarshal([]byte(m.Message), &ch); err != nil {
+		t.Fatalf("Message is not a JSON object of strings: %v", err)
+	}
+	return ch
+}
+
+func indent(t *testing.T, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(s), "", "  "); err != nil {
+		t.Fatalf("channel is not JSON: %v", err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+func TestRenderGolden(t *testing.T) {
+	m, err := Render(Build(sampleGroup(), Options{Now: fixedNow}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.MessageStructure != "json" {
+		t.Errorf("MessageStructure = %q, want json", m.MessageStructure)
+	}
+	ch := channels(t, m)
+	if got, want := slices.Sorted(maps.Keys(ch)), []string{"default", "email", "https", "lambda", "sqs"}; !slices.Equal(got, want) {
+		t.Fatalf("channels = %v, want %v", got, want)
+	}
+	if ch["default"] != ch["https"] || ch["sqs"] != ch["lambda"] {
+		t.Error("default and https, sqs and lambda must carry the same message")
+	}
+	golden(t, "subject.golden", []byte(m.Subject+"\n"))
+	golden(t, "chatbot.golden", indent(t, ch["https"]))
+	golden(t, "email.golden", []byte(ch["email"]))
+	golden(t, "structured.golden", indent(t, ch["sqs"]))
+	attrs, err := json.MarshalIndent(m.MessageAttributes, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "attributes.golden", append(attrs, '\n'))
+}
+
+func TestChatbotNotificationShape(t *testing.T) {
+	m, err := Render(Build(sampleGroup(), Options{Now: fixedNow}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n struct {
+		Version string `json:"version"`
+		Source  string `json:"source"`
+		Content struct {
+			TextType    string   `json:"textType"`
+			Title       string   `json:"title"`
+			Description string   `json:"description"`
+			NextSteps   []string `json:"nextSteps"`
+			Keywords    []string `json:"keywords"`
+		} `json:"content"`
+		Metadata struct {
+			Summary           string            `json:"summary"`
+			EventType         string            `json:"eventType"`
+			AdditionalContext map[string]string `json:"additionalContext"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal([]byte(channels(t, m)["https"]), &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Version != "1.0" || n.Source != "custom" || n.Content.TextType != "client-markdown" {
+		t.Errorf("version/source/textType = %q/%q/%q, want 1.0/custom/client-markdown", n.Version, n.Source, n.Content.TextType)
+	}
+	if !strings.Contains(n.Content.Title, "Unauthorized access to Kubernetes from user alice") {
+		t.Errorf("title = %q", n.Content.Title)
+	}
+	for _, want := range []string{"12 in 3 aggregates", "10.0.12.7, 203.0.113.9", "risk score 49", "T1204"} {
+		if !strings.Contains(n.Content.Description, want) {
+			t.Errorf("description lacks %q:\n%s", want, n.Content.Description)
+		}
+	}
+	if len(n.Content.NextSteps) == 0 || len(n.Content.Keywords) == 0 || n.Metadata.Summary == "" || n.Metadata.EventType == "" {
+		t.Error("nextSteps, keywords, summary and eventType must be set")
+	}
+	if n.Metadata.AdditionalContext["user"] != "alice" || n.Metadata.AdditionalContext["cluster"] != "prod" {
+		t.Errorf("additionalContext = %v", n.Metadata.AdditionalContext)
+	}
+}
+
+func TestRenderAttributes(t *testing.T) {
+	g := sampleGroup()
+	for i := range g.Aggregates {
+		g.Aggregates[i].Source.Cluster = ""
+		g.Aggregates[i].Fields.User = "eve\n\u202e"
+	}
+	m, err := Render(Build(g, Options{Now: fixedNow}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Attribute{
+		"rule":      {DataType: "String", StringValue: "kubernetes-unauthorized-access"},
+		"severity":  {DataType: "String", StringValue: "medium"},
+		"riskScore": {DataType: "Number", StringValue: "49"},
+		"cluster":   {DataType: "String", StringValue: "unknown"},
+		"user":      {DataType: "String", StringValue: "eve⟨U+000A⟩⟨U+202E⟩"},
+	}
+	if !maps.Equal(m.MessageAttributes, want) {
+		t.Errorf("attributes = %v, want %v", m.MessageAttributes, want)
+	}
+}

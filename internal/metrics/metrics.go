@@ -1,0 +1,184 @@
+// Package metrics writes one CloudWatch Embedded Metric Format (EMF) record per invocation:
+// a JSON log line that CloudWatch Logs turns into metrics without any API call, so the
+// function needs no cloudwatch:PutMetricData permission.
+//
+// Only counts are written: never a user name, a URI or any other value taken from an
+// audit event, so a record can neither leak request data nor explode metric cardinality.
+package metrics
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Namespace is the CloudWatch namespace the metrics are published under.
+const Namespace = "EKSUnauthorizedAccess"
+
+// DimensionFunctionName is the dimension key carrying the function name.
+const DimensionFunctionName = "FunctionName"
+
+// MaxMetrics is the EMF limit on metric definitions in one directive.
+const MaxMetrics = 100
+
+// Metric names written in every record.
+const (
+	LogEventsReceived   = "LogEventsReceived"
+	AuditEventsParsed   = "AuditEventsParsed"
+	LinesSkipped        = "LinesSkipped"
+	Matches             = "Matches"
+	Suppressed          = "Suppressed"
+	AggregatesWritten   = "AggregatesWritten"
+	DuplicateDeliveries = "DuplicateDeliveries"
+	AlertsPublished     = "AlertsPublished"
+)
+
+// SkipReason says why a log line was not used. Each reason is also written as its own
+// metric, LinesSkipped followed by the reason (for example LinesSkippedNotJSON).
+type SkipReason string
+
+// Reasons a line is skipped; the pipeline may add others.
+const (
+	SkipNotJSON   SkipReason = "NotJSON"   // the line is not a JSON object
+	SkipNotAudit  SkipReason = "NotAudit"  // JSON, but not an audit.k8s.io Event
+	SkipTruncated SkipReason = "Truncated" // cut by CloudWatch Logs or the API server
+)
+
+// Invocation holds the counts of one Lambda invocation.
+type Invocation struct {
+	// FunctionName becomes the FunctionName dimension; empty means no dimension.
+	FunctionName string
+
+	LogEventsReceived int64 // CloudWatch log events in the delivery
+	AuditEventsParsed int64 // lines that parsed as audit events
+	// LinesSkipped counts unused lines per reason; LinesSkipped is written as their sum.
+	LinesSkipped        map[SkipReason]int64
+	Matches             int64 // audit events matching the detection
+	Suppressed          int64 // matches dropped by the suppression filter
+	AggregatesWritten   int64 // aggregates whose count changed in the table
+	DuplicateDeliveries int64 // aggregates already counted by an earlier delivery
+	AlertsPublished     int64 // SNS messages published
+}
+
+type metricDefinition struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type metricDirective struct {
+	Namespace  string             `json:"Namespace"`
+	Dimensions [][]string         `json:"Dimensions"`
+	Metrics    []metricDefinition `json:"Metrics"`
+}
+
+type metadata struct {
+	Timestamp         int64             `json:"Timestamp"`
+	CloudWatchMetrics []metricDirective `json:"CloudWatchMetrics"`
+}
+
+// Record returns the EMF document for m at time now, as a JSON object.
+func Record(m Invocation, now time.Time) map[string]any {
+	values := []struct {
+		name  string
+		value int64
+	}{
+		{LogEventsReceived, m.LogEventsReceived},
+		{AuditEventsParsed, m.AuditEventsParsed},
+		{LinesSkipped, 0}, // filled below
+		{Matches, m.Matches},
+		{Suppressed, m.Suppressed},
+		{AggregatesWritten, m.AggregatesWritten},
+		{DuplicateDeliveries, m.DuplicateDeliveries},
+		{AlertsPublished, m.AlertsPublished},
+	}
+	doc := map[string]any{}
+	var defs []metricDefinition
+	add := func(name string, v int64) {
+		if _, dup := doc[name]; dup {
+			doc[name] = doc[name].(int64) + v
+			return
+		}
+		doc[name] = v
+		defs = append(defs, metricDefinition{Name: name, Unit: "Count"})
+	}
+
+	var total int64
+	reasons := make([]SkipReason, 0, len(m.LinesSkipped))
+	for r, n := range m.LinesSkipped {
+		total += n
+		reasons = append(reasons, r)
+	}
+	values[2].value = total
+	for _, v := range values {
+		add(v.name, v.value)
+	}
+	// Per-reason metrics, in a stable order. A reason that would push the record over the
+	// EMF limit is still part of the LinesSkipped total.
+	sort.Slice(reasons, func(i, j int) bool { return reasons[i] < reasons[j] })
+	for _, r := range reasons {
+		name := LinesSkipped + metricSuffix(r)
+		if _, seen := doc[name]; !seen && len(defs) >= MaxMetrics {
+			continue
+		}
+		add(name, m.LinesSkipped[r])
+	}
+
+	dims := [][]string{{}}
+	if m.FunctionName != "" {
+		dims = [][]string{{DimensionFunctionName}}
+		doc[DimensionFunctionName] = m.FunctionName
+	}
+	doc["_aws"] = metadata{
+		Timestamp: now.UnixMilli(),
+		CloudWatchMetrics: []metricDirective{{
+			Namespace:  Namespace,
+			Dimensions: dims,
+			Metrics:    defs,
+		}},
+	}
+	return doc
+}
+
+// Write writes the EMF record for m at time now to w as one line, as CloudWatch Logs
+// expects it on the function's standard output.
+func Write(w io.Writer, m Invocation, now time.Time) error {
+	line, err := json.Marshal(Record(m, now))
+	if err != nil {
+		return fmt.Errorf("encode metrics record: %w", err)
+	}
+	line = append(line, '\n')
+	if _, err := w.Write(line); err != nil {
+		return fmt.Errorf("write metrics record: %w", err)
+	}
+	return nil
+}
+
+// metricSuffix turns a reason into a CamelCase metric-name suffix of letters and digits,
+// so free-form reasons cannot produce odd metric names.
+func metricSuffix(r SkipReason) string {
+	var b strings.Builder
+	upper := true
+	for _, c := range string(r) {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) || c > unicode.MaxASCII {
+			upper = true
+			continue
+		}
+		if upper {
+			c = unicode.ToUpper(c)
+			upper = false
+		}
+		b.WriteRune(c)
+	}
+	if b.Len() == 0 {
+		return "Other"
+	}
+	s := b.String()
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}

@@ -1,0 +1,351 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+)
+
+// Record adds the aggregates of one delivery to their stored counts, idempotently: a
+// redelivery of the same batch, or a retry after a partial failure, changes nothing.
+// Aggregates with the same window, group and key are merged first. It returns the first
+// write error; writes that succeeded stay, and are not repeated by a retry.
+func (s *Store) Record(ctx context.Context, aggs []aggregate.Aggregate) error {
+	merged := merge(aggs)
+	return parallel(ctx, len(merged), s.concurrency, func(ctx context.Context, i int) error {
+		return s.record(ctx, merged[i])
+	})
+}
+
+// merge combines aggregates that would be written to the same item.
+func merge(aggs []aggregate.Aggregate) []aggregate.Aggregate {
+	type itemKey struct{ pk, key string }
+	index := make(map[itemKey]int, len(aggs))
+	out := make([]aggregate.Aggregate, 0, len(aggs))
+	for _, a := range aggs {
+		k := itemKey{GroupOf(a).PartitionKey(), a.Key}
+		i, ok := index[k]
+		if !ok {
+			index[k] = len(out)
+			a.EventIDs = append([]string(nil), a.EventIDs...)
+			out = append(out, a)
+			continue
+		}
+		m := &out[i]
+		m.Count += a.Count
+		m.EventIDs = append(m.EventIDs, a.EventIDs...)
+		if a.FirstSeen.Before(m.FirstSeen) {
+			m.FirstSeen = a.FirstSeen
+		}
+		if a.LastSeen.After(m.LastSeen) {
+			m.LastSeen = a.LastSeen
+			m.Source = a.Source
+		}
+	}
+	return out
+}
+
+// record writes one aggregate, choosing how its contribution is made idempotent.
+func (s *Store) record(ctx context.Context, a aggregate.Aggregate) error {
+	ids := uniqueSorted(a.EventIDs)
+	var err error
+	switch {
+	case len(ids) == 0:
+		err = s.addCount(ctx, a)
+	case len(ids) <= MaxIDsPerWrite:
+		err = s.addIDs(ctx, a, ids)
+	default:
+		err = s.addToken(ctx, a, ids)
+	}
+	if err != nil {
+		return fmt.Errorf("record aggregate %s of %s: %w", a.Key, GroupOf(a).PartitionKey(), err)
+	}
+	return nil
+}
+
+// addCount adds the count of an aggregate without ids (raw lines): no idempotency.
+func (s *Store) addCount(ctx context.Context, a aggregate.Aggregate) error {
+	newItem, _, err := s.apply(ctx, a, contribution{count: a.Count})
+	if err != nil {
+		return err
+	}
+	return s.fixSeen(ctx, a, newItem)
+}
+
+// addIDs adds the ids not yet stored, and their number to the count.
+func (s *Store) addIDs(ctx context.Context, a aggregate.Aggregate, ids []string) error {
+	pending := ids
+	// Each failed attempt removes at least one id from pending (the one the condition
+	// found), so the loop ends; the bound only guards against a misbehaving server.
+	for attempt := 0; attempt <= len(ids)+1; attempt++ {
+		if len(pending) == 0 {
+			return nil
+		}
+		newItem, old, err := s.apply(ctx, a, contribution{
+			count:   int64(len(pending)),
+			members: pending,
+			guard:   pending,
+			limit:   true,
+		})
+		if err == nil {
+			return s.fixSeen(ctx, a, newItem)
+		}
+		if old == nil {
+			return err
+		}
+		present := stringSet(old[attrIDs])
+		remaining := pending[:0:0]
+		for _, id := range pending {
+			if !present[id] {
+				remaining = append(remaining, id)
+			}
+		}
+		if len(present) >= MaxStoredIDs {
+			if len(remaining) == 0 {
+				return nil
+			}
+			return s.addToken(ctx, a, remaining)
+		}
+		pending = remaining
+	}
+	return fmt.Errorf("add event ids: condition still failing after %d attempts", len(ids)+2)
+}
+
+// addToken adds len(ids) to the count once per distinct set of ids, recorded as a token.
+func (s *Store) addToken(ctx context.Context, a aggregate.Aggregate, ids []string) error {
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	token := tokenPrefix + hex.EncodeToString(sum[:16])
+	newItem, old, err := s.apply(ctx, a, contribution{
+		count:   int64(len(ids)),
+		members: []string{token},
+		guard:   []string{token},
+	})
+	if old != nil {
+		return nil // this batch was already counted
+	}
+	if err != nil {
+		return err
+	}
+	return s.fixSeen(ctx, a, newItem)
+}
+
+// contribution is what one conditional write adds to an aggregate item.
+type contribution struct {
+	count   int64
+	members []string // added to the ids set
+	guard   []string // none may be in the ids set yet
+	limit   bool     // the ids set must be smaller than MaxStoredIDs
+}
+
+// apply runs one UpdateItem. On success it returns the updated attributes; when the
+// condition fails it returns the old item (and the error).
+func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, c contribution) (newItem, old map[string]types.AttributeValue, err error) {
+	e := newExpr()
+	first, last := a.FirstSeen, a.LastSeen
+	if first.IsZero() {
+		first = a.Window
+	}
+	if last.IsZero() {
+		last = first
+	}
+	f := a.Fields
+	set := []string{
+		e.set("rule", str(a.Rule)),
+		e.set("window", str(a.Window.UTC().Format(time.RFC3339))),
+		e.set("group", str(a.Group)),
+		e.set("aggregateKey", str(a.Key)),
+		e.set("namespace", str(cut(f.Namespace))),
+		e.set("resource", str(cut(f.Resource))),
+		e.set("requestReceivedTimestamp", str(cut(f.RequestReceivedTimestamp))),
+		e.set("requestURI", str(cut(f.RequestURI))),
+		e.set("code", str(cut(f.Code))),
+		e.set("message", str(cut(f.Message))),
+		e.set("srcIPs", list(f.SrcIPs)),
+		e.set("stage", str(cut(f.Stage))),
+		e.set("groups", list(f.Groups)),
+		e.set("uid", str(cut(f.UID))),
+		e.set("user", str(cut(f.User))),
+		e.set("userAgent", str(cut(f.UserAgent))),
+		e.set("verb", str(cut(f.Verb))),
+		e.set("owner", str(a.Source.Owner)),
+		e.set("logGroup", str(a.Source.LogGroup)),
+		e.set("logStream", str(a.Source.LogStream)),
+		e.set("cluster", str(a.Source.Cluster)),
+		e.set("region", str(a.Source.Region)),
+		e.set(attrExpiresAt, &types.AttributeValueMemberN{Value: s.expiresAt(a.Window)}),
+		e.name("firstSeen") + " = if_not_exists(" + e.name("firstSeen") + ", " + e.value(str(formatTime(first))) + ")",
+		e.name("lastSeen") + " = if_not_exists(" + e.name("lastSeen") + ", " + e.value(str(formatTime(last))) + ")",
+	}
+	add := []string{e.name("count") + " " + e.value(num(c.count))}
+	if len(c.members) > 0 {
+		add = append(add, e.name(attrIDs)+" "+e.value(&types.AttributeValueMemberSS{Value: c.members}))
+	}
+	var cond []string
+	for _, id := range c.guard {
+		cond = append(cond, "NOT contains("+e.name(attrIDs)+", "+e.value(str(id))+")")
+	}
+	if c.limit {
+		cond = append(cond, "(attribute_not_exists("+e.name(attrIDs)+") OR size("+e.name(attrIDs)+") < "+e.value(num(MaxStoredIDs))+")")
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 key(GroupOf(a).PartitionKey(), skAggPrefix+a.Key),
+		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ") + " ADD " + strings.Join(add, ", ")),
+		ExpressionAttributeNames:            e.names,
+		ExpressionAttributeValues:           e.values,
+		ReturnValues:                        types.ReturnValueUpdatedNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if len(cond) > 0 {
+		in.ConditionExpression = aws.String(strings.Join(cond, " AND "))
+	}
+	out, err := s.client.UpdateItem(ctx, in)
+	if err != nil {
+		if item, ok := conditionFailed(err); ok && item != nil {
+			return nil, item, err
+		}
+		return nil, nil, fmt.Errorf("update item: %w", err)
+	}
+	return out.Attributes, nil, nil
+}
+
+// fixSeen lowers firstSeen and raises lastSeen when this contribution widens them:
+// DynamoDB update expressions have no min or max, so an item written first by a later
+// event needs a second, conditional write. It happens only for late or reordered data.
+func (s *Store) fixSeen(ctx context.Context, a aggregate.Aggregate, newItem map[string]types.AttributeValue) error {
+	first, last := a.FirstSeen, a.LastSeen
+	if first.IsZero() || last.IsZero() {
+		return nil
+	}
+	for _, fix := range []struct {
+		attr, value, op string
+	}{
+		{"firstSeen", formatTime(first), ">"},
+		{"lastSeen", formatTime(last), "<"},
+	} {
+		stored := stringValue(newItem[fix.attr])
+		if stored == "" || (fix.op == ">" && stored <= fix.value) || (fix.op == "<" && stored >= fix.value) {
+			continue
+		}
+		e := newExpr()
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       key(GroupOf(a).PartitionKey(), skAggPrefix+a.Key),
+			UpdateExpression:          aws.String("SET " + e.set(fix.attr, str(fix.value))),
+			ConditionExpression:       aws.String(e.name(fix.attr) + " " + fix.op + " " + e.value(str(fix.value))),
+			ExpressionAttributeNames:  e.names,
+			ExpressionAttributeValues: e.values,
+		})
+		if _, ok := conditionFailed(err); ok {
+			continue // a concurrent write already moved it further
+		}
+		if err != nil {
+			return fmt.Errorf("update %s: %w", fix.attr, err)
+		}
+	}
+	return nil
+}
+
+// expr collects the placeholders of one DynamoDB expression.
+type expr struct {
+	names  map[string]string
+	values map[string]types.AttributeValue
+}
+
+func newExpr() *expr {
+	return &expr{names: map[string]string{}, values: map[string]types.AttributeValue{}}
+}
+
+// name returns the placeholder of an attribute name (names here are alphanumeric).
+func (e *expr) name(attr string) string {
+	ph := "#" + attr
+	e.names[ph] = attr
+	return ph
+}
+
+// value returns a new placeholder for v.
+func (e *expr) value(v types.AttributeValue) string {
+	ph := ":v" + strconv.Itoa(len(e.values))
+	e.values[ph] = v
+	return ph
+}
+
+// set returns "#attr = :vN".
+func (e *expr) set(attr string, v types.AttributeValue) string {
+	return e.name(attr) + " = " + e.value(v)
+}
+
+// truncated marks a stored value cut at MaxValueBytes.
+const truncated = "…[truncated]"
+
+// cut bounds one attacker-controlled value so an item stays far below DynamoDB's 400 KB.
+func cut(v string) string {
+	if len(v) <= MaxValueBytes {
+		return v
+	}
+	end := MaxValueBytes - len(truncated)
+	for end > 0 && !utf8.RuneStart(v[end]) {
+		end--
+	}
+	return v[:end] + truncated
+}
+
+// list stores a multi-value field whole, in order, within MaxListValues entries.
+func list(values []string) types.AttributeValue {
+	l := make([]types.AttributeValue, 0, min(len(values), MaxListValues))
+	for i, v := range values {
+		if i == MaxListValues-1 && len(values) > MaxListValues {
+			l = append(l, str(fmt.Sprintf("…[+%d more]", len(values)-i)))
+			break
+		}
+		l = append(l, str(cut(v)))
+	}
+	return &types.AttributeValueMemberL{Value: l}
+}
+
+func uniqueSorted(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := append([]string(nil), ids...)
+	sort.Strings(out)
+	j := 0
+	for i, id := range out {
+		if i == 0 || id != out[j-1] {
+			out[j] = id
+			j++
+		}
+	}
+	return out[:j]
+}
+
+func stringSet(v types.AttributeValue) map[string]bool {
+	ss, ok := v.(*types.AttributeValueMemberSS)
+	if !ok {
+		return nil
+	}
+	m := make(map[string]bool, len(ss.Value))
+	for _, id := range ss.Value {
+		m[id] = true
+	}
+	return m
+}
+
+func stringValue(v types.AttributeValue) string {
+	if sv, ok := v.(*types.AttributeValueMemberS); ok {
+		return sv.Value
+	}
+	return ""
+}

@@ -1,0 +1,236 @@
+// Package store keeps the detector's durable state in one DynamoDB table: the count of
+// every aggregate per window, made idempotent across Lambda redeliveries, and one alert
+// item per alert group, claimed with a lease before publishing so that exactly one alert
+// goes out per group and window.
+//
+// # Table layout
+//
+// The table has a string partition key pk and a string sort key sk. All items of one alert
+// group share a partition:
+//
+//	pk = "<rule>#<window start, RFC 3339 UTC>#<group key>"
+//	sk = "agg#<aggregate key>"   one item per aggregate (stats row) of the group
+//	sk = "alert"                 the group's alert item (claim, lease, SNS message id)
+//
+// A group key longer than MaxGroupKeyBytes is replaced by "sha256:<hex>" in pk (the key
+// itself is kept in the group attribute). Every item carries expiresAt, the end of its
+// window plus the retention, in epoch seconds: the table's TTL attribute.
+//
+// # Idempotent counting
+//
+// An aggregate carries the CloudWatch log event ids it counted. They are stored in the
+// string set ids, and an UpdateItem adds the count and the ids in one conditional write
+// whose condition says none of the ids is present yet. When the condition fails, the old
+// item (ReturnValuesOnConditionCheckFailure=ALL_OLD) tells which ids are already counted,
+// and the write is retried with the others only. Bounds:
+//
+//   - At most MaxIDsPerWrite ids go into one condition (a DynamoDB expression is limited to
+//     4 KB). A larger contribution of one delivery to one aggregate is recorded under a
+//     single per-delivery token (a hash of its sorted ids) instead: a redelivery of the
+//     same batch is still counted once, but events shared with another, different
+//     delivery are not recognised. CloudWatch Logs redelivers whole batches, and the
+//     aggregate key includes requestReceivedTimestamp (microseconds), so more than
+//     MaxIDsPerWrite events in one aggregate and one delivery is rare.
+//   - The ids set of an item stops growing at MaxStoredIDs entries (item size is limited
+//     to 400 KB); later contributions are recorded under tokens as above.
+//   - Aggregates without ids (raw lines replayed from files) are simply added.
+//
+// Requests per delivery grow with the number of distinct aggregates and alert groups,
+// never with the number of events, and run with bounded concurrency.
+//
+// Request and response bodies of audit events never reach this package: the aggregate
+// fields do not include them.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+)
+
+// Defaults of Options.
+const (
+	DefaultRetention   = 7 * 24 * time.Hour
+	DefaultConcurrency = 8
+)
+
+// Bounds of the idempotency bookkeeping (see the package documentation).
+const (
+	// MaxIDsPerWrite is the most event ids checked in one conditional write.
+	MaxIDsPerWrite = 100
+	// MaxStoredIDs is the size at which an item's ids set stops taking single ids.
+	MaxStoredIDs = 2000
+	// MaxGroupKeyBytes is the longest group key used verbatim in a partition key.
+	MaxGroupKeyBytes = 1024
+	// MaxValueBytes is the longest field value stored; longer values are cut.
+	MaxValueBytes = 4096
+	// MaxListValues is the most entries stored of a multi-value field.
+	MaxListValues = 64
+)
+
+// ErrClaimLost is returned by MarkSent and Release when the alert item is no longer
+// claimed with the given token (the lease expired and another invocation took it).
+var ErrClaimLost = errors.New("alert claim lost")
+
+// Options configure a Store.
+type Options struct {
+	// Table is the DynamoDB table name.
+	Table string
+	// Retention is how long items are kept after their window ends (DefaultRetention if 0).
+	Retention time.Duration
+	// Concurrency bounds the writes in flight for one call (DefaultConcurrency if 0).
+	Concurrency int
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+}
+
+// Store reads and writes the detector's table.
+type Store struct {
+	client      *dynamodb.Client
+	table       string
+	retention   time.Duration
+	concurrency int
+	now         func() time.Time
+}
+
+// New returns a Store using client and the table named in opts.
+func New(client *dynamodb.Client, opts Options) *Store {
+	s := &Store{
+		client:      client,
+		table:       opts.Table,
+		retention:   opts.Retention,
+		concurrency: opts.Concurrency,
+		now:         opts.Now,
+	}
+	if s.retention <= 0 {
+		s.retention = DefaultRetention
+	}
+	if s.concurrency <= 0 {
+		s.concurrency = DefaultConcurrency
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// GroupKey identifies one alert group: a rule, a window and the group key within it.
+type GroupKey struct {
+	Rule   string
+	Window time.Time // start of the hour
+	Group  string
+}
+
+// GroupOf returns the alert group of an aggregate.
+func GroupOf(a aggregate.Aggregate) GroupKey {
+	return GroupKey{Rule: a.Rule, Window: a.Window.UTC(), Group: a.Group}
+}
+
+// PartitionKey returns the pk shared by the group's items.
+func (g GroupKey) PartitionKey() string {
+	group := g.Group
+	if len(group) > MaxGroupKeyBytes {
+		sum := sha256.Sum256([]byte(group))
+		group = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return g.Rule + "#" + g.Window.UTC().Format(time.RFC3339) + "#" + group
+}
+
+// expiresAt returns the TTL of the window's items.
+func (s *Store) expiresAt(window time.Time) string {
+	return strconv.FormatInt(window.Add(aggregate.WindowSize).Add(s.retention).Unix(), 10)
+}
+
+// Sort keys and attribute names.
+const (
+	skAlert       = "alert"
+	skAggPrefix   = "agg#"
+	attrPK        = "pk"
+	attrSK        = "sk"
+	attrExpiresAt = "expiresAt"
+	attrIDs       = "ids"
+	tokenPrefix   = "batch:"
+)
+
+// timeFormat is fixed-width UTC with microseconds, so stored times sort as strings.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
+}
+
+// newToken returns a random claim token.
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make claim token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// conditionFailed returns the item reported by a failed condition, and whether err was one.
+func conditionFailed(err error) (map[string]types.AttributeValue, bool) {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ccf.Item, true
+	}
+	return nil, false
+}
+
+// CreateTable creates the detector's table as the SAM template declares it (pk/sk
+// strings, on-demand billing) and enables TTL on expiresAt. It is meant for local runs
+// and tests; in AWS the template creates the table.
+func CreateTable(ctx context.Context, client *dynamodb.Client, name string) error {
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 100 * time.Millisecond
+		o.MaxDelay = time.Second
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, time.Minute); err != nil {
+		return fmt.Errorf("wait for table %s: %w", name, err)
+	}
+	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(name),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(attrExpiresAt),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("enable TTL on table %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+// Package suppress implements the detection's filter macro,
+// `kubernetes_unauthorized_access_filter`: user-supplied suppressions, written as CEL
+// expressions (the expression language of Kubernetes admission and IAM policies), that
+// drop known false positives without code changes.
+//
+// Each expression is a boolean over the output fields of a match, named as in the
+// Splunk search (user, src_ip, user.groups, objectRef.namespace, responseStatus.code, …)
+// plus the origin of the events (cluster, account, logGroup, …). A match is suppressed
+// when, for every one of its source IPs, at least one expression is true; see Filter.
+//
+// Expressions are compiled and type-checked once (Compile), so an invalid one is
+// reported at start-up, naming the expression and the problem. An expression that fails
+// while evaluating (for example ip(src_ip) on a value that is not an IP) counts as false
+// for that match and is counted by Filter.Errors: a broken suppression never hides an
+// alert.
+package suppress
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/ext"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+// Limits that keep a hostile or careless expression from stalling the function.
+const (
+	// CostLimit caps the runtime cost of one evaluation of one expression (a unit is
+	// roughly one operation; a list membership test over 1,000 literals costs about
+	// 1,000). Evaluation stops with an error, counted as not suppressed, beyond it.
+	CostLimit = 100_000
+	// MaxExpressionSize caps the length of one expression, in characters.
+	MaxExpressionSize = 16_384
+)
+
+// Names of the variables an expression can read. Dotted names are single variables
+// (CEL resolves the longest declared qualified name first), so `user` is a string
+// while `user.groups` is a list, as in the Splunk search's output.
+const (
+	VarUser                     = "user"
+	VarUserUID                  = "user.uid"
+	VarUserGroups               = "user.groups"
+	VarSrcIP                    = "src_ip"
+	VarSrcIPs                   = "src_ips"
+	VarNamespace                = "objectRef.namespace"
+	VarResource                 = "objectRef.resource"
+	VarRequestURI               = "requestURI"
+	VarUserAgent                = "userAgent"
+	VarVerb                     = "verb"
+	VarStage                    = "stage"
+	VarCode                     = "responseStatus.code"
+	VarMessage                  = "responseStatus.message"
+	VarRequestReceivedTimestamp = "requestReceivedTimestamp"
+	VarDecision                 = "decision"
+	VarCluster                  = "cluster"
+	VarAccount                  = "account"
+	VarRegion                   = "region"
+	VarLogGroup                 = "logGroup"
+	VarLogStream                = "logStream"
+)
+
+// Filter is a compiled list of suppressions. It is safe for concurrent use. A nil
+// *Filter suppresses nothing.
+type Filter struct {
+	exprs    []string
+	programs []cel.Program
+
+	errors  atomic.Int64
+	mu      sync.Mutex
+	lastErr error
+}
+
+// env declares the variables and libraries available to suppressions.
+func env() (*cel.Env, error) {
+	str := cel.StringType
+	list := cel.ListType(cel.StringType)
+	return cel.NewEnv(
+		cel.Variable(VarUser, str),
+		cel.Variable(VarUserUID, str),
+		cel.Variable(VarUserGroups, list),
+		cel.Variable(VarSrcIP, str),
+		cel.Variable(VarSrcIPs, list),
+		cel.Variable(VarNamespace, str),
+		cel.Variable(VarResource, str),
+		cel.Variable(VarRequestURI, str),
+		cel.Variable(VarUserAgent, str),
+		cel.Variable(VarVerb, str),
+		cel.Variable(VarStage, str),
+		cel.Variable(VarCode, cel.IntType),
+		cel.Variable(VarMessage, str),
+		cel.Variable(VarRequestReceivedTimestamp, str),
+		cel.Variable(VarDecision, str),
+		cel.Variable(VarCluster, str),
+		cel.Variable(VarAccount, str),
+		cel.Variable(VarRegion, str),
+		cel.Variable(VarLogGroup, str),
+		cel.Variable(VarLogStream, str),
+		// lowerAscii, split, replace, …; ip() and cidr() as in Kubernetes CEL.
+		ext.Strings(),
+		ext.Network(),
+		cel.ParserExpressionSizeLimit(MaxExpressionSize),
+	)
+}
+
+// Compile parses and type-checks every expression once. Each must be of type bool. The
+// error names every failing expression by its position (from 1) and text, with CEL's
+// description of the problem; all problems are reported together. An empty list gives a
+// Filter that suppresses nothing.
+func Compile(exprs []string) (*Filter, error) {
+	e, err := env()
+	if err != nil {
+		return nil, fmt.Errorf("build CEL environment: %w", err)
+	}
+	f := &Filter{exprs: append([]string(nil), exprs...)}
+	var errs []error
+	for i, text := range exprs {
+		prg, err := compileOne(e, text)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("suppression %d %q: %w", i+1, text, err))
+			continue
+		}
+		f.programs = append(f.programs, prg)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return f, nil
+}
+
+func compileOne(e *cel.Env, text string) (cel.Program, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, errors.New("empty expression")
+	}
+	checked, iss := e.Compile(text)
+	if iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	if !checked.OutputType().IsExactType(cel.BoolType) {
+		return nil, fmt.Errorf("has type %s, want bool", checked.OutputType())
+	}
+	prg, err := e.Program(checked, cel.CostLimit(CostLimit))
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	return prg, nil
+}
+
+// Len returns how many expressions the filter holds.
+func (f *Filter) Len() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.programs)
+}
+
+// Expressions returns the expressions the filter was compiled from.
+func (f *Filter) Expressions() []string {
+	if f == nil {
+		return nil
+	}
+	return append([]string(nil), f.exprs...)
+}
+
+// Suppress reports whether the match is a known false positive.
+//
+// The Splunk search filters rows of `stats … by sourceIPs{}`, one row per source IP, so
+// the expressions are evaluated once per source IP with src_ip set to that value (and
+// src_ips to the whole list); the match is suppressed only when every source IP is
+// suppressed by some expression. This also keeps an attacker from hiding behind an
+// allow-listed address: sourceIPs lists X-Forwarded-For entries, which the client
+// chooses, before the real peer address. A match without source IPs is evaluated once
+// with src_ip set to detect.FillValue, as fillnull would.
+//
+// An expression that fails to evaluate counts as false and is counted by Errors.
+func (f *Filter) Suppress(m detect.Match, src aggregate.Source) bool {
+	if f == nil || len(f.programs) == 0 {
+		return false
+	}
+	vars := variables(m, src)
+	ips := m.Fields.SrcIPs
+	if len(ips) == 0 {
+		ips = []string{detect.FillValue}
+	}
+	for _, ip := range ips {
+		vars[VarSrcIP] = ip
+		if !f.any(vars) {
+			return false
+		}
+	}
+	return true
+}
+
+// any reports whether at least one expression is true for vars.
+func (f *Filter) any(vars map[string]any) bool {
+	for i, prg := range f.programs {
+		out, _, err := prg.Eval(vars)
+		if err != nil {
+			f.fail(fmt.Errorf("suppression %d %q: %w", i+1, f.exprs[i], err))
+			continue
+		}
+		b, ok := out.Value().(bool)
+		if !ok {
+			f.fail(fmt.Errorf("suppression %d %q: result %v is not a bool", i+1, f.exprs[i], out))
+			continue
+		}
+		if b {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Filter) fail(err error) {
+	f.errors.Add(1)
+	f.mu.Lock()
+	f.lastErr = err
+	f.mu.Unlock()
+}
+
+// Errors returns how many evaluations failed since Compile (a monotonic counter: take
+// the difference around an invocation to report it per invocation).
+func (f *Filter) Errors() int64 {
+	if f == nil {
+		return 0
+	}
+	return f.errors.Load()
+}
+
+// LastError returns the most recent evaluation error, naming the expression, or nil.
+// Its text can quote values from the audit event.
+func (f *Filter) LastError() error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastErr
+}
+
+// variables maps a match and its source to the expression variables, src_ip excepted.
+func variables(m detect.Match, src aggregate.Source) map[string]any {
+	fl := m.Fields
+	vars := map[string]any{
+		VarUser:                     fl.User,
+		VarUserUID:                  fl.UID,
+		VarUserGroups:               nonNil(fl.Groups),
+		VarSrcIPs:                   nonNil(fl.SrcIPs),
+		VarNamespace:                fl.Namespace,
+		VarResource:                 fl.Resource,
+		VarRequestURI:               fl.RequestURI,
+		VarUserAgent:                fl.UserAgent,
+		VarVerb:                     fl.Verb,
+		VarStage:                    fl.Stage,
+		VarMessage:                  fl.Message,
+		VarRequestReceivedTimestamp: fl.RequestReceivedTimestamp,
+		VarDecision:                 m.Decision,
+		VarCluster:                  src.Cluster,
+		VarAccount:                  src.Owner,
+		VarRegion:                   src.Region,
+		VarLogGroup:                 src.LogGroup,
+		VarLogStream:                src.LogStream,
+	}
+	// The API server writes the code as a JSON number; fillnull gives "0". Anything
+	// else leaves the variable unset, so an expression reading it fails (not suppressed).
+	if code, err := strconv.ParseInt(fl.Code, 10, 64); err == nil {
+		vars[VarCode] = code
+	}
+	return vars
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
