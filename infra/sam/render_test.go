@@ -78,8 +78,14 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 		if allowed, ok := def["AllowedValues"].([]any); ok && !containsString(allowed, v) {
 			return nil, fmt.Errorf("parameter %s: %q not in AllowedValues", name, v)
 		}
-		if pat, ok := def["AllowedPattern"].(string); ok && !regexp.MustCompile(pat).MatchString(v) {
-			return nil, fmt.Errorf("parameter %s: %q does not match AllowedPattern", name, v)
+		if pat, ok := def["AllowedPattern"].(string); ok {
+			re, err := regexp.Compile(pat)
+			if err != nil {
+				return nil, fmt.Errorf("parameter %s AllowedPattern: %w", name, err)
+			}
+			if !re.MatchString(v) {
+				return nil, fmt.Errorf("parameter %s: %q does not match AllowedPattern", name, v)
+			}
 		}
 		if def["Type"] == "CommaDelimitedList" {
 			var list []any

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+)
+
+// format is an output format of --format.
+type format string
+
+const (
+	formatSplunk format = "splunk" // the SPL search's rows, one JSON object per line
+	formatJSON   format = "json"   // the aggregates as stored, one JSON object per line
+	// Wiring point for the alert renderer: formatAlerts ("alerts") prints, per alert group,
+	// the SNS Publish input that alert.Render builds from the aggregates of the group.
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitInput = 1 // some input lines could not be decoded
+	exitUsage = 2
+)
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: replay [--format splunk|json] [--match-mode seed|authz|broad] [--group-by user|user,src_ip|aggregate] [FILE...]")
+		fl.PrintDefaults()
+	}
+	formatFlag := fl.String("format", string(formatSplunk), "output: splunk (the search's rows) or json (aggregates as stored)")
+	modeFlag := fl.String("match-mode", string(detect.ModeSeed), "match condition: seed, authz or broad")
+	groupFlag := fl.String("group-by", string(aggregate.GroupByUser), "alert grouping: user, user,src_ip or aggregate")
+	// Wiring point for the filter macro: a repeatable --suppress EXPR flag whose
+	// expressions suppress.Compile turns into opts.Suppressor below.
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	out := format(*formatFlag)
+	if out != formatSplunk && out != formatJSON {
+		fmt.Fprintf(stderr, "replay: unknown format %q (want splunk or json)\n", *formatFlag)
+		return exitUsage
+	}
+	mode, err := detect.ParseMode(*modeFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return exitUsage
+	}
+	groupBy, err := aggregate.ParseGroupBy(*groupFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return exitUsage
+	}
+	opts := pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: mode, GroupBy: groupBy, ParseAll: true}
+	r := replayer{batch: pipeline.New(opts).NewBatch(), stderr: stderr}
+
+	if fl.NArg() == 0 {
+		r.read("<stdin>", stdin)
+	}
+	for _, name := range fl.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			r.failed++
+			continue
+		}
+		r.read(name, f)
+		f.Close()
+	}
+
+	res := r.batch.Result()
+	if err := write(stdout, out, res.Aggregates); err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return exitInput
+	}
+	fmt.Fprintln(stderr, summary(res.Stats, r.failed))
+	if r.failed > 0 {
+		return exitInput
+	}
+	return exitOK
+}
+
+// replayer feeds input lines to one pipeline batch.
+type replayer struct {
+	batch  *pipeline.Batch
+	stderr io.Writer
+	failed int // input lines that could not be decoded
+}
+
+func (r *replayer) read(name string, in io.Reader) {
+	br := bufio.NewReader(in)
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			if lerr := r.line(line); lerr != nil {
+				fmt.Fprintf(r.stderr, "%s:%d: %v\n", name, n, lerr)
+				r.failed++
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintf(r.stderr, "%s:%d: %v\n", name, n, err)
+				r.failed++
+			}
+			return
+		}
+	}
+}
+
+// envelope holds the top-level keys that tell input kinds apart; keys match exactly.
+type envelope map[string]json.RawMessage
+
+func (r *replayer) line(line []byte) error {
+	var env envelope
+	if err := json.Unmarshal(line, &env); err != nil {
+		if !json.Valid(line) {
+			return errors.New("not JSON")
+		}
+		return errors.New("not a JSON object")
+	}
+	switch {
+	case has(env, "awslogs") || has(env, "Records"):
+		return r.batch.AddEvent(line)
+	case has(env, "messageType"):
+		pl, err := cwlogs.ParseMessage(line)
+		if err != nil {
+			return fmt.Errorf("parse subscription message: %w", err)
+		}
+		r.batch.AddPayload(pl)
+		return nil
+	default:
+		return r.batch.AddAuditLine(line, aggregate.Source{})
+	}
+}
+
+func has(env envelope, key string) bool {
+	_, ok := env[key]
+	return ok
+}
+
+func write(w io.Writer, out format, aggs []aggregate.Aggregate) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false) // values verbatim: no \u003c for <
+	var err error
+	switch out {
+	case formatSplunk:
+		for _, row := range aggregate.SplunkReport(aggs) {
+			err = errors.Join(err, enc.Encode(row))
+		}
+	case formatJSON:
+		for _, a := range aggs {
+			err = errors.Join(err, enc.Encode(a))
+		}
+	}
+	if err = errors.Join(err, bw.Flush()); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// summary is the one-line account printed on standard error.
+func summary(s pipeline.Stats, failed int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "replay: %d payloads (%d control), %d log events, %d audit events, %d matches (%d suppressed, %d duplicate log events)",
+		s.Payloads, s.ControlMessages, s.LogEvents, s.AuditEvents, s.Matches, s.Suppressed, s.DuplicateLogEvents)
+	if n := s.SkippedTotal(); n > 0 {
+		reasons := make([]string, 0, len(s.Skipped))
+		for r, c := range s.Skipped {
+			reasons = append(reasons, fmt.Sprintf("%s=%d", r, c))
+		}
+		slices.Sort(reasons)
+		fmt.Fprintf(&b, ", %d log events skipped (%s)", n, strings.Join(reasons, " "))
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, ", %d input lines not decoded", failed)
+	}
+	return b.String()
+}

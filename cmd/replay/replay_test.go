@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestReplayGolden(t *testing.T) {
+	raw, _ := filepath.Glob("../../events/raw/*.jsonl")
+	events, _ := filepath.Glob("../../events/*.json")
+	if len(raw) == 0 || len(events) == 0 {
+		t.Fatal("no sample inputs in events/")
+	}
+	for _, tc := range []struct {
+		golden  string
+		args    []string
+		stdin   string
+		exit    int
+		summary string   // expected in the stderr summary
+		errs    []string // expected FILE:LINE prefixes on stderr, in order
+	}{
+		{golden: "raw-splunk", args: append([]string{"--format", "splunk"}, raw...),
+			summary: "13 audit events, 9 matches"},
+		{golden: "raw-authz-splunk", args: append([]string{"--match-mode", "authz"}, raw...),
+			summary: "13 audit events, 8 matches"},
+		{golden: "events-json", args: append([]string{"--format", "json"}, events...),
+			summary: "7 payloads (1 control), 22 log events, 19 audit events, 15 matches (0 suppressed, 0 duplicate log events), 3 log events skipped (not_audit=1 not_json=1 truncated=1)"},
+		{golden: "events-group-by-user-src-ip", args: []string{"--format", "json", "--group-by", "user,src_ip", "../../events/cloudwatch-iam-user.json"},
+			summary: "4 matches"},
+		{golden: "stdin-splunk", args: nil, stdin: mustRead(t, "../../events/cloudwatch-mixed-batch.json"),
+			summary: "2 matches"},
+		{golden: "bad-input", args: []string{"testdata/bad-input.jsonl"}, exit: 1,
+			summary: "3 audit events, 3 matches (0 suppressed, 1 duplicate log events), 1 log events skipped (not_json=1), 5 input lines not decoded",
+			errs: []string{"testdata/bad-input.jsonl:2: not JSON", "testdata/bad-input.jsonl:4: not a JSON object",
+				"testdata/bad-input.jsonl:5: parse audit line: not an audit event", "testdata/bad-input.jsonl:6: decode lambda event:",
+				"testdata/bad-input.jsonl:8: parse subscription message:"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(tc.args, strings.NewReader(tc.stdin), &stdout, &stderr); code != tc.exit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.exit, stderr.String())
+			}
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			if got := lines[len(lines)-1]; !strings.Contains(got, tc.summary) {
+				t.Errorf("summary %q lacks %q", got, tc.summary)
+			}
+			if len(lines)-1 != len(tc.errs) {
+				t.Fatalf("stderr has %d error lines, want %d:\n%s", len(lines)-1, len(tc.errs), stderr.String())
+			}
+			for i, prefix := range tc.errs {
+				if !strings.HasPrefix(lines[i], prefix) {
+					t.Errorf("stderr line %q, want prefix %q", lines[i], prefix)
+				}
+			}
+			golden := filepath.Join("testdata", tc.golden+".golden")
+			if *update {
+				if err := os.WriteFile(golden, stdout.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want := mustRead(t, golden); stdout.String() != want {
+				t.Errorf("stdout differs from %s (run with -update):\n%s", golden, stdout.String())
+			}
+		})
+	}
+}
+
+func TestReplayUsage(t *testing.T) {
+	for _, args := range [][]string{{"--format", "xml"}, {"--match-mode", "strict"}, {"--group-by", "cluster"}, {"--nope"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != exitUsage || stdout.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q", args, code, stdout.String())
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,124 @@
+// Package notify publishes rendered alerts to an SNS topic.
+//
+// Publish sends exactly the alert.Message it is given (Subject, Message, MessageStructure,
+// MessageAttributes) and classifies failures: throttling, server-side errors and network
+// failures are retryable (Lambda's retry of the invocation may succeed); anything else,
+// such as a missing topic or a denied permission, is not and needs an operator.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/eks-unauthorized-access/detector/internal/alert"
+)
+
+// Publisher publishes alerts to one SNS topic.
+type Publisher struct {
+	client   *sns.Client
+	topicARN string
+}
+
+// New returns a Publisher for the topic topicARN.
+func New(client *sns.Client, topicARN string) *Publisher {
+	return &Publisher{client: client, topicARN: topicARN}
+}
+
+// Publish publishes m and returns the SNS message id. Errors are *Error values.
+func (p *Publisher) Publish(ctx context.Context, m alert.Message) (string, error) {
+	in := &sns.PublishInput{
+		TopicArn: aws.String(p.topicARN),
+		Message:  aws.String(m.Message),
+	}
+	if m.Subject != "" {
+		in.Subject = aws.String(m.Subject)
+	}
+	if m.MessageStructure != "" {
+		in.MessageStructure = aws.String(m.MessageStructure)
+	}
+	if len(m.MessageAttributes) > 0 {
+		in.MessageAttributes = make(map[string]types.MessageAttributeValue, len(m.MessageAttributes))
+		for name, a := range m.MessageAttributes {
+			in.MessageAttributes[name] = types.MessageAttributeValue{
+				DataType:    aws.String(a.DataType),
+				StringValue: aws.String(a.StringValue),
+			}
+		}
+	}
+	out, err := p.client.Publish(ctx, in)
+	if err != nil {
+		return "", &Error{Retryable: Classify(err), Err: fmt.Errorf("publish to %s: %w", p.topicARN, err)}
+	}
+	return aws.ToString(out.MessageId), nil
+}
+
+// Error is a failed publish.
+type Error struct {
+	// Retryable says whether a later attempt may succeed without operator action.
+	Retryable bool
+	Err       error
+}
+
+// Error returns the message of the underlying error.
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether err is a publish failure that a later attempt may overcome.
+func Retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Retryable
+	}
+	return false
+}
+
+// retryableCodes are SNS and generic AWS error codes of transient conditions.
+var retryableCodes = map[string]bool{
+	"Throttling":              true,
+	"ThrottlingException":     true,
+	"Throttled":               true,
+	"KMSThrottling":           true,
+	"RequestLimitExceeded":    true,
+	"InternalError":           true,
+	"InternalFailure":         true,
+	"ServiceUnavailable":      true,
+	"RequestTimeout":          true,
+	"RequestTimeoutException": true,
+}
+
+// Classify reports whether an error returned by the SNS client is worth retrying.
+func Classify(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var (
+		throttled    *types.ThrottledException
+		kmsThrottled *types.KMSThrottlingException
+		internal     *types.InternalErrorException
+	)
+	if errors.As(err, &throttled) || errors.As(err, &kmsThrottled) || errors.As(err, &internal) {
+		return true
+	}
+	var resp *awshttp.ResponseError
+	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return retryableCodes[api.ErrorCode()] || api.ErrorFault() == smithy.FaultServer
+	}
+	// No answer from the service at all: connection refused, reset, DNS failure.
+	return true
+}
