@@ -21,7 +21,7 @@ type codec int
 
 const (
 	gzipCodec codec = iota
-	zlibCodec // account-level subscription policies deliver zlib
+	zlibCodec       // account-level subscription policies deliver zlib
 )
 
 // cluster is where a payload's log events come from.

@@ -49,6 +49,7 @@ func loadTemplate(path string) (map[string]any, error) {
 // renderer turns a template into what CloudFormation would deploy for given parameters.
 type renderer struct {
 	params     map[string]any  // parameter values: string, or []any for CommaDelimitedList
+	numbers    map[string]bool // parameters of type Number, whose Ref yields a number
 	conditions map[string]bool // evaluated conditions
 	resources  map[string]bool // logical ids, to tell resources from parameters in Ref
 }
@@ -58,7 +59,7 @@ type renderer struct {
 // by the one the SAM schema knows (AWS::LanguageExtensions has done its work by then).
 func render(tmpl map[string]any, overrides map[string]string) (map[string]any, error) {
 	t := deepCopy(tmpl).(map[string]any)
-	r := &renderer{params: map[string]any{}, conditions: map[string]bool{}, resources: map[string]bool{}}
+	r := &renderer{params: map[string]any{}, numbers: map[string]bool{}, conditions: map[string]bool{}, resources: map[string]bool{}}
 	params, _ := t["Parameters"].(map[string]any)
 	for name := range overrides {
 		if _, ok := params[name]; !ok {
@@ -86,6 +87,12 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 			if !re.MatchString(v) {
 				return nil, fmt.Errorf("parameter %s: %q does not match AllowedPattern", name, v)
 			}
+		}
+		if def["Type"] == "Number" {
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				return nil, fmt.Errorf("parameter %s: %q is not a number", name, v)
+			}
+			r.numbers[name] = true
 		}
 		if def["Type"] == "CommaDelimitedList" {
 			var list []any
@@ -262,7 +269,7 @@ func (r *renderer) boolean(expr any, conds map[string]any, seen map[string]bool)
 				return false, err
 			}
 			// CloudFormation compares parameter values as strings.
-			return fmt.Sprint(a) == fmt.Sprint(b), nil
+			return scalarString(a) == scalarString(b), nil
 		case "Fn::Not":
 			if len(args) != 1 {
 				return false, fmt.Errorf("Fn::Not wants 1 argument")
@@ -360,11 +367,14 @@ func (r *renderer) intrinsic(fn string, arg any) (any, error) {
 				subErr = err
 				return m
 			}
-			s, ok := v.(string)
-			if !ok {
-				subErr = fmt.Errorf("Fn::Sub: ${%s} is not a string", name)
+			switch x := v.(type) {
+			case string:
+				return x
+			case float64:
+				return scalarString(x)
 			}
-			return s
+			subErr = fmt.Errorf("Fn::Sub: ${%s} is not a string", name)
+			return m
 		})
 		return out, subErr
 	case "Fn::If":
@@ -395,6 +405,11 @@ func (r *renderer) ref(name string) (any, error) {
 		return v, nil
 	}
 	if v, ok := r.params[name]; ok {
+		if r.numbers[name] {
+			// CloudFormation passes a Number parameter as a number to numeric properties.
+			f, _ := strconv.ParseFloat(v.(string), 64)
+			return f, nil
+		}
 		return v, nil
 	}
 	if r.resources[name] {

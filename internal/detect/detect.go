@@ -8,8 +8,18 @@
 //	| rename sourceIPs{} as src_ip, user.username as user
 //	| `kubernetes_unauthorized_access_filter`
 //
-// Evaluate implements the search clause and fillnull; package aggregate implements stats;
-// Fields carries the renamed output names; package suppress implements the filter macro.
+// How each clause maps to Go:
+//
+//   - `kube_audit`: the subscribed EKS audit log groups (package cwlogs decodes them,
+//     package audit parses each line).
+//   - verb=create responseStatus.reason=Forbidden: Evaluate, comparing the decoded JSON
+//     values case-insensitively as SPL's search does (Mode selects variants).
+//   - fillnull: Evaluate writes FillValue into each missing by-field (a list missing or
+//     empty becomes ["0"]); a present empty string stays "".
+//   - stats count by …: package aggregate, per hourly window of event time; sourceIPs{} and
+//     user.groups{} keep their lists, aggregate.SplunkRows expands them as Splunk does.
+//   - rename: the output names in the JSON tags of Fields (src_ip, user).
+//   - `kubernetes_unauthorized_access_filter`: package suppress (CEL expressions).
 package detect
 
 import "time"
@@ -57,7 +67,7 @@ const (
 	// ModeAuthz keeps only authorization denials: ModeSeed AND annotation
 	// authorization.k8s.io/decision=forbid (drops admission 403s).
 	ModeAuthz Mode = "authz"
-	// ModeBroad is ModeSeed plus creates answered 403 whose reason is missing.
+	// ModeBroad is ModeSeed plus creates answered 403 whose reason is missing or empty.
 	ModeBroad Mode = "broad"
 )
 

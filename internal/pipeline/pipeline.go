@@ -148,7 +148,7 @@ func (b *Batch) AddPayload(pl cwlogs.Payload) {
 	}
 	for _, le := range pl.LogEvents {
 		b.stats.LogEvents++
-		if !b.p.opts.ParseAll && !mayMatch(le.Message, b.p.opts.Mode) {
+		if !b.p.opts.ParseAll && !detect.MayMatch(le.Message, b.p.opts.Mode) {
 			continue
 		}
 		b.stats.Candidates++
@@ -159,7 +159,7 @@ func (b *Batch) AddPayload(pl cwlogs.Payload) {
 		}
 		ev, err := audit.Parse(text)
 		if err != nil {
-			b.stats.Skipped[skipReason(err)]++
+			b.stats.Skipped[SkipReasonOf(err)]++
 			continue
 		}
 		b.add(ev, time.UnixMilli(le.Timestamp), src, le.ID)
@@ -206,9 +206,7 @@ func (b *Batch) Result() Result {
 }
 
 // SkipReasonOf classifies an audit.Parse error.
-func SkipReasonOf(err error) SkipReason { return skipReason(err) }
-
-func skipReason(err error) SkipReason {
+func SkipReasonOf(err error) SkipReason {
 	switch {
 	case errors.Is(err, audit.ErrTruncated):
 		return SkipTruncated

@@ -1,0 +1,198 @@
+// Package config reads the function's configuration from environment variables, once,
+// into a typed Config. Load reports every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
+)
+
+// Defaults of the optional variables.
+const (
+	DefaultRetention             = 7 * 24 * time.Hour
+	DefaultClaimLease            = 2 * time.Minute
+	DefaultWriteConcurrency      = 8
+	DefaultMaxAggregatesPerAlert = 20
+	MaxWriteConcurrency          = 64
+)
+
+// Config is the function's configuration.
+type Config struct {
+	// TableName is the DynamoDB table (TABLE_NAME, required).
+	TableName string
+	// TopicARN is the SNS topic alerts are published to (TOPIC_ARN, required).
+	TopicARN string
+	// AlertGroupBy decides which aggregates share one alert (ALERT_GROUP_BY).
+	AlertGroupBy aggregate.GroupBy
+	// Retention is how long items stay in the table after their window ends (RETENTION).
+	Retention time.Duration
+	// MaxDecompressedBytes caps the inflated size of one invocation (MAX_DECOMPRESSED_BYTES).
+	MaxDecompressedBytes int64
+	// MatchMode selects the detection's match condition (MATCH_MODE).
+	MatchMode detect.Mode
+	// Suppressions are CEL expressions; a match for which one is true is dropped
+	// (SUPPRESSIONS, one per line; blank lines and lines starting with # ignored).
+	Suppressions []string
+	// SuppressionsParameter names an SSM parameter holding more suppressions, one per line
+	// (SUPPRESSIONS_PARAMETER).
+	SuppressionsParameter string
+	// ClaimLease is how long a claim on an alert group is held before another invocation
+	// may take it over (CLAIM_LEASE).
+	ClaimLease time.Duration
+	// WriteConcurrency bounds the DynamoDB writes in flight (WRITE_CONCURRENCY).
+	WriteConcurrency int
+	// MaxAggregatesPerAlert bounds the aggregates listed in one alert
+	// (MAX_AGGREGATES_PER_ALERT); the others are counted in totals only.
+	MaxAggregatesPerAlert int
+	// LogLevel is the minimum level logged (LOG_LEVEL).
+	LogLevel slog.Level
+	// Region is the AWS region (AWS_REGION, set by Lambda); copied into alerts.
+	Region string
+}
+
+// Load reads the configuration through getenv (os.Getenv in the function) and returns
+// every problem found, joined.
+func Load(getenv func(string) string) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		TableName:             l.required("TABLE_NAME"),
+		TopicARN:              l.topicARN("TOPIC_ARN"),
+		AlertGroupBy:          l.groupBy("ALERT_GROUP_BY"),
+		Retention:             l.retention("RETENTION"),
+		MaxDecompressedBytes:  int64(l.positive("MAX_DECOMPRESSED_BYTES", cwlogs.DefaultMaxDecompressedBytes, 1<<40)),
+		MatchMode:             l.matchMode("MATCH_MODE"),
+		Suppressions:          suppress.Parse(getenv("SUPPRESSIONS")),
+		SuppressionsParameter: strings.TrimSpace(getenv("SUPPRESSIONS_PARAMETER")),
+		ClaimLease:            l.duration("CLAIM_LEASE", DefaultClaimLease),
+		WriteConcurrency:      l.positive("WRITE_CONCURRENCY", DefaultWriteConcurrency, MaxWriteConcurrency),
+		MaxAggregatesPerAlert: l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
+		LogLevel:              l.logLevel("LOG_LEVEL"),
+		Region:                strings.TrimSpace(getenv("AWS_REGION")),
+	}
+	if err := errors.Join(l.errs...); err != nil {
+		return Config{}, fmt.Errorf("load configuration: %w", err)
+	}
+	return c, nil
+}
+
+// loader collects the problems found while reading variables.
+type loader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (l *loader) get(name string) string { return strings.TrimSpace(l.getenv(name)) }
+
+func (l *loader) fail(name, format string, args ...any) {
+	l.errs = append(l.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (l *loader) required(name string) string {
+	v := l.get(name)
+	if v == "" {
+		l.fail(name, "required")
+	}
+	return v
+}
+
+func (l *loader) topicARN(name string) string {
+	v := l.required(name)
+	if v != "" && !strings.HasPrefix(v, "arn:") {
+		l.fail(name, "%q is not an ARN", v)
+	}
+	return v
+}
+
+func (l *loader) groupBy(name string) aggregate.GroupBy {
+	v := aggregate.GroupBy(strings.ReplaceAll(l.get(name), " ", ""))
+	switch v {
+	case "":
+		return aggregate.GroupByUser
+	case aggregate.GroupByUser, aggregate.GroupByUserSrcIP, aggregate.GroupByAggregate:
+		return v
+	}
+	l.fail(name, "%q is not one of user, user,src_ip, aggregate", v)
+	return ""
+}
+
+func (l *loader) matchMode(name string) detect.Mode {
+	v := detect.Mode(strings.ToLower(l.get(name)))
+	switch v {
+	case "":
+		return detect.ModeSeed
+	case detect.ModeSeed, detect.ModeAuthz, detect.ModeBroad:
+		return v
+	}
+	l.fail(name, "%q is not one of seed, authz, broad", v)
+	return ""
+}
+
+// retention accepts a Go duration ("168h") or a number of days ("7" or "7d"), at least 1h.
+func (l *loader) retention(name string) time.Duration {
+	v := l.get(name)
+	if v == "" {
+		return DefaultRetention
+	}
+	var d time.Duration
+	days, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
+	if err == nil {
+		d = time.Duration(days) * 24 * time.Hour
+	} else if d, err = time.ParseDuration(v); err != nil {
+		l.fail(name, "%q is neither a duration (168h) nor a number of days (7d)", v)
+		return 0
+	}
+	if d < time.Hour || d > 3650*24*time.Hour {
+		l.fail(name, "%s is outside 1h..3650d", d)
+		return 0
+	}
+	return d
+}
+
+func (l *loader) duration(name string, def time.Duration) time.Duration {
+	v := l.get(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.fail(name, "%q is not a positive duration (e.g. 2m)", v)
+		return 0
+	}
+	return d
+}
+
+// positive reads an integer in 1..max.
+func (l *loader) positive(name string, def, max int) int {
+	v := l.get(name)
+	if v == "" {
+		return def
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil || i < 1 || i > max {
+		l.fail(name, "%q is not an integer in 1..%d", v, max)
+		return 0
+	}
+	return i
+}
+
+func (l *loader) logLevel(name string) slog.Level {
+	v := l.get(name)
+	if v == "" {
+		return slog.LevelInfo
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(v)); err != nil {
+		l.fail(name, "%q is not one of debug, info, warn, error", v)
+		return slog.LevelInfo
+	}
+	return level
+}

@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/config"
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+const topic = "arn:aws:sns:eu-west-1:123456789012:eks-unauthorized-access"
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func TestLoad(t *testing.T) {
+	defaults := config.Config{
+		TableName:             "detector",
+		TopicARN:              topic,
+		AlertGroupBy:          aggregate.GroupByUser,
+		Retention:             7 * 24 * time.Hour,
+		MaxDecompressedBytes:  cwlogs.DefaultMaxDecompressedBytes,
+		MatchMode:             detect.ModeSeed,
+		ClaimLease:            2 * time.Minute,
+		WriteConcurrency:      8,
+		MaxAggregatesPerAlert: 20,
+		LogLevel:              slog.LevelInfo,
+		Region:                "eu-west-1",
+	}
+	base := map[string]string{"TABLE_NAME": "detector", "TOPIC_ARN": topic, "AWS_REGION": "eu-west-1"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		edit func(*config.Config)
+	}{
+		{"defaults", base, func(*config.Config) {}},
+		{"group by user and source IP", with(map[string]string{"ALERT_GROUP_BY": "user, src_ip"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
+		{"group by aggregate", with(map[string]string{"ALERT_GROUP_BY": "aggregate"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByAggregate }},
+		{"retention as duration", with(map[string]string{"RETENTION": "36h"}), func(c *config.Config) { c.Retention = 36 * time.Hour }},
+		{"retention in days", with(map[string]string{"RETENTION": "30"}), func(c *config.Config) { c.Retention = 30 * 24 * time.Hour }},
+		{"retention in days with unit", with(map[string]string{"RETENTION": "14d"}), func(c *config.Config) { c.Retention = 14 * 24 * time.Hour }},
+		{"everything set", with(map[string]string{
+			"MAX_DECOMPRESSED_BYTES":   "1048576",
+			"MATCH_MODE":               "authz",
+			"SUPPRESSIONS":             "# CI deployer\nuser == \"system:serviceaccount:ci:deployer\"\n\n  src_ip.startsWith(\"10.\")  \n",
+			"SUPPRESSIONS_PARAMETER":   "/detector/suppressions",
+			"CLAIM_LEASE":              "5m",
+			"WRITE_CONCURRENCY":        "16",
+			"MAX_AGGREGATES_PER_ALERT": "50",
+			"LOG_LEVEL":                "debug",
+		}), func(c *config.Config) {
+			c.MaxDecompressedBytes = 1 << 20
+			c.MatchMode = detect.ModeAuthz
+			c.Suppressions = []string{`user == "system:serviceaccount:ci:deployer"`, `src_ip.startsWith("10.")`}
+			c.SuppressionsParameter = "/detector/suppressions"
+			c.ClaimLease = 5 * time.Minute
+			c.WriteConcurrency = 16
+			c.MaxAggregatesPerAlert = 50
+			c.LogLevel = slog.LevelDebug
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := config.Load(env(tc.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaults
+			tc.edit(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := config.Load(env(map[string]string{
+		"TOPIC_ARN":                "eks-alerts",
+		"ALERT_GROUP_BY":           "cluster",
+		"RETENTION":                "forever",
+		"MAX_DECOMPRESSED_BYTES":   "-1",
+		"MATCH_MODE":               "fuzzy",
+		"CLAIM_LEASE":              "0s",
+		"WRITE_CONCURRENCY":        "1000",
+		"MAX_AGGREGATES_PER_ALERT": "many",
+		"LOG_LEVEL":                "loud",
+	}))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	for _, name := range []string{
+		"TABLE_NAME: required", "TOPIC_ARN", "ALERT_GROUP_BY", "RETENTION", "MAX_DECOMPRESSED_BYTES",
+		"MATCH_MODE", "CLAIM_LEASE", "WRITE_CONCURRENCY", "MAX_AGGREGATES_PER_ALERT", "LOG_LEVEL",
+	} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not mention %s:\n%v", name, err)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package cwlogs
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// fuzzMaxBytes is the cap used by the fuzz targets: small, so that the fuzzer can reach it.
+const fuzzMaxBytes = 1 << 20
+
+// fuzzCompress compresses b with gzip or zlib, as CloudWatch Logs does.
+func fuzzCompress(t testing.TB, b []byte, useZlib bool) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var w interface {
+		Write([]byte) (int, error)
+		Close() error
+	}
+	if useZlib {
+		w = zlib.NewWriter(&buf)
+	} else {
+		w = gzip.NewWriter(&buf)
+	}
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// fuzzAWSLogs wraps a compressed payload in a CloudWatch Logs subscription Lambda event.
+func fuzzAWSLogs(comp []byte) []byte {
+	return []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(comp) + `"}}`)
+}
+
+// fuzzSeeds returns the sample Lambda events (testdata and the repository's events folder)
+// and the inflated subscription messages (decoded samples, and the payloads of the events).
+func fuzzSeeds(t testing.TB) (events, messages [][]byte) {
+	t.Helper()
+	for _, pattern := range []string{filepath.Join("testdata", "*.json"), filepath.Join("..", "..", "events", "*.json")} {
+		names, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var top map[string]json.RawMessage
+			if json.Unmarshal(b, &top) != nil {
+				continue
+			}
+			if _, ok := top["messageType"]; ok {
+				messages = append(messages, b)
+				continue
+			}
+			events = append(events, b)
+			// The inflated payloads of an event seed the message target too.
+			var d Decoder
+			if _, err := d.Decode(b); err == nil {
+				messages = append(messages, append([]byte(nil), d.out...))
+			}
+		}
+	}
+	if len(events) == 0 || len(messages) == 0 {
+		t.Fatal("no seed samples found")
+	}
+	return events, messages
+}
+
+// flattenFuzz returns the payloads with messages decoded to text ("<bad escape>" when the
+// escapes are invalid), for comparisons.
+func flattenFuzz(ps []Payload) []want {
+	out := make([]want, 0, len(ps))
+	for _, p := range ps {
+		w := want{
+			MessageType: p.MessageType, Owner: p.Owner, LogGroup: p.LogGroup, LogStream: p.LogStream,
+			SubscriptionFilters: p.SubscriptionFilters, PolicyLevel: p.PolicyLevel,
+		}
+		for _, e := range p.LogEvents {
+			txt, err := e.Text()
+			if err != nil {
+				txt = []byte("<bad escape>")
+			}
+			w.IDs = append(w.IDs, e.ID)
+			w.Timestamps = append(w.Timestamps, e.Timestamp)
+			w.Messages = append(w.Messages, string(txt))
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// FuzzDecodeEvent decodes arbitrary Lambda events. Invariants: no panic; an error comes
+// with no payload; a success yields only DATA_MESSAGE or CONTROL_MESSAGE payloads whose
+// log events fit in the cap; the inflation buffer never grows past the cap (plus the one
+// byte that proves an excess); a decoder reused after another event decodes the same.
+func FuzzDecodeEvent(f *testing.F) {
+	events, _ := fuzzSeeds(f)
+	for _, e := range events {
+		f.Add(e)
+	}
+	f.Add([]byte(`{"awslogs":{"data":"H4sI*"}}`))
+	f.Add([]byte(`{"awslogs":{"data":""}}`))
+	f.Add([]byte(`{"Records":[{"kinesis":{"data":"eJw="}}]}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, event []byte) {
+		d := Decoder{MaxBytes: fuzzMaxBytes}
+		got, err := d.Decode(event)
+		if c := cap(d.out); c > fuzzMaxBytes+1 {
+			t.Fatalf("inflation buffer grew to %d bytes, cap is %d", c, fuzzMaxBytes)
+		}
+		if err != nil {
+			if got != nil {
+				t.Fatalf("error %v with %d payloads", err, len(got))
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatal("success without a payload")
+		}
+		total := 0
+		for _, p := range got {
+			if p.MessageType != DataMessage && p.MessageType != ControlMessage {
+				t.Fatalf("payload with messageType %q accepted", p.MessageType)
+			}
+			for _, e := range p.LogEvents {
+				total += len(e.Message)
+			}
+		}
+		if total > fuzzMaxBytes {
+			t.Fatalf("log events hold %d bytes, cap is %d", total, fuzzMaxBytes)
+		}
+		first := flattenFuzz(got)
+
+		// Reuse: decode something else, then the same event again.
+		if _, err := d.Decode(fuzzAWSLogs(fuzzCompress(t, []byte(`{"messageType":"CONTROL_MESSAGE"}`), false))); err != nil {
+			t.Fatalf("control message after a fuzzed event: %v", err)
+		}
+		again, err := d.Decode(event)
+		if err != nil {
+			t.Fatalf("second decode fails: %v", err)
+		}
+		if second := flattenFuzz(again); !reflect.DeepEqual(first, second) {
+			t.Fatalf("reused decoder differs:\nfirst  %+v\nsecond %+v", first, second)
+		}
+	})
+}
+
+// FuzzDecodeMessage compresses an arbitrary inflated subscription message (gzip or zlib),
+// decodes it under an arbitrary cap and checks: ErrTooLarge exactly when the message is
+// larger than the cap; the buffer bounded by the cap; otherwise the same outcome as
+// ParseMessage on the inflated bytes.
+func FuzzDecodeMessage(f *testing.F) {
+	_, messages := fuzzSeeds(f)
+	for _, m := range messages {
+		f.Add(m, false, uint32(len(m)))
+		f.Add(m, true, uint32(len(m)-2)) // one byte over the cap
+	}
+	f.Add([]byte(`{"messageType":"CONTROL_MESSAGE","logEvents":[]}`), false, uint32(0))
+	f.Add([]byte(`{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1.5,"message":{}}]}`), true, uint32(1<<20))
+	f.Fuzz(func(t *testing.T, msg []byte, useZlib bool, limit uint32) {
+		maxBytes := int64(limit%(2*fuzzMaxBytes)) + 1
+		d := Decoder{MaxBytes: maxBytes}
+		got, err := d.Decode(fuzzAWSLogs(fuzzCompress(t, msg, useZlib)))
+		if c := int64(cap(d.out)); c > maxBytes+1 {
+			t.Fatalf("inflation buffer grew to %d bytes, cap is %d", c, maxBytes)
+		}
+		if int64(len(msg)) > maxBytes {
+			if !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("%d bytes under a cap of %d: got %v, want ErrTooLarge", len(msg), maxBytes, err)
+			}
+			return
+		}
+		if errors.Is(err, ErrTooLarge) {
+			t.Fatalf("%d bytes under a cap of %d: ErrTooLarge", len(msg), maxBytes)
+		}
+		want, werr := ParseMessage(msg)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("Decode error %v, ParseMessage error %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d payloads from one message", len(got))
+		}
+		if g, w := flattenFuzz(got), flattenFuzz([]Payload{want}); !reflect.DeepEqual(g, w) {
+			t.Fatalf("Decode and ParseMessage differ:\nDecode       %+v\nParseMessage %+v", g, w)
+		}
+	})
+}
+
+// FuzzDecodeRoundTrip builds a subscription message with encoding/json from arbitrary
+// field values, compresses it and checks that Decode gives back exactly what
+// encoding/json reads from it: the fast scanner must agree with the standard decoder on
+// every escape, invalid UTF-8 sequence and control character.
+func FuzzDecodeRoundTrip(f *testing.F) {
+	for _, m := range tricky {
+		f.Add("123456789012", "/aws/eks/prod/cluster", "kube-apiserver-audit-1", m, int64(1764000000000), false)
+	}
+	f.Add("", "", "", `{"verb":"cre\u0061te"}`, int64(-1), true)
+	f.Add("\u2028", "\\", "\"", "\xff\\u0000", int64(1<<62), true)
+	f.Fuzz(func(t *testing.T, owner, group, stream, message string, ts int64, useZlib bool) {
+		type ev struct {
+			ID        string `json:"id"`
+			Timestamp int64  `json:"timestamp"`
+			Message   string `json:"message"`
+		}
+		type msg struct {
+			MessageType         string   `json:"messageType"`
+			Owner               string   `json:"owner"`
+			LogGroup            string   `json:"logGroup"`
+			LogStream           string   `json:"logStream"`
+			SubscriptionFilters []string `json:"subscriptionFilters"`
+			LogEvents           []ev     `json:"logEvents"`
+		}
+		in := msg{"DATA_MESSAGE", owner, group, stream, []string{stream}, []ev{{message, ts, message}, {"2", 0, owner}}}
+		plain, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var oracle msg // what encoding/json reads back (invalid UTF-8 becomes U+FFFD)
+		if err := json.Unmarshal(plain, &oracle); err != nil {
+			t.Fatal(err)
+		}
+		var d Decoder
+		got, err := d.Decode(fuzzAWSLogs(fuzzCompress(t, plain, useZlib)))
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d payloads", len(got))
+		}
+		w := want{
+			MessageType: DataMessage, Owner: oracle.Owner, LogGroup: oracle.LogGroup, LogStream: oracle.LogStream,
+			SubscriptionFilters: oracle.SubscriptionFilters,
+		}
+		for _, e := range oracle.LogEvents {
+			w.IDs = append(w.IDs, e.ID)
+			w.Timestamps = append(w.Timestamps, e.Timestamp)
+			w.Messages = append(w.Messages, e.Message)
+		}
+		if g := flattenFuzz(got)[0]; !reflect.DeepEqual(g, w) {
+			t.Fatalf("round trip differs:\ngot  %+v\nwant %+v", g, w)
+		}
+	})
+}

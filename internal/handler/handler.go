@@ -1,0 +1,259 @@
+// Package handler is the Lambda function: for each delivery it runs the pipeline
+// (decode → parse → detect → aggregate), records the aggregates in the store, and for
+// each alert group claims, builds, publishes and marks sent one alert.
+//
+// A delivery that cannot be decoded, or whose writes or publishes fail, returns an error,
+// so Lambda retries it and finally sends it to the on-failure destination. Counting and
+// claiming are idempotent, so a retry finishes the work without counting or alerting
+// twice.
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/store"
+)
+
+// Processor turns one raw Lambda event into aggregates; *pipeline.Pipeline satisfies it.
+type Processor interface {
+	Process(event []byte) (pipeline.Result, error)
+}
+
+// Store is the durable state; *store.Store satisfies it.
+type Store interface {
+	Record(ctx context.Context, aggs []aggregate.Aggregate) error
+	Claim(ctx context.Context, g store.GroupKey, lease time.Duration) (store.Claim, error)
+	Aggregates(ctx context.Context, g store.GroupKey) ([]aggregate.Aggregate, error)
+	MarkSent(ctx context.Context, c store.Claim, messageID string) error
+	Release(ctx context.Context, c store.Claim) error
+}
+
+// Publisher sends one alert; *notify.Publisher satisfies it.
+type Publisher interface {
+	Publish(ctx context.Context, m alert.Message) (messageID string, err error)
+}
+
+// Options configure a Handler.
+type Options struct {
+	Processor Processor
+	Store     Store
+	Publisher Publisher
+	// Rule is the detection whose alerts are built.
+	Rule detect.Rule
+	// Alert configures alert building (region, aggregates per alert, clock).
+	Alert alert.Options
+	// Render builds the SNS message of an alert group; nil means alert.Build then
+	// alert.Render with the Alert options.
+	Render func(alert.Group) (alert.Message, error)
+	// ClaimLease is the minimum lease of a claim; it is extended to outlast the
+	// invocation's deadline, so a slow publish is never taken over while still running.
+	ClaimLease time.Duration
+	// Concurrency bounds the alert groups processed at once (1 if 0).
+	Concurrency int
+	// Logger receives the one summary line per invocation (slog.Default if nil).
+	Logger *slog.Logger
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+}
+
+// Handler handles Lambda invocations. It is safe for concurrent use.
+type Handler struct {
+	opts Options
+	mu   sync.Mutex // guards Processor, which reuses buffers between events
+}
+
+var _ lambda.Handler = (*Handler)(nil)
+
+// leaseMargin is added to the time left before the deadline when sizing a claim lease.
+const leaseMargin = 10 * time.Second
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Render == nil {
+		alertOpts := opts.Alert
+		opts.Render = func(g alert.Group) (alert.Message, error) {
+			return alert.Render(alert.Build(g, alertOpts))
+		}
+	}
+	return &Handler{opts: opts}
+}
+
+// summary counts what one invocation did; it is logged as one line.
+type summary struct {
+	stats       pipeline.Stats
+	aggregates  int
+	groups      int
+	published   atomic.Int64
+	alreadySent atomic.Int64
+	heldByOther atomic.Int64
+	failed      atomic.Int64
+}
+
+// Invoke handles one raw Lambda event (a CloudWatch Logs subscription event or a Kinesis
+// event). It returns an error when the event cannot be decoded or any write or publish
+// failed, so that Lambda retries the delivery.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	start := h.opts.Now()
+	var sum summary
+	err := h.invoke(ctx, payload, &sum)
+	h.log(ctx, &sum, start, err)
+	if err != nil {
+		return nil, err
+	}
+	return []byte("null"), nil
+}
+
+func (h *Handler) invoke(ctx context.Context, payload []byte, sum *summary) error {
+	h.mu.Lock()
+	res, err := h.opts.Processor.Process(payload)
+	h.mu.Unlock()
+	sum.stats = res.Stats
+	if err != nil {
+		return fmt.Errorf("process event: %w", err)
+	}
+	sum.aggregates = len(res.Aggregates)
+	if len(res.Aggregates) == 0 {
+		return nil
+	}
+	if err := h.opts.Store.Record(ctx, res.Aggregates); err != nil {
+		return err
+	}
+	groups := groupsOf(res.Aggregates)
+	sum.groups = len(groups)
+	errs := make([]error, len(groups))
+	sem := make(chan struct{}, h.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if errs[i] = h.alertGroup(ctx, g, sum); errs[i] != nil {
+				sum.failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// groupsOf returns the distinct alert groups of aggs, in first-seen order.
+func groupsOf(aggs []aggregate.Aggregate) []store.GroupKey {
+	seen := map[store.GroupKey]bool{}
+	var out []store.GroupKey
+	for _, a := range aggs {
+		g := store.GroupOf(a)
+		if !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// alertGroup claims group g and, if this invocation wins the claim, publishes its alert.
+func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, sum *summary) error {
+	claim, err := h.opts.Store.Claim(ctx, g, h.lease(ctx))
+	if err != nil {
+		return err
+	}
+	switch claim.Outcome {
+	case store.AlreadySent:
+		sum.alreadySent.Add(1)
+		return nil
+	case store.HeldByOther:
+		// The holder publishes, or fails, releases and is retried by Lambda.
+		sum.heldByOther.Add(1)
+		return nil
+	}
+	id, err := h.publish(ctx, g)
+	if err != nil {
+		// Give the claim back so that the retry of this delivery can publish at once.
+		if relErr := h.opts.Store.Release(context.WithoutCancel(ctx), claim); relErr != nil {
+			return errors.Join(err, relErr)
+		}
+		return err
+	}
+	sum.published.Add(1)
+	// A failure here, after a successful publish, is the one case that can duplicate an
+	// alert: the claim stays until its lease expires, and a later delivery publishes again.
+	return h.opts.Store.MarkSent(context.WithoutCancel(ctx), claim, id)
+}
+
+// publish builds the alert of g from its stored aggregates and publishes it.
+func (h *Handler) publish(ctx context.Context, g store.GroupKey) (string, error) {
+	aggs, err := h.opts.Store.Aggregates(ctx, g)
+	if err != nil {
+		return "", err
+	}
+	msg, err := h.opts.Render(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs})
+	if err != nil {
+		return "", fmt.Errorf("render alert %s: %w", g.PartitionKey(), err)
+	}
+	return h.opts.Publisher.Publish(ctx, msg)
+}
+
+// lease returns the claim lease: at least ClaimLease, and longer than the time left.
+func (h *Handler) lease(ctx context.Context) time.Duration {
+	lease := h.opts.ClaimLease
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := deadline.Sub(h.opts.Now()) + leaseMargin; left > lease {
+			lease = left
+		}
+	}
+	if lease <= 0 {
+		lease = leaseMargin
+	}
+	return lease
+}
+
+// log writes the invocation's summary line: counts only, never event contents.
+func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err error) {
+	level := slog.LevelInfo
+	attrs := []slog.Attr{
+		slog.Int("payloads", sum.stats.Payloads),
+		slog.Int("controlMessages", sum.stats.ControlMessages),
+		slog.Int("logEvents", sum.stats.LogEvents),
+		slog.Int("auditEvents", sum.stats.AuditEvents),
+		slog.Int("matches", sum.stats.Matches),
+		slog.Int("suppressed", sum.stats.Suppressed),
+		slog.Int("duplicateLogEvents", sum.stats.DuplicateLogEvents),
+		slog.Int("skipped", sum.stats.SkippedTotal()),
+		slog.Int("aggregates", sum.aggregates),
+		slog.Int("alertGroups", sum.groups),
+		slog.Int64("alertsPublished", sum.published.Load()),
+		slog.Int64("alreadySent", sum.alreadySent.Load()),
+		slog.Int64("heldByOther", sum.heldByOther.Load()),
+		slog.Int64("groupsFailed", sum.failed.Load()),
+		slog.Int64("durationMs", h.opts.Now().Sub(start).Milliseconds()),
+	}
+	for reason, n := range sum.stats.Skipped {
+		attrs = append(attrs, slog.Int("skipped_"+string(reason), n))
+	}
+	if err != nil {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	h.opts.Logger.LogAttrs(ctx, level, "invocation", attrs...)
+}
