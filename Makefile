@@ -10,7 +10,7 @@ GOLANGCI_VERSION := v2.15.0
 FUNCTION  := ./functions/unauthorized-access
 LDFLAGS   := -s -w
 FUZZTIME  ?= 30s
-EVENT     ?= events/anonymous-forbidden-create.json
+EVENT     ?= events/cloudwatch-iam-user.json
 
 export PATH := $(TOOLS_BIN):$(PATH)
 

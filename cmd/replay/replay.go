@@ -11,11 +11,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
 // format is an output format of --format.
@@ -24,9 +27,16 @@ type format string
 const (
 	formatSplunk format = "splunk" // the SPL search's rows, one JSON object per line
 	formatJSON   format = "json"   // the aggregates as stored, one JSON object per line
-	// Wiring point for the alert renderer: formatAlerts ("alerts") prints, per alert group,
-	// the SNS Publish input that alert.Render builds from the aggregates of the group.
+	// formatAlerts prints, per alert group and window, the SNS Publish input the function
+	// would send on first delivery (the same alert.Groups, Build and Render).
+	formatAlerts format = "alerts"
 )
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, "\n") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // Exit statuses.
 const (
@@ -39,20 +49,46 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: replay [--format splunk|json] [--match-mode seed|authz|broad] [--group-by user|user,src_ip|aggregate] [FILE...]")
+		fmt.Fprintln(stderr, "usage: replay [--format splunk|json|alerts] [--match-mode seed|authz|broad] [--group-by user|user,src_ip|aggregate] [--suppress EXPR]... [--suppress-file FILE] [FILE...]")
 		fl.PrintDefaults()
 	}
-	formatFlag := fl.String("format", string(formatSplunk), "output: splunk (the search's rows) or json (aggregates as stored)")
+	formatFlag := fl.String("format", string(formatSplunk), "output: splunk (the search's rows), json (aggregates as stored) or alerts (SNS Publish inputs)")
 	modeFlag := fl.String("match-mode", string(detect.ModeSeed), "match condition: seed, authz or broad")
 	groupFlag := fl.String("group-by", string(aggregate.GroupByUser), "alert grouping: user, user,src_ip or aggregate")
-	// Wiring point for the filter macro: a repeatable --suppress EXPR flag whose
-	// expressions suppress.Compile turns into opts.Suppressor below.
+	var suppressions stringList
+	fl.Var(&suppressions, "suppress", "a CEL suppression expression, as in SUPPRESSIONS (repeatable)")
+	suppressFile := fl.String("suppress-file", "", "a file of CEL suppression expressions, one per line (# comments), as in the SSM parameter")
+	region := fl.String("region", os.Getenv("AWS_REGION"), "AWS region for the alerts' console links (--format alerts)")
+	nowFlag := fl.String("now", "", "RFC 3339 time written as the alerts' generatedAt (default: the current time), for reproducible output")
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
+	alertOpts := alert.Options{Region: *region}
+	if *nowFlag != "" {
+		now, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			fmt.Fprintln(stderr, "replay: --now:", err)
+			return exitUsage
+		}
+		alertOpts.Now = func() time.Time { return now }
+	}
 	out := format(*formatFlag)
-	if out != formatSplunk && out != formatJSON {
-		fmt.Fprintf(stderr, "replay: unknown format %q (want splunk or json)\n", *formatFlag)
+	if out != formatSplunk && out != formatJSON && out != formatAlerts {
+		fmt.Fprintf(stderr, "replay: unknown format %q (want splunk, json or alerts)\n", *formatFlag)
+		return exitUsage
+	}
+	exprs := []string(suppressions)
+	if *suppressFile != "" {
+		text, err := os.ReadFile(*suppressFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "replay:", err)
+			return exitUsage
+		}
+		exprs = append(exprs, suppress.Parse(string(text))...)
+	}
+	filter, err := suppress.Compile(exprs)
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
 		return exitUsage
 	}
 	mode, err := detect.ParseMode(*modeFlag)
@@ -65,7 +101,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "replay:", err)
 		return exitUsage
 	}
-	opts := pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: mode, GroupBy: groupBy, ParseAll: true}
+	opts := pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: mode, GroupBy: groupBy, Region: *region, ParseAll: true}
+	if filter != nil {
+		opts.Suppressor = filter
+	}
 	r := replayer{batch: pipeline.New(opts).NewBatch(), stderr: stderr}
 
 	if fl.NArg() == 0 {
@@ -83,7 +122,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	res := r.batch.Result()
-	if err := write(stdout, out, res.Aggregates); err != nil {
+	if err := write(stdout, out, res.Aggregates, alertOpts); err != nil {
 		fmt.Fprintln(stderr, "replay:", err)
 		return exitInput
 	}
@@ -152,7 +191,7 @@ func has(env envelope, key string) bool {
 	return ok
 }
 
-func write(w io.Writer, out format, aggs []aggregate.Aggregate) error {
+func write(w io.Writer, out format, aggs []aggregate.Aggregate, alertOpts alert.Options) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false) // values verbatim: no \u003c for <
@@ -165,6 +204,15 @@ func write(w io.Writer, out format, aggs []aggregate.Aggregate) error {
 	case formatJSON:
 		for _, a := range aggs {
 			err = errors.Join(err, enc.Encode(a))
+		}
+	case formatAlerts:
+		for _, g := range alert.Groups(detect.UnauthorizedAccess, aggs) {
+			m, rerr := alert.Render(alert.Build(g, alertOpts))
+			if rerr != nil {
+				err = errors.Join(err, fmt.Errorf("render alert for group %s: %w", g.Key, rerr))
+				continue
+			}
+			err = errors.Join(err, enc.Encode(m))
 		}
 	}
 	if err = errors.Join(err, bw.Flush()); err != nil {

@@ -13,7 +13,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestReplayGolden(t *testing.T) {
 	raw, _ := filepath.Glob("../../events/raw/*.jsonl")
-	events, _ := filepath.Glob("../../events/*.json")
+	events, _ := filepath.Glob("../../events/*-*.json") // the Lambda events, not env.json
 	if len(raw) == 0 || len(events) == 0 {
 		t.Fatal("no sample inputs in events/")
 	}
@@ -33,6 +33,10 @@ func TestReplayGolden(t *testing.T) {
 			summary: "7 payloads (1 control), 22 log events, 19 audit events, 15 matches (0 suppressed, 0 duplicate log events), 3 log events skipped (not_audit=1 not_json=1 truncated=1)"},
 		{golden: "events-group-by-user-src-ip", args: []string{"--format", "json", "--group-by", "user,src_ip", "../../events/cloudwatch-iam-user.json"},
 			summary: "4 matches"},
+		{golden: "raw-alerts", args: append([]string{"--format", "alerts", "--region", "eu-west-1", "--now", "2026-11-24T10:00:00Z"}, raw...),
+			summary: "13 audit events, 9 matches (0 suppressed"},
+		{golden: "raw-suppressed-splunk", args: append([]string{"--suppress", `user == "alice"`, "--suppress", `user.startsWith("system:serviceaccount:ci:")`}, raw...),
+			summary: "9 matches (5 suppressed"},
 		{golden: "stdin-splunk", args: nil, stdin: mustRead(t, "../../events/cloudwatch-mixed-batch.json"),
 			summary: "2 matches"},
 		{golden: "bad-input", args: []string{"testdata/bad-input.jsonl"}, exit: 1,
@@ -72,7 +76,8 @@ func TestReplayGolden(t *testing.T) {
 }
 
 func TestReplayUsage(t *testing.T) {
-	for _, args := range [][]string{{"--format", "xml"}, {"--match-mode", "strict"}, {"--group-by", "cluster"}, {"--nope"}} {
+	for _, args := range [][]string{{"--format", "xml"}, {"--match-mode", "strict"}, {"--group-by", "cluster"}, {"--nope"},
+		{"--suppress", "user =="}, {"--suppress", "user == 1"}, {"--now", "yesterday"}, {"--suppress-file", "testdata/missing"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != exitUsage || stdout.Len() != 0 {
 			t.Errorf("%v: exit %d, stdout %q", args, code, stdout.String())

@@ -161,6 +161,16 @@ func (g *Generator) node() (user, string) {
 	}, n
 }
 
+// eventID returns a CloudWatch Logs event id: 56 decimal digits.
+func (g *Generator) eventID() string {
+	b := make([]byte, 56)
+	b[0] = byte('1' + g.rng.IntN(9))
+	for i := 1; i < len(b); i++ {
+		b[i] = byte('0' + g.rng.IntN(10))
+	}
+	return string(b)
+}
+
 // body is a Kubernetes object as a request or response body, sized like real ones.
 func (g *Generator) body(kind, ns, name string) json.RawMessage {
 	var data strings.Builder
@@ -320,6 +330,10 @@ type subscription struct {
 	LogEvents           []logEvent `json:"logEvents"`
 }
 
+// MaxDeliveryAuditBytes is the audit JSON of a maximum-size delivery (about 1 MB of
+// base64 with this generator's lines).
+const MaxDeliveryAuditBytes = 5_200_000
+
 // Delivery builds a CloudWatch Logs subscription Lambda event whose audit lines total
 // about auditBytes (CloudWatch Logs caps one delivery at about 1 MB of base64, which is
 // 6 to 7 MB of audit JSON).
@@ -341,7 +355,7 @@ func (g *Generator) Delivery(auditBytes int) Delivery {
 		d.Events++
 		d.AuditBytes += len(line)
 		m.LogEvents = append(m.LogEvents, logEvent{
-			ID:        fmt.Sprintf("%056d", g.rng.Uint64()),
+			ID:        g.eventID(),
 			Timestamp: g.now.UnixMilli(),
 			Message:   string(line),
 		})

@@ -1,0 +1,223 @@
+// Package bench measures the hot path of the function against the inflate floor and a
+// typical implementation, on the same generated payloads. Run it with bench/run.sh (make
+// bench), which pins GOMAXPROCS=1 and prints the figures.
+package bench
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/workload"
+)
+
+// Deliveries of maximum size, from fixed seeds: every benchmark runs over the same bytes.
+const deliveries = 3
+
+var writeDir = flag.String("write-payloads", "", "write the benchmark's Lambda events to this directory (for the Node.js run)")
+
+var loadPayloads = sync.OnceValue(func() []workload.Delivery {
+	var ds []workload.Delivery
+	for seed := range uint64(deliveries) {
+		ds = append(ds, workload.New(seed+1).Delivery(workload.MaxDeliveryAuditBytes))
+	}
+	return ds
+})
+
+func payloads(b *testing.B) []workload.Delivery {
+	b.Helper()
+	ds := loadPayloads()
+	audit, events := 0, 0
+	for _, d := range ds {
+		audit += d.AuditBytes
+		events += d.Events
+	}
+	b.SetBytes(int64(audit)) // MB/s is of audit JSON
+	b.Cleanup(func() {
+		if b.Elapsed() > 0 {
+			b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		}
+	})
+	b.ResetTimer()
+	return ds
+}
+
+// TestWritePayloads writes the deliveries as Lambda event files when -write-payloads is set.
+func TestWritePayloads(t *testing.T) {
+	if *writeDir == "" {
+		t.Skip("no -write-payloads directory")
+	}
+	for i, d := range loadPayloads() {
+		if err := os.WriteFile(filepath.Join(*writeDir, "event-"+string(rune('0'+i))+".json"), d.Event, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// dataOf returns the base64 text of an awslogs event (the generator escapes nothing).
+func dataOf(event []byte) []byte {
+	const prefix = `{"awslogs":{"data":"`
+	return bytes.TrimSuffix(bytes.TrimPrefix(event, []byte(prefix)), []byte(`"}}`))
+}
+
+// BenchmarkFloor is (a): base64 decode and inflate into reused buffers, with the same
+// libraries as the decoder, and nothing else.
+func BenchmarkFloor(b *testing.B) {
+	ds := payloads(b)
+	var comp, out []byte
+	var src bytes.Reader
+	var zr *gzip.Reader
+	for b.Loop() {
+		for _, d := range ds {
+			data := dataOf(d.Event)
+			n := base64.StdEncoding.DecodedLen(len(data))
+			if cap(comp) < n {
+				comp = make([]byte, n)
+			}
+			n, err := base64.StdEncoding.Decode(comp[:n], data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			src.Reset(comp[:n])
+			if zr == nil {
+				zr, err = gzip.NewReader(&src)
+			} else {
+				err = zr.Reset(&src)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if cap(out) < len(d.Message)+1 {
+				out = make([]byte, 0, len(d.Message)+1)
+			}
+			out = out[:0]
+			for {
+				n, err := zr.Read(out[len(out):cap(out)])
+				out = out[:len(out)+n]
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(out) != len(d.Message) {
+				b.Fatalf("inflated %d bytes, want %d", len(out), len(d.Message))
+			}
+		}
+	}
+}
+
+// BenchmarkPipeline is (b): the pipeline as the handler runs it, decode → prefilter →
+// parse → detect → aggregate.
+func BenchmarkPipeline(b *testing.B) {
+	ds := payloads(b)
+	p := pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser})
+	for b.Loop() {
+		for _, d := range ds {
+			res, err := p.Process(d.Event)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Stats.Matches != d.ForbiddenCreates {
+				b.Fatalf("pipeline found %d matches, want %d", res.Stats.Matches, d.ForbiddenCreates)
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeFilter is the decoder plus the prefilter alone, to see where time goes.
+func BenchmarkDecodeFilter(b *testing.B) {
+	ds := payloads(b)
+	var dec cwlogs.Decoder
+	for b.Loop() {
+		for _, d := range ds {
+			ps, err := dec.Decode(d.Event)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for _, le := range ps[0].LogEvents {
+				if detect.MayMatch(le.Message, detect.ModeSeed) {
+					n++
+				}
+			}
+			if n < d.ForbiddenCreates {
+				b.Fatalf("prefilter kept %d lines, fewer than the %d matches", n, d.ForbiddenCreates)
+			}
+		}
+	}
+}
+
+// baselineEvent is what a typical implementation decodes every message into.
+type baselineEvent struct {
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	AuditID    string `json:"auditID"`
+	Stage      string `json:"stage"`
+	RequestURI string `json:"requestURI"`
+	Verb       string `json:"verb"`
+	User       struct {
+		Username string   `json:"username"`
+		UID      string   `json:"uid"`
+		Groups   []string `json:"groups"`
+	} `json:"user"`
+	SourceIPs []string `json:"sourceIPs"`
+	UserAgent string   `json:"userAgent"`
+	ObjectRef struct {
+		Resource  string `json:"resource"`
+		Namespace string `json:"namespace"`
+	} `json:"objectRef"`
+	ResponseStatus struct {
+		Message string `json:"message"`
+		Reason  string `json:"reason"`
+		Code    int    `json:"code"`
+	} `json:"responseStatus"`
+	RequestReceivedTimestamp string            `json:"requestReceivedTimestamp"`
+	Annotations              map[string]string `json:"annotations"`
+}
+
+// BenchmarkBaseline is (c): events.CloudwatchLogsRawData.Parse, then encoding/json of every
+// message into a struct, then the same condition.
+func BenchmarkBaseline(b *testing.B) {
+	ds := payloads(b)
+	for b.Loop() {
+		for _, d := range ds {
+			var ev events.CloudwatchLogsEvent
+			if err := json.Unmarshal(d.Event, &ev); err != nil {
+				b.Fatal(err)
+			}
+			data, err := ev.AWSLogs.Parse()
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for _, le := range data.LogEvents {
+				var a baselineEvent
+				if err := json.Unmarshal([]byte(le.Message), &a); err != nil {
+					continue
+				}
+				if strings.EqualFold(a.Verb, "create") && strings.EqualFold(a.ResponseStatus.Reason, "Forbidden") {
+					n++
+				}
+			}
+			if n != d.ForbiddenCreates {
+				b.Fatalf("baseline found %d matches, want %d", n, d.ForbiddenCreates)
+			}
+		}
+	}
+}

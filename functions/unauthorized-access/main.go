@@ -1,0 +1,85 @@
+// Command unauthorized-access is the Lambda function: it reads EKS audit logs delivered by
+// CloudWatch Logs subscriptions (or Kinesis), detects forbidden create requests, counts
+// them in DynamoDB and publishes one risk alert per alert group and hour through SNS.
+//
+// It only wires: configuration from the environment, AWS clients, the handler.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/config"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/handler"
+	"github.com/eks-unauthorized-access/detector/internal/notify"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/store"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
+)
+
+func main() {
+	h, err := setup(context.Background())
+	if err != nil {
+		// Before the first invocation: Lambda reports the init error.
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+// setup builds the handler from the environment.
+func setup(ctx context.Context) (*handler.Handler, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	exprs := cfg.Suppressions
+	if cfg.SuppressionsParameter != "" {
+		more, err := suppress.LoadParameter(ctx, ssm.NewFromConfig(awsCfg), cfg.SuppressionsParameter)
+		if err != nil {
+			return nil, err
+		}
+		exprs = append(exprs, more...)
+	}
+	filter, err := suppress.Compile(exprs)
+	if err != nil {
+		return nil, err
+	}
+	opts := pipeline.Options{
+		Rule:                 detect.UnauthorizedAccess,
+		Mode:                 cfg.MatchMode,
+		GroupBy:              cfg.AlertGroupBy,
+		Region:               cfg.Region,
+		MaxDecompressedBytes: cfg.MaxDecompressedBytes,
+	}
+	if filter.Len() > 0 {
+		opts.Suppressor = filter
+	}
+	return handler.New(handler.Options{
+		Processor: pipeline.New(opts),
+		Store: store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
+			Table:       cfg.TableName,
+			Retention:   cfg.Retention,
+			Concurrency: cfg.WriteConcurrency,
+		}),
+		Publisher:   notify.New(sns.NewFromConfig(awsCfg), cfg.TopicARN),
+		Rule:        detect.UnauthorizedAccess,
+		Alert:       alert.Options{Region: cfg.Region, MaxAggregates: cfg.MaxAggregatesPerAlert},
+		ClaimLease:  cfg.ClaimLease,
+		Concurrency: cfg.WriteConcurrency,
+		Logger:      handler.NewLogger(os.Stdout, cfg.LogLevel),
+	}), nil
+}
