@@ -221,3 +221,36 @@ func BenchmarkBaseline(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParts times the steps the pipeline adds to the floor, each alone: scanning the
+// inflated subscription message, and the prefilter over its messages.
+func BenchmarkParts(b *testing.B) {
+	b.Run("scan", func(b *testing.B) {
+		ds := payloads(b)
+		for b.Loop() {
+			for _, d := range ds {
+				if _, err := cwlogs.ParseMessage(d.Message); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("prefilter", func(b *testing.B) {
+		var msgs [][]byte
+		for _, d := range loadPayloads() {
+			p, err := cwlogs.ParseMessage(d.Message)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, le := range p.LogEvents {
+				msgs = append(msgs, le.Message)
+			}
+		}
+		payloads(b)
+		for b.Loop() {
+			for _, m := range msgs {
+				detect.MayMatch(m, detect.ModeSeed)
+			}
+		}
+	})
+}

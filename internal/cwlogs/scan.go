@@ -2,7 +2,9 @@ package cwlogs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // errScan means the fast scanner met something it does not handle; the caller falls back
@@ -46,22 +48,66 @@ func (s *scanner) str() (raw []byte, ok bool) {
 	}
 	s.i++
 	start := s.i
-	for {
-		j := bytes.IndexByte(s.b[s.i:], '"')
-		if j < 0 {
-			return nil, false
+	end := stringEnd(s.b, start)
+	if end < 0 {
+		return nil, false
+	}
+	s.i = end + 1
+	return s.b[start:end], true
+}
+
+const (
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	lows7  = 0x7f7f7f7f7f7f7f7f
+	quotes = '"' * ones
+	slashs = '\\' * ones
+)
+
+// zeroBytes sets the high bit of exactly the bytes of t that are zero.
+func zeroBytes(t uint64) uint64 {
+	return ^(((t & lows7) + lows7) | t) & highs
+}
+
+// stringEnd returns the index of the quote that ends the string whose content starts at
+// b[start], or -1. It reads eight bytes at a time: the quotes of a log message inside the
+// payload are nearly all escaped (\"), and testing for a quote not preceded by a
+// backslash word-wise is much cheaper than stopping at each quote.
+func stringEnd(b []byte, start int) int {
+	i := start
+	var carry uint64 // the backslash flags of the last two bytes before b[i], in bytes 0 and 1
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := zeroBytes(x ^ quotes)
+		bs := zeroBytes(x ^ slashs)
+		prev := bs<<8 | carry>>8 // a backslash one byte before
+		prev2 := bs<<16 | carry  // a backslash two bytes before
+		// Quotes with no backslash before them end the string; those after a run of two or
+		// more need the run's parity; those after a single backslash are escaped.
+		for m := q&^prev | q&prev&prev2; m != 0; m &= m - 1 {
+			k := i + bits.TrailingZeros64(m)>>3
+			if !escaped(b, start, k) {
+				return k
+			}
 		}
-		end := s.i + j
-		// The quote is escaped when an odd number of backslashes precede it.
-		k := end
-		for k > start && s.b[k-1] == '\\' {
-			k--
-		}
-		s.i = end + 1
-		if (end-k)%2 == 0 {
-			return s.b[start:end], true
+		carry = bs >> 48
+	}
+	for ; i < len(b); i++ {
+		if b[i] == '"' && !escaped(b, start, i) {
+			return i
 		}
 	}
+	return -1
+}
+
+// escaped reports whether the quote at b[k] is preceded by an odd run of backslashes
+// within the string that starts at b[start].
+func escaped(b []byte, start, k int) bool {
+	n := 0
+	for k-n-1 >= start && b[k-n-1] == '\\' {
+		n++
+	}
+	return n%2 == 1
 }
 
 // text reads a string and returns its decoded value, aliasing the input when decoding

