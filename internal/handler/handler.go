@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/metrics"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -64,6 +66,11 @@ type Options struct {
 	Concurrency int
 	// Logger receives the one summary line per invocation (slog.Default if nil).
 	Logger *slog.Logger
+	// Metrics receives one CloudWatch Embedded Metric Format record per invocation
+	// (none if nil); in Lambda it is standard output.
+	Metrics io.Writer
+	// FunctionName is the metrics' FunctionName dimension ("" for none).
+	FunctionName string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
@@ -103,6 +110,7 @@ func New(opts Options) *Handler {
 type summary struct {
 	stats       pipeline.Stats
 	aggregates  int
+	recorded    bool // the aggregates were stored
 	groups      int
 	published   atomic.Int64
 	alreadySent atomic.Int64
@@ -118,6 +126,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var sum summary
 	err := h.invoke(ctx, payload, &sum)
 	h.log(ctx, &sum, start, err)
+	h.metrics(ctx, &sum, err)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +148,7 @@ func (h *Handler) invoke(ctx context.Context, payload []byte, sum *summary) erro
 	if err := h.opts.Store.Record(ctx, res.Aggregates); err != nil {
 		return err
 	}
+	sum.recorded = true
 	groups := groupsOf(res.Aggregates)
 	sum.groups = len(groups)
 	errs := make([]error, len(groups))
@@ -226,6 +236,46 @@ func (h *Handler) lease(ctx context.Context) time.Duration {
 		lease = leaseMargin
 	}
 	return lease
+}
+
+// skipMetric maps the pipeline's skip reasons to metric names.
+var skipMetric = map[pipeline.SkipReason]metrics.SkipReason{
+	pipeline.SkipNotJSON:     metrics.SkipNotJSON,
+	pipeline.SkipNotAudit:    metrics.SkipNotAudit,
+	pipeline.SkipTruncated:   metrics.SkipTruncated,
+	pipeline.SkipBadEncoding: metrics.SkipReason("BadEncoding"),
+}
+
+// metrics writes the invocation's EMF record. Aggregates count as written only when the
+// invocation stored them; DuplicateDeliveries counts the signs of a redelivery: log events
+// repeated within the batch and alert groups found already sent.
+func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
+	if h.opts.Metrics == nil {
+		return
+	}
+	inv := metrics.Invocation{
+		FunctionName:        h.opts.FunctionName,
+		LogEventsReceived:   int64(sum.stats.LogEvents),
+		AuditEventsParsed:   int64(sum.stats.AuditEvents),
+		LinesSkipped:        make(map[metrics.SkipReason]int64, len(sum.stats.Skipped)),
+		Matches:             int64(sum.stats.Matches),
+		Suppressed:          int64(sum.stats.Suppressed),
+		DuplicateDeliveries: int64(sum.stats.DuplicateLogEvents) + sum.alreadySent.Load(),
+		AlertsPublished:     sum.published.Load(),
+	}
+	if sum.recorded {
+		inv.AggregatesWritten = int64(sum.aggregates)
+	}
+	for reason, n := range sum.stats.Skipped {
+		name, ok := skipMetric[reason]
+		if !ok {
+			name = metrics.SkipReason(reason)
+		}
+		inv.LinesSkipped[name] += int64(n)
+	}
+	if werr := metrics.Write(h.opts.Metrics, inv, h.opts.Now()); werr != nil {
+		h.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "write metrics", slog.String("error", werr.Error()))
+	}
 }
 
 // log writes the invocation's summary line: counts only, never event contents.

@@ -1,7 +1,9 @@
 package handler_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -37,6 +39,7 @@ func TestHandlerWithPipeline(t *testing.T) {
 	}
 	// The sample's events have fixed dates, and DynamoDB Local deletes expired items by the
 	// real clock: a long retention keeps them for the test.
+	var emf bytes.Buffer
 	st := store.New(db.Client(), store.Options{Table: "detector", Retention: 3650 * 24 * time.Hour})
 	h := handler.New(handler.Options{
 		Processor:  pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser, Region: "eu-west-1"}),
@@ -46,6 +49,7 @@ func TestHandlerWithPipeline(t *testing.T) {
 		Alert:      alert.Options{Region: "eu-west-1"},
 		ClaimLease: time.Minute,
 		Logger:     slog.New(slog.DiscardHandler),
+		Metrics:    &emf,
 	})
 	for range 2 {
 		if _, err := h.Invoke(ctx, event); err != nil {
@@ -58,6 +62,30 @@ func TestHandlerWithPipeline(t *testing.T) {
 	}
 	if len(alerts) == 0 {
 		t.Fatal("no alert published")
+	}
+	// One EMF record per invocation: the first publishes every alert, the redelivery none.
+	var records []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(emf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		records = append(records, rec)
+	}
+	if len(records) != 2 {
+		t.Fatalf("%d EMF records, want 2", len(records))
+	}
+	if got := records[0]["AlertsPublished"]; got != float64(len(alerts)) {
+		t.Errorf("first delivery AlertsPublished = %v, want %d", got, len(alerts))
+	}
+	if got := records[1]["AlertsPublished"]; got != float64(0) {
+		t.Errorf("redelivery AlertsPublished = %v, want 0", got)
+	}
+	if got, _ := records[1]["DuplicateDeliveries"].(float64); got < 1 {
+		t.Errorf("redelivery DuplicateDeliveries = %v, want ≥ 1", records[1]["DuplicateDeliveries"])
+	}
+	if got, _ := records[0]["LogEventsReceived"].(float64); got == 0 {
+		t.Errorf("LogEventsReceived = %v, want > 0", records[0]["LogEventsReceived"])
 	}
 	seen := map[string]int{}
 	for _, a := range alerts {

@@ -59,8 +59,8 @@ type Invocation struct {
 	LinesSkipped        map[SkipReason]int64
 	Matches             int64 // audit events matching the detection
 	Suppressed          int64 // matches dropped by the suppression filter
-	AggregatesWritten   int64 // aggregates whose count changed in the table
-	DuplicateDeliveries int64 // aggregates already counted by an earlier delivery
+	AggregatesWritten   int64 // aggregates recorded (idempotently) in the table
+	DuplicateDeliveries int64 // signs of redelivery: repeated log events, alert groups already sent
 	AlertsPublished     int64 // SNS messages published
 }
 
