@@ -52,7 +52,7 @@ func startDiskDynamoDB(t *testing.T) *diskDynamoDB {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	_ = l.Close()
 	d := &diskDynamoDB{t: t, java: java, jar: jar, dir: t.TempDir(), port: port, endpoint: "http://127.0.0.1:" + strconv.Itoa(port)}
 	d.start()
 	t.Cleanup(d.kill)

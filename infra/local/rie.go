@@ -1,0 +1,340 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// invokePath is the path on which the runtime interface emulator takes invocations, the
+// same as the Lambda Invoke API and `sam local start-lambda`.
+const invokePath = "/2015-03-31/functions/function/invocations"
+
+// FunctionPackage is the package of the Lambda function, relative to the repository root.
+const FunctionPackage = "./functions/unauthorized-access"
+
+// invokeTimeout bounds one invocation, start of the runtime included.
+const invokeTimeout = 60 * time.Second
+
+// Emulator is a running AWS Lambda Runtime Interface Emulator hosting the function's
+// bootstrap: the part of `sam local invoke` that runs inside its container, run here as a
+// plain process.
+type Emulator struct {
+	// Endpoint is the base URL of the emulator's invoke API.
+	Endpoint string
+	proc     *process
+	http     *http.Client
+}
+
+// FunctionError is the error a handler returned, as the runtime reports it: HTTP 200 with
+// errorMessage and errorType in the body.
+type FunctionError struct {
+	Message    string   `json:"errorMessage"`
+	Type       string   `json:"errorType"`
+	StackTrace []string `json:"stackTrace,omitempty"`
+}
+
+// Error returns the handler's error type and message.
+func (e *FunctionError) Error() string {
+	if e.Type == "" {
+		return "function error: " + e.Message
+	}
+	return "function error (" + e.Type + "): " + e.Message
+}
+
+// RIEBinary returns the path of aws-lambda-rie installed under .tools/bin.
+func RIEBinary() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, ".tools", "bin", "aws-lambda-rie")
+	if _, err := os.Stat(bin); err != nil {
+		if p, lookErr := exec.LookPath("aws-lambda-rie"); lookErr == nil {
+			return p, nil
+		}
+		return "", fmt.Errorf("aws-lambda-rie not found at %s (run infra/local/install.sh): %w", bin, ErrToolMissing)
+	}
+	return bin, nil
+}
+
+// BuildBootstrap builds the function for the host (CGO off, tag lambda.norpc, as the SAM
+// build does for Lambda) into dir/bootstrap and returns its path. root is the repository
+// root.
+func BuildBootstrap(ctx context.Context, root, dir string) (string, error) {
+	out := filepath.Join(dir, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", out, FunctionPackage)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build bootstrap: %w: %s", err, bytes.TrimSpace(b))
+	}
+	return out, nil
+}
+
+// FunctionEnvironment returns the environment of the function under the emulator: the
+// local endpoints and dummy credentials (see Environment), the table and topic, and
+// nothing from the caller's environment that could reach a real AWS account (profiles,
+// credential files, instance metadata). extra (NAME=value) is appended last, so it wins.
+func FunctionEnvironment(dynamoDBEndpoint, snsEndpoint, table, topicARN string, extra ...string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"TMPDIR=" + os.TempDir(),
+		"AWS_CONFIG_FILE=" + os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_LAMBDA_FUNCTION_NAME=UnauthorizedAccessFunction",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(invokeTimeout/time.Second)),
+		"TABLE_NAME=" + table,
+		"TOPIC_ARN=" + topicARN,
+	}
+	env = append(env, Environment(dynamoDBEndpoint, snsEndpoint)...)
+	return append(env, extra...)
+}
+
+// StartEmulator starts aws-lambda-rie with bootstrap as the runtime, on free loopback ports,
+// with exactly the environment env (see FunctionEnvironment), and waits until it takes
+// connections.
+func StartEmulator(ctx context.Context, bootstrap string, env []string) (*Emulator, error) {
+	bin, err := RIEBinary()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	apiPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if apiPort == port {
+		if apiPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	proc, err := startProcessEnv(bin, filepath.Dir(bootstrap), env,
+		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(port),
+		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort),
+		bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("start the Lambda runtime interface emulator: %w", err)
+	}
+	e := &Emulator{Endpoint: endpoint(port), proc: proc, http: &http.Client{Timeout: invokeTimeout}}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	err = proc.waitReady(ctx, func(ctx context.Context) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	if err != nil {
+		e.Stop()
+		return nil, fmt.Errorf("start the Lambda runtime interface emulator: %w", err)
+	}
+	return e, nil
+}
+
+// Invoke delivers one event to the function and returns its response. A handler error
+// is returned as a *FunctionError; an emulator or transport failure as another error.
+func (e *Emulator) Invoke(ctx context.Context, event []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.Endpoint+invokePath, bytes.NewReader(event))
+	if err != nil {
+		return nil, fmt.Errorf("invoke function: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("invoke function: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("invoke function: read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("invoke function: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+	}
+	if ferr := functionError(resp.Header, body); ferr != nil {
+		return nil, ferr
+	}
+	return body, nil
+}
+
+// functionError decodes a handler error from an invocation response, or returns nil. The
+// emulator answers a failed invocation with HTTP 200; the body is the runtime's error
+// document, {"errorMessage":…,"errorType":…}, and some versions add X-Amz-Function-Error.
+func functionError(h http.Header, body []byte) *FunctionError {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		if h.Get("X-Amz-Function-Error") != "" {
+			return &FunctionError{Message: string(bytes.TrimSpace(body))}
+		}
+		return nil
+	}
+	_, hasMessage := doc["errorMessage"]
+	_, hasType := doc["errorType"]
+	if !hasMessage && !hasType && h.Get("X-Amz-Function-Error") == "" {
+		return nil
+	}
+	var fe FunctionError
+	if err := json.Unmarshal(body, &fe); err != nil || (fe.Message == "" && fe.Type == "") {
+		fe = FunctionError{Message: string(bytes.TrimSpace(body))}
+	}
+	return &fe
+}
+
+// Logs returns the tail of what the emulator and the function printed (the function's
+// JSON log lines and metric records among them).
+func (e *Emulator) Logs() string { return e.proc.output() }
+
+// Stop kills the emulator and the function's runtime (its whole process group). It is
+// safe to call more than once.
+func (e *Emulator) Stop() { e.proc.stop() }
+
+// startProcessEnv is startProcess with an explicit environment, so that nothing from the
+// caller's environment (a real AWS profile, say) reaches the function.
+func startProcessEnv(name, dir string, env []string, args ...string) (*process, error) {
+	logFile, err := os.CreateTemp("", "local-"+filepath.Base(name)+"-*.log")
+	if err != nil {
+		return nil, fmt.Errorf("create log file for %s: %w", name, err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		os.Remove(logFile.Name())
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, done: make(chan struct{}), log: logFile}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// FunctionStack is the whole local path of a delivery: DynamoDB Local with the table,
+// goaws with the topic and its subscribed queue, and the function's bootstrap under the
+// runtime interface emulator, pointed at both.
+type FunctionStack struct {
+	DynamoDB *DynamoDB
+	GoAWS    *GoAWS
+	Emulator *Emulator
+	Table    string
+	Topic    string // topic name; GoAWS.TopicARN(Topic) is its ARN
+}
+
+// StackOptions configure StartFunctionStack.
+type StackOptions struct {
+	// Bootstrap is the function binary (see BuildBootstrap).
+	Bootstrap string
+	// Table and Topic name the DynamoDB table and SNS topic ([A-Za-z0-9_-]).
+	Table, Topic string
+	// Env is extra function configuration (NAME=value), e.g. ALERT_GROUP_BY.
+	Env []string
+}
+
+// StartFunctionStack starts DynamoDB Local and goaws side by side, creates the table,
+// then starts the emulator with the function pointed at them. On error, whatever was
+// started is stopped again.
+func StartFunctionStack(ctx context.Context, opts StackOptions) (*FunctionStack, error) {
+	s := &FunctionStack{Table: opts.Table, Topic: opts.Topic}
+	var dErr, gErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.DynamoDB, dErr = StartDynamoDB(ctx) }()
+	go func() { defer wg.Done(); s.GoAWS, gErr = StartGoAWS(ctx, opts.Topic) }()
+	wg.Wait()
+	if err := errors.Join(dErr, gErr); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.DynamoDB.CreateTable(ctx, opts.Table); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	env := FunctionEnvironment(s.DynamoDB.Endpoint, s.GoAWS.Endpoint, opts.Table, s.GoAWS.TopicARN(opts.Topic), opts.Env...)
+	em, err := StartEmulator(ctx, opts.Bootstrap, env)
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.Emulator = em
+	return s, nil
+}
+
+// Stop stops every process of the stack; it is safe to call more than once and on a
+// partly started stack.
+func (s *FunctionStack) Stop() {
+	if s.Emulator != nil {
+		s.Emulator.Stop()
+	}
+	if s.GoAWS != nil {
+		s.GoAWS.Stop()
+	}
+	if s.DynamoDB != nil {
+		s.DynamoDB.Stop()
+	}
+}
+
+// FunctionStackForTest builds the bootstrap and starts a FunctionStack for a test, stopped
+// when the test ends. Missing tools skip the test locally and fail it in CI (CI=true).
+func FunctionStackForTest(t testing.TB, table, topic string, env ...string) *FunctionStack {
+	t.Helper()
+	for _, check := range []func() error{
+		func() error { _, _, err := DynamoDBTools(); return err },
+		func() error { _, err := GoAWSBinary(); return err },
+		func() error { _, err := RIEBinary(); return err },
+	} {
+		handleStartError(t, check())
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootstrap, err := BuildBootstrap(context.Background(), root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := StartFunctionStack(context.Background(), StackOptions{Bootstrap: bootstrap, Table: table, Topic: topic, Env: env})
+	handleStartError(t, err)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// functionLogLines returns the lines of logs that the function wrote as JSON (its log and
+// metric records), leaving out the emulator's own lines.
+func functionLogLines(logs string) []string {
+	var out []string
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.HasPrefix(line, "{") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// FunctionLogs returns the JSON lines (log and metric records) the function printed, from
+// the tail of the emulator's output.
+func (e *Emulator) FunctionLogs() []string { return functionLogLines(e.Logs()) }

@@ -1,0 +1,108 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestFunctionError(t *testing.T) {
+	withHeader := http.Header{"X-Amz-Function-Error": {"Unhandled"}}
+	tests := []struct {
+		name   string
+		header http.Header
+		body   string
+		want   *FunctionError
+	}{
+		{name: "null response", body: `null`},
+		{name: "object response", body: `{"ok":true}`},
+		{name: "handler error", body: `{"errorMessage":"process event: bad","errorType":"wrapError"}`,
+			want: &FunctionError{Message: "process event: bad", Type: "wrapError"}},
+		{name: "error without type", body: `{"errorMessage":"boom"}`, want: &FunctionError{Message: "boom"}},
+		{name: "header, other body", header: withHeader, body: `"Task timed out"`,
+			want: &FunctionError{Message: `"Task timed out"`}},
+		{name: "header, not JSON", header: withHeader, body: `crashed`, want: &FunctionError{Message: "crashed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.header
+			if h == nil {
+				h = http.Header{}
+			}
+			got := functionError(h, []byte(tt.body))
+			switch {
+			case tt.want == nil && got != nil:
+				t.Fatalf("functionError = %+v, want nil", got)
+			case tt.want != nil && got == nil:
+				t.Fatalf("functionError = nil, want %+v", tt.want)
+			case tt.want != nil && (got.Message != tt.want.Message || got.Type != tt.want.Type):
+				t.Fatalf("functionError = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFunctionLogLines(t *testing.T) {
+	logs := "25 Nov 2026 20:30:42,174 [INFO] (rapid) exec 'bootstrap'\n" +
+		`{"level":"INFO","msg":"invocation"}` + "\nSTART RequestId: 1\n" + `{"_aws":{}}` + "\n"
+	got := functionLogLines(logs)
+	if len(got) != 2 || got[0] != `{"level":"INFO","msg":"invocation"}` || got[1] != `{"_aws":{}}` {
+		t.Fatalf("functionLogLines = %q", got)
+	}
+}
+
+// TestEmulator runs the real bootstrap under the emulator. A control message needs neither
+// DynamoDB nor SNS, so the endpoints point nowhere; an undecodable event must come back as
+// a *FunctionError.
+func TestEmulator(t *testing.T) {
+	if _, err := RIEBinary(); err != nil {
+		handleStartError(t, err)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bootstrap, err := BuildBootstrap(ctx, root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := FunctionEnvironment("http://127.0.0.1:9", "http://127.0.0.1:9", "table",
+		"arn:aws:sns:"+Region+":"+AccountID+":topic")
+	em, err := StartEmulator(ctx, bootstrap, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(em.Stop)
+
+	control, err := os.ReadFile(filepath.Join(root, "events", "cloudwatch-control-message.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := em.Invoke(ctx, control)
+	if err != nil {
+		t.Fatalf("Invoke(control message): %v\n%s", err, em.Logs())
+	}
+	if string(resp) != "null" {
+		t.Errorf("Invoke(control message) = %s, want null", resp)
+	}
+
+	_, err = em.Invoke(ctx, []byte(`{"awslogs":{"data":"not base64!"}}`))
+	var fe *FunctionError
+	if !errors.As(err, &fe) || fe.Message == "" {
+		t.Fatalf("Invoke(bad batch) error = %v, want a *FunctionError with a message", err)
+	}
+
+	pid := em.proc.cmd.Process.Pid
+	em.Stop()
+	em.Stop() // idempotent
+	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process group %d still exists after Stop (kill 0: %v)", pid, err)
+	}
+}
