@@ -319,7 +319,6 @@ func checkLeastPrivilege(rendered map[string]any, sc scenario) []error {
 		"logs:CreateLogStream": ownLogStreams,
 		"logs:PutLogEvents":    ownLogStreams,
 		"dynamodb:UpdateItem":  getAttPlaceholder("AlertsTable", "Arn"),
-		"dynamodb:GetItem":     getAttPlaceholder("AlertsTable", "Arn"),
 		"dynamodb:Query":       getAttPlaceholder("AlertsTable", "Arn"),
 		"sns:Publish":          refPlaceholder("AlertTopic"),
 		"sqs:SendMessage":      getAttPlaceholder("FailureQueue", "Arn"),
@@ -595,7 +594,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"wildcard action", checkLeastPrivilege, func(r map[string]any) { statement(r, "Table")["Action"] = "dynamodb:*" }},
 		{"wildcard resource", checkLeastPrivilege, func(r map[string]any) { statement(r, "Topic")["Resource"] = "*" }},
 		{"extra action", checkLeastPrivilege, func(r map[string]any) {
-			statement(r, "Table")["Action"] = []any{"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"}
+			statement(r, "Table")["Action"] = []any{"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"}
 		}},
 		{"SAM policy template", checkLeastPrivilege, func(r map[string]any) {
 			props(resource(r, functionID))["Policies"] = []any{map[string]any{"DynamoDBCrudPolicy": map[string]any{"TableName": "t"}}}

@@ -2,7 +2,9 @@ package handler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
@@ -21,7 +23,10 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/handler"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
@@ -155,20 +160,18 @@ func TestDynamoDBStopsMidBatch(t *testing.T) {
 	goaws := local.GoAWSForTest(t, "dbfault")
 	db := startDiskDynamoDB(t)
 	tests := []struct {
-		name     string
-		match    func(op string, n int) bool
-		knownBug string
+		name  string
+		match func(op string, n int) bool
+		// staleClaim: the first claim could not be released while DynamoDB was down, so a
+		// redelivery within its lease must fail (ErrClaimHeld) rather than succeed without
+		// the alert, and one after the lease must publish it.
+		staleClaim bool
 	}{
-		{"during the aggregate writes", func(op string, n int) bool { return n == 5 }, ""},
-		{"after the first claim, before its publish", func(op string, n int) bool { return op == "Query" },
-			"the claim cannot be released while DynamoDB is down, and the redelivery treats the " +
-				"stale claim as HeldByOther and succeeds without publishing: the alert is lost"},
+		{"during the aggregate writes", func(op string, n int) bool { return n == 5 }, false},
+		{"after the first claim, before its publish", func(op string, n int) bool { return op == "Query" }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.knownBug != "" {
-				t.Skip("known bug: " + tt.knownBug)
-			}
 			r := newRig(t, db.endpoint, goaws, "dbfault")
 			event, want := faultBatch(t)
 			wire := &tripwire{match: tt.match, fire: func(*http.Request) { db.kill() }}
@@ -182,7 +185,22 @@ func TestDynamoDBStopsMidBatch(t *testing.T) {
 			first := alertUsers(r.notifications(t))
 			db.start()
 
-			if err := invokeWith(r.handler(nil, nil), event, "retry", 30*time.Second); err != nil {
+			retry := r.handler(nil, nil)
+			if tt.staleClaim {
+				held := handler.New(handler.Options{
+					Processor: pipeline.New(r.opts), Store: store.New(r.client(nil), store.Options{Table: r.table}),
+					Publisher: notify.New(r.goaws.SNSClient(), r.goaws.TopicARN(r.topic)),
+					Rule:      detect.UnauthorizedAccess, ClaimLease: time.Minute, HeldWait: 200 * time.Millisecond,
+					Logger: handler.NewLogger(r.log, slog.LevelInfo),
+				})
+				if err := invokeWith(held, event, "retry-within-lease", 30*time.Second); !errors.Is(err, handler.ErrClaimHeld) {
+					t.Fatalf("redelivery within the stale claim's lease = %v, want ErrClaimHeld", err)
+				}
+				// Lambda's next retry comes after the lease: a store clock past it stands for that.
+				later := func() time.Time { return time.Now().Add(5 * time.Minute) }
+				retry = r.handler(store.New(r.client(nil), store.Options{Table: r.table, Now: later}), nil)
+			}
+			if err := invokeWith(retry, event, "retry", 30*time.Second); err != nil {
 				t.Fatalf("redelivery: %v", err)
 			}
 			if got := r.counts(t, faultUsers...); !mapsEqual(got, want) {

@@ -62,6 +62,11 @@ type Options struct {
 	// ClaimLease is the minimum lease of a claim; it is extended to outlast the
 	// invocation's deadline, so a slow publish is never taken over while still running.
 	ClaimLease time.Duration
+	// HeldWait is how long an invocation waits for another invocation's claim on the same
+	// alert group to turn into a sent alert before failing, so that Lambda retries it
+	// (DefaultHeldWait if 0). Failing instead of succeeding is what keeps an alert from
+	// being lost when the holder died or could not release its claim.
+	HeldWait time.Duration
 	// Concurrency bounds the alert groups processed at once (1 if 0).
 	Concurrency int
 	// Logger receives the one summary line per invocation (slog.Default if nil).
@@ -83,6 +88,14 @@ type Handler struct {
 
 var _ lambda.Handler = (*Handler)(nil)
 
+// ErrClaimHeld is returned when another invocation holds an alert group's claim and has
+// not published by the end of HeldWait: the retry of this delivery publishes the alert if
+// the holder never does.
+var ErrClaimHeld = errors.New("alert group claimed by another invocation that has not published yet")
+
+// DefaultHeldWait is the default of Options.HeldWait.
+const DefaultHeldWait = 5 * time.Second
+
 // leaseMargin is added to the time left before the deadline when sizing a claim lease.
 const leaseMargin = 10 * time.Second
 
@@ -90,6 +103,9 @@ const leaseMargin = 10 * time.Second
 func New(opts Options) *Handler {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
+	}
+	if opts.HeldWait <= 0 {
+		opts.HeldWait = DefaultHeldWait
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -184,18 +200,9 @@ func groupsOf(aggs []aggregate.Aggregate) []store.GroupKey {
 
 // alertGroup claims group g and, if this invocation wins the claim, publishes its alert.
 func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, sum *summary) error {
-	claim, err := h.opts.Store.Claim(ctx, g, h.lease(ctx))
-	if err != nil {
+	claim, err := h.claim(ctx, g, sum)
+	if err != nil || claim.Outcome != store.Claimed {
 		return err
-	}
-	switch claim.Outcome {
-	case store.AlreadySent:
-		sum.alreadySent.Add(1)
-		return nil
-	case store.HeldByOther:
-		// The holder publishes, or fails, releases and is retried by Lambda.
-		sum.heldByOther.Add(1)
-		return nil
 	}
 	id, err := h.publish(ctx, g)
 	if err != nil {
@@ -209,6 +216,40 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, sum *summary
 	// A failure here, after a successful publish, is the one case that can duplicate an
 	// alert: the claim stays until its lease expires, and a later delivery publishes again.
 	return h.opts.Store.MarkSent(context.WithoutCancel(ctx), claim, id)
+}
+
+// claim takes the claim of group g. When another invocation holds it, claim waits up to
+// HeldWait for that alert to be sent (the usual case: a concurrent delivery of the same
+// group) and retries the claim, which succeeds once an abandoned lease expires. If the
+// group is still held it returns ErrClaimHeld, so that Lambda retries this delivery
+// rather than dropping an alert whose holder may have died.
+func (h *Handler) claim(ctx context.Context, g store.GroupKey, sum *summary) (store.Claim, error) {
+	start := h.opts.Now()
+	for wait := 25 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		claim, err := h.opts.Store.Claim(ctx, g, h.lease(ctx))
+		if err != nil {
+			return store.Claim{}, err
+		}
+		switch claim.Outcome {
+		case store.AlreadySent:
+			sum.alreadySent.Add(1)
+			return claim, nil
+		case store.Claimed:
+			return claim, nil
+		}
+		if h.opts.Now().Sub(start)+wait > h.opts.HeldWait {
+			sum.heldByOther.Add(1)
+			return store.Claim{}, fmt.Errorf("claim %s: %w", g.PartitionKey(), ErrClaimHeld)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			sum.heldByOther.Add(1)
+			return store.Claim{}, fmt.Errorf("claim %s: %w (%w)", g.PartitionKey(), ErrClaimHeld, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // publish builds the alert of g from its stored aggregates and publishes it.

@@ -1,0 +1,94 @@
+package cwlogs
+
+import "bytes"
+
+// recordStart opens every log event CloudWatch Logs writes. In compact JSON it can only
+// occur at a structural position: inside a string every quote is escaped, and the quote
+// after "{" here has no backslash before it.
+var recordStart = []byte(`{"id":"`)
+
+const (
+	timestampKey = `","timestamp":`
+	messageKey   = `,"message":"`
+)
+
+// split reads the logEvents array at b[i] when it has exactly the layout CloudWatch Logs
+// writes: compact records {"id":"<digits>","timestamp":<integer>,"message":"…"} joined by
+// commas. It finds each record with a vectorised search for the next recordStart instead
+// of walking the bytes of the message: the message then ends at the quote just before
+// "},{" (or before "}]" for the last record). Any other layout (another key order,
+// whitespace, escaped keys, other keys) makes it return ok=false, and the caller walks the
+// array with the general scanner instead.
+//
+// One deviation cannot be told from the layout without reading the message: a writer that
+// appends keys after "message". The message would then run past its real end; Text cuts
+// it at its first unescaped quote, so the decoded line is still exact (see LogEvent.Text).
+func (ps *payloadScanner) split(b []byte, i int) (next int, ok bool) {
+	start := len(ps.events)
+	ps.ids, ps.idEnds = ps.ids[:0], ps.idEnds[:0]
+	fail := func() (int, bool) {
+		ps.events = ps.events[:start]
+		ps.ids, ps.idEnds = ps.ids[:0], ps.idEnds[:0]
+		return 0, false
+	}
+	if i >= len(b) || b[i] != '[' {
+		return fail()
+	}
+	i++
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	if !bytes.HasPrefix(b[i:], recordStart) {
+		return fail()
+	}
+	for {
+		// b[i:] starts with recordStart.
+		i += len(recordStart)
+		idStart := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == idStart || !bytes.HasPrefix(b[i:], []byte(timestampKey)) {
+			return fail()
+		}
+		ps.ids = append(ps.ids, b[idStart:i]...)
+		i += len(timestampKey)
+		var e LogEvent
+		s := scanner{b: b, i: i}
+		ts, ok := s.int()
+		if !ok || !bytes.HasPrefix(b[s.i:], []byte(messageKey)) {
+			return fail()
+		}
+		e.Timestamp = ts
+		i = s.i + len(messageKey)
+		e.Escaped, e.split = true, true
+		k := bytes.Index(b[i:], recordStart)
+		last := k < 0
+		var end int
+		if last {
+			// The last record: its message ends at the last `"}]` of the payload, before
+			// the keys that may follow logEvents (which hold no `"}]`: they are short
+			// strings and an array of strings, whose quotes come before "," or "]").
+			end = bytes.LastIndex(b[i:], []byte(`"}]`))
+			if end < 0 {
+				return fail()
+			}
+			end += i
+		} else {
+			end = i + k - len(`"},`)
+			if end < i || !bytes.Equal(b[end:i+k], []byte(`"},`)) {
+				return fail()
+			}
+		}
+		if escaped(b, i, end) {
+			return fail()
+		}
+		e.Message = b[i:end:end]
+		ps.events = append(ps.events, e)
+		ps.idEnds = append(ps.idEnds, len(ps.ids))
+		if last {
+			return end + len(`"}]`), true
+		}
+		i += k
+	}
+}
