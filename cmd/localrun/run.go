@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,6 +158,7 @@ func deliver(ctx context.Context, stack *local.FunctionStack, event []byte, out 
 	if err != nil {
 		return 0, err
 	}
+	sortByWindow(notes)
 	fmt.Fprintf(out, "    the function returned %s in %s; %d %s on the queue\n", strings.TrimSpace(string(resp)), elapsed, len(notes), plural(len(notes), "alert", "alerts"))
 	for i, n := range notes {
 		fmt.Fprintln(out)
@@ -216,6 +218,22 @@ func printAlert(out io.Writer, i int, n local.Notification) {
 	if a.SuppressExample != "" {
 		row("suppress", "SUPPRESSIONS='%s'", a.SuppressExample)
 	}
+}
+
+// sortByWindow orders notifications by the window of their alert, then by subject, so
+// that the output does not depend on the order of concurrent publishes.
+func sortByWindow(notes []local.Notification) {
+	window := func(n local.Notification) time.Time {
+		var a alert.Alert
+		_ = json.Unmarshal([]byte(n.Message), &a) // not an alert: zero time, sorted first
+		return a.Window.Start
+	}
+	slices.SortStableFunc(notes, func(x, y local.Notification) int {
+		if c := window(x).Compare(window(y)); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Subject, y.Subject)
+	})
 }
 
 func plural(n int, one, many string) string {

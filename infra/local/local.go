@@ -123,7 +123,7 @@ func (p *process) waitReady(ctx context.Context, ready func(context.Context) err
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v): %s", p.name, p.err, p.output())
+			return fmt.Errorf("%s exited before it was ready (%w): %s", p.name, p.err, p.output())
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s: %w; output: %s", p.name, startTimeout, last, p.output())
 		case <-time.After(100 * time.Millisecond):

@@ -204,9 +204,23 @@ func functionError(h http.Header, body []byte) *FunctionError {
 // JSON log lines and metric records among them).
 func (e *Emulator) Logs() string { return e.proc.output() }
 
-// Stop kills the emulator and the function's runtime (its whole process group). It is
+// stopGrace is how long the emulator gets to shut the runtime down on SIGTERM.
+const stopGrace = 2 * time.Second
+
+// Stop stops the emulator and the function's runtime: SIGTERM first, so that the emulator
+// stops and reaps the runtime itself (a runtime orphaned by a plain kill may stay a zombie
+// in containers whose init does not reap), then SIGKILL to the whole process group. It is
 // safe to call more than once.
-func (e *Emulator) Stop() { e.proc.stop() }
+func (e *Emulator) Stop() {
+	if !e.proc.exited() {
+		_ = e.proc.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-e.proc.done:
+		case <-time.After(stopGrace):
+		}
+	}
+	e.proc.stop()
+}
 
 // startProcessEnv is startProcess with an explicit environment, so that nothing from the
 // caller's environment (a real AWS profile, say) reaches the function.

@@ -54,7 +54,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &top); err != nil {
 		var syntaxErr *json.SyntaxError
 		if errors.As(err, &syntaxErr) || !json.Valid(b) {
-			return fmt.Errorf("%w: %v", ErrNotJSON, err)
+			return fmt.Errorf("%w: %w", ErrNotJSON, err)
 		}
 		return fmt.Errorf("%w: not a JSON object", ErrNotAudit)
 	}

@@ -60,6 +60,10 @@ type LogEvent struct {
 	// The bytes may alias the decoder's buffer and are valid until the next Decode.
 	Message []byte
 	Escaped bool
+
+	// split is set on events read by the record splitter, whose Message may run past the
+	// real end for a writer that appends keys after "message" (never CloudWatch Logs).
+	split bool
 }
 
 // Text returns the log line with the payload's JSON string escapes decoded.
@@ -67,7 +71,15 @@ func (e LogEvent) Text() ([]byte, error) {
 	if !e.Escaped {
 		return e.Message, nil
 	}
-	return unescape(e.Message)
+	msg := e.Message
+	if e.split {
+		// The string ends at its first unescaped quote; the splitter checked only the
+		// layout around it. This costs one scan per decoded line, not per log event.
+		if end := stringEnd(msg, 0); end >= 0 {
+			msg = msg[:end]
+		}
+	}
+	return unescape(msg)
 }
 
 // Decoder decodes Lambda events; the zero value uses DefaultMaxDecompressedBytes.

@@ -74,6 +74,12 @@ func (ps *payloadScanner) fast(msg []byte) (Payload, bool) {
 				return ok
 			})
 		case "logEvents":
+			if s.ws() == '[' {
+				if next, ok := ps.split(s.b, s.i); ok {
+					s.i = next
+					return true
+				}
+			}
 			ps.events = ps.events[:start]
 			ps.ids, ps.idEnds = ps.ids[:0], ps.idEnds[:0]
 			return s.array(func() bool {

@@ -3,7 +3,6 @@ package detect
 import (
 	"bytes"
 	"encoding/binary"
-	"math/bits"
 )
 
 // MayMatch is a sound prefilter for Evaluate: it looks at the bytes of a log message (the
@@ -16,44 +15,43 @@ import (
 // ASCII words "create" and "forbidden". No non-ASCII rune folds to a letter of those
 // words (only K and S have non-ASCII fold partners), so a matching value consists of ASCII
 // letters. Each letter of a decoded value is written in the bytes either literally or
-// through a \uXXXX escape, at one or two escaping levels. A two-level escape still puts a
-// backslash directly before a "u" in the bytes ("\\u0046" holds "\u0046"); a backslash or
-// a "u" of an inner escape written as an escape of the outer level ("\u005cu0046",
-// "\\\u0075") shows a \uXXXX naming a backslash or a letter. So either the bytes contain
-// a \u escape naming an ASCII letter, digit or backslash (or a \u not followed by four hex
+// through a \u00XX escape (an ASCII character is always \u00 and two hex digits), at one or
+// two escaping levels. A two-level escape still puts a backslash directly before "u00" in
+// the bytes ("\\u0046" holds "\u0046"); a backslash, "u" or digit of an inner escape that
+// is itself written as an escape of the outer level ("\u005cu0046", "\\\u0075") shows a
+// \u00XX naming a backslash, a letter or a digit. So either the bytes contain a \u00XX
+// escape naming an ASCII letter, digit or backslash (or a \u00 not followed by two hex
 // digits) - then MayMatch answers true - or every letter of the value appears literally
-// and contiguously, and the case-insensitive search for the word finds it.
+// and contiguously, and the case-insensitive search for the word finds it. Any other
+// malformed escape (\u followed by something else than four hex digits) cannot be part of
+// a match: the payload's string or the audit line's JSON would not decode.
 //
 // ModeAuthz matches a subset of ModeSeed and shares its filter. ModeBroad also accepts a
 // create answered 403 without a reason; the code may be written in many numeric forms
 // (403, 403.0, 4.03e2, a string), so in that mode only the verb is required.
 func MayMatch(msg []byte, mode Mode) bool {
-	if hasLetterEscape(msg) {
+	if mode == ModeBroad {
+		return create.in(msg) || hasLetterEscape(msg)
+	}
+	if forbidden.in(msg) && create.in(msg) {
 		return true
 	}
-	if mode == ModeBroad {
-		return containsFold(msg, "create")
-	}
-	return containsFoldForbidden(msg) && containsFold(msg, "create")
+	return hasLetterEscape(msg)
 }
 
-// hasLetterEscape reports whether msg holds a backslash followed by "u" whose four next
-// bytes are not the hex code of a character outside [0-9A-Za-z\\] (a malformed escape
-// counts as suspect).
+// hasLetterEscape reports whether msg holds a \u00XX escape naming an ASCII letter, digit
+// or backslash, or a \u00 not followed by two hex digits.
 func hasLetterEscape(msg []byte) bool {
 	for {
-		i := bytes.Index(msg, []byte(`\u`))
+		i := bytes.Index(msg, []byte(`\u00`))
 		if i < 0 {
 			return false
 		}
-		msg = msg[i+2:]
-		if len(msg) < 4 || !isHex(msg[0]) || !isHex(msg[1]) || !isHex(msg[2]) || !isHex(msg[3]) {
+		msg = msg[i+4:]
+		if len(msg) < 2 || !isHex(msg[0]) || !isHex(msg[1]) {
 			return true
 		}
-		if msg[0] != '0' || msg[1] != '0' {
-			continue // above U+00FF: not ASCII
-		}
-		c := unhex(msg[2])<<4 | unhex(msg[3])
+		c := unhex(msg[0])<<4 | unhex(msg[1])
 		if c == '\\' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
 			return true
 		}
@@ -71,16 +69,6 @@ func unhex(c byte) byte {
 	return c | 0x20 - 'a' + 10
 }
 
-// containsFold reports whether s contains word (lower-case ASCII letters) in any case.
-func containsFold(s []byte, word string) bool {
-	for i := 0; i+len(word) <= len(s); i++ {
-		if s[i]|0x20 == word[0] && equalFoldAt(s[i:], word) {
-			return true
-		}
-	}
-	return false
-}
-
 // equalFoldAt reports whether s starts with word (lower-case ASCII letters) in any case.
 // Setting bit 0x20 maps exactly the two cases of a letter, and no other byte, to the
 // lower-case letter.
@@ -96,42 +84,65 @@ func equalFoldAt(s []byte, word string) bool {
 	return true
 }
 
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-	lower = 0x2020202020202020
-	bbbb  = 0x6262626262626262 // "bbbbbbbb"
+// The words the prefilter looks for.
+var (
+	forbidden = newFoldWord("forbidden")
+	create    = newFoldWord("create")
 )
 
-// containsFoldForbidden is containsFold(s, "forbidden"), reading eight bytes at a time: it
-// looks for the "b" (either case) at offset 3 of the word, and checks the word around
-// each one found. It is the hot loop of the prefilter.
-func containsFoldForbidden(s []byte) bool {
-	const word = "forbidden"
-	i := 3 // position of the first possible "b"
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		t := (x | lower) ^ bbbb
-		// Bytes equal to zero in t are candidates; this test flags every zero byte (and
-		// perhaps some bytes next to one), so no "b" is missed.
-		m := (t - ones) &^ t & highs
-		for m != 0 {
-			k := i + trailingByte(m) - 3
-			if k+len(word) <= len(s) && equalFoldAt(s[k:], word) {
-				return true
-			}
-			m &= m - 1
+// foldWord finds a word of lower-case ASCII letters in any case without looking at every
+// byte. Any occurrence of an n-letter word covers n consecutive positions, so it contains
+// one of the positions sampled every n-2 bytes together with the two bytes after it: a
+// trigram of the word at a known offset. in therefore reads one trigram every n-2 bytes
+// (case-folded by setting bit 0x20), looks it up in a 256-slot table of the word's
+// trigrams by a multiplicative hash, and checks the whole word only where a trigram of
+// the word is found. For "forbidden" that is one lookup per 7 bytes.
+type foldWord struct {
+	word  string
+	mul   uint32
+	slots [256]uint32 // trigram | (offset+1)<<24; 0 for an empty slot
+}
+
+// newFoldWord builds the table for word (at least three lower-case ASCII letters whose
+// trigrams are distinct), choosing a hash multiplier under which no two trigrams collide.
+func newFoldWord(word string) *foldWord {
+	for mul := uint32(0x9e3779b1); ; mul += 2 {
+		w := &foldWord{word: word, mul: mul}
+		ok := true
+		for j := 0; j+3 <= len(word) && ok; j++ {
+			t := uint32(word[j]) | uint32(word[j+1])<<8 | uint32(word[j+2])<<16
+			h := w.hash(t)
+			ok = w.slots[h] == 0
+			w.slots[h] = t | uint32(j+1)<<24
+		}
+		if ok {
+			return w
 		}
 	}
-	for k := max(i-3, 0); k+len(word) <= len(s); k++ {
-		if equalFoldAt(s[k:], word) {
+}
+
+func (w *foldWord) hash(t uint32) uint32 { return (t * w.mul) >> 24 }
+
+// in reports whether s contains the word in any case.
+func (w *foldWord) in(s []byte) bool {
+	stride := len(w.word) - 2
+	q := 0
+	for ; q+4 <= len(s); q += stride {
+		t := binary.LittleEndian.Uint32(s[q:])&0xffffff | 0x202020
+		if e := w.slots[w.hash(t)]; e&0xffffff == t && e != 0 && w.verify(s, q-int(e>>24)+1) {
+			return true
+		}
+	}
+	if q+3 <= len(s) {
+		t := (uint32(s[q]) | uint32(s[q+1])<<8 | uint32(s[q+2])<<16) | 0x202020
+		if e := w.slots[w.hash(t)]; e&0xffffff == t && e != 0 && w.verify(s, q-int(e>>24)+1) {
 			return true
 		}
 	}
 	return false
 }
 
-// trailingByte returns the index of the lowest byte whose high bit is set in m.
-func trailingByte(m uint64) int {
-	return bits.TrailingZeros64(m) >> 3
+// verify reports whether the word starts at s[p].
+func (w *foldWord) verify(s []byte, p int) bool {
+	return p >= 0 && equalFoldAt(s[p:], w.word)
 }
