@@ -42,20 +42,28 @@ func MayMatch(msg []byte, mode Mode) bool {
 // hasLetterEscape reports whether msg holds a \u00XX escape naming an ASCII letter, digit
 // or backslash, or a \u00 not followed by two hex digits.
 func hasLetterEscape(msg []byte) bool {
-	for {
-		i := bytes.Index(msg, []byte(`\u00`))
-		if i < 0 {
+	// Searching for "u00" and checking the backslash before it is faster than searching
+	// for `\u00`: backslashes are frequent in escaped lines, "u" much less.
+	for i := 1; i < len(msg); {
+		k := bytes.Index(msg[i:], []byte("u00"))
+		if k < 0 {
 			return false
 		}
-		msg = msg[i+4:]
-		if len(msg) < 2 || !isHex(msg[0]) || !isHex(msg[1]) {
+		i += k
+		if msg[i-1] != '\\' {
+			i++
+			continue
+		}
+		if i+5 > len(msg) || !isHex(msg[i+3]) || !isHex(msg[i+4]) {
 			return true
 		}
-		c := unhex(msg[0])<<4 | unhex(msg[1])
+		c := unhex(msg[i+3])<<4 | unhex(msg[i+4])
 		if c == '\\' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
 			return true
 		}
+		i += 5
 	}
+	return false
 }
 
 func isHex(c byte) bool {
@@ -111,7 +119,7 @@ func newFoldWord(word string) *foldWord {
 		ok := true
 		for j := 0; j+3 <= len(word) && ok; j++ {
 			t := uint32(word[j]) | uint32(word[j+1])<<8 | uint32(word[j+2])<<16
-			h := w.hash(t)
+			h := (t * mul) >> 24
 			ok = w.slots[h] == 0
 			w.slots[h] = t | uint32(j+1)<<24
 		}
@@ -121,21 +129,26 @@ func newFoldWord(word string) *foldWord {
 	}
 }
 
-func (w *foldWord) hash(t uint32) uint32 { return (t * w.mul) >> 24 }
-
 // in reports whether s contains the word in any case.
 func (w *foldWord) in(s []byte) bool {
 	stride := len(w.word) - 2
+	mul, slots := w.mul, &w.slots
 	q := 0
-	for ; q+4 <= len(s); q += stride {
-		t := binary.LittleEndian.Uint32(s[q:])&0xffffff | 0x202020
-		if e := w.slots[w.hash(t)]; e&0xffffff == t && e != 0 && w.verify(s, q-int(e>>24)+1) {
+	// Two samples per iteration: their loads and lookups overlap.
+	for ; q+stride+4 <= len(s); q += 2 * stride {
+		t1 := binary.LittleEndian.Uint32(s[q:])&0xffffff | 0x202020
+		t2 := binary.LittleEndian.Uint32(s[q+stride:])&0xffffff | 0x202020
+		e1, e2 := slots[(t1*mul)>>24], slots[(t2*mul)>>24]
+		if e1&0xffffff == t1 && w.verify(s, q-int(e1>>24)+1) {
+			return true
+		}
+		if e2&0xffffff == t2 && w.verify(s, q+stride-int(e2>>24)+1) {
 			return true
 		}
 	}
-	if q+3 <= len(s) {
+	for ; q+3 <= len(s); q += stride {
 		t := (uint32(s[q]) | uint32(s[q+1])<<8 | uint32(s[q+2])<<16) | 0x202020
-		if e := w.slots[w.hash(t)]; e&0xffffff == t && e != 0 && w.verify(s, q-int(e>>24)+1) {
+		if e := slots[(t*mul)>>24]; e&0xffffff == t && w.verify(s, q-int(e>>24)+1) {
 			return true
 		}
 	}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+func notification(t *testing.T, subject string, a alert.Alert) local.Notification {
+	t.Helper()
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local.Notification{Subject: subject, Message: string(b)}
+}
+
+func TestPrintAlert(t *testing.T) {
+	start := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	a := alert.Alert{
+		SchemaVersion:   "1",
+		RiskObject:      alert.RiskObject{Value: "alice"},
+		Source:          alert.Source{Cluster: "prod-cluster", Account: "111122223333", Region: "us-east-1"},
+		Window:          alert.Window{Start: start, End: start.Add(time.Hour)},
+		Attempts:        3,
+		AggregatesTotal: 2,
+		ThreatObjects:   []alert.ThreatObject{{Value: "192.0.2.1"}, {Value: "192.0.2.2"}},
+		Severity:        alert.SeverityMedium,
+		RiskScore:       49,
+		Aggregates: []alert.Aggregate{
+			{Count: 2, Fields: detect.Fields{Verb: "create", Resource: "secrets", Namespace: "kube-system", Code: "403", Stage: "ResponseComplete"}},
+			{Count: 1, Fields: detect.Fields{Verb: "create", Resource: "clusterroles", Namespace: "0", Code: "403", Stage: "ResponseComplete"}},
+		},
+		SuppressExample: `user == "alice"`,
+	}
+	var b strings.Builder
+	printAlert(&b, 1, notification(t, "[MEDIUM] subject", a))
+	want := `  Alert 1: [MEDIUM] subject
+    user        alice
+    cluster     prod-cluster (account 111122223333, us-east-1)
+    window      2026-11-24 08:00 to 09:00 UTC
+    attempts    3 in 2 aggregates
+    source IPs  192.0.2.1, 192.0.2.2
+    risk        medium, score 49; MITRE   ()
+    denied      2x create secrets in namespace kube-system (HTTP 403, stage ResponseComplete)
+    denied      1x create clusterroles cluster-wide (HTTP 403, stage ResponseComplete)
+    suppress    SUPPRESSIONS='user == "alice"'
+`
+	if b.String() != want {
+		t.Errorf("printAlert:\n%s\nwant:\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	printAlert(&b, 2, local.Notification{Subject: "plain", Message: "hello"})
+	if want := "  Alert 2: plain\n    (not a structured alert) hello\n"; b.String() != want {
+		t.Errorf("printAlert(plain) = %q, want %q", b.String(), want)
+	}
+}
+
+func TestSortByWindow(t *testing.T) {
+	at := func(h int) alert.Alert {
+		start := time.Date(2026, 11, 24, h, 0, 0, 0, time.UTC)
+		return alert.Alert{SchemaVersion: "1", Window: alert.Window{Start: start}}
+	}
+	notes := []local.Notification{
+		notification(t, "b", at(9)), notification(t, "z", at(8)), notification(t, "a", at(9)),
+	}
+	sortByWindow(notes)
+	var got []string
+	for _, n := range notes {
+		got = append(got, n.Subject)
+	}
+	if strings.Join(got, ",") != "z,a,b" {
+		t.Errorf("order = %v, want [z a b]", got)
+	}
+}
