@@ -77,12 +77,19 @@ type process struct {
 // startProcess starts name with args in its own process group, its output going to a
 // temporary log file.
 func startProcess(name string, dir string, args ...string) (*process, error) {
+	return startProcessEnv(name, dir, nil, args...)
+}
+
+// startProcessEnv is startProcess with an explicit environment (nil: the caller's), so
+// that nothing from the caller's environment (a real AWS profile, say) reaches a function.
+func startProcessEnv(name, dir string, env []string, args ...string) (*process, error) {
 	logFile, err := os.CreateTemp("", "local-"+filepath.Base(name)+"-*.log")
 	if err != nil {
 		return nil, fmt.Errorf("create log file for %s: %w", name, err)
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
+	cmd.Env = env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -222,32 +222,6 @@ func (e *Emulator) Stop() {
 	e.proc.stop()
 }
 
-// startProcessEnv is startProcess with an explicit environment, so that nothing from the
-// caller's environment (a real AWS profile, say) reaches the function.
-func startProcessEnv(name, dir string, env []string, args ...string) (*process, error) {
-	logFile, err := os.CreateTemp("", "local-"+filepath.Base(name)+"-*.log")
-	if err != nil {
-		return nil, fmt.Errorf("create log file for %s: %w", name, err)
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		os.Remove(logFile.Name())
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, done: make(chan struct{}), log: logFile}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
 // FunctionStack is the whole local path of a delivery: DynamoDB Local with the table,
 // goaws with the topic and its subscribed queue, and the function's bootstrap under the
 // runtime interface emulator, pointed at both.
