@@ -40,6 +40,10 @@ var ErrUnknownMessageType = errors.New("unknown messageType")
 // subscription event nor a Kinesis event.
 var ErrUnknownEvent = errors.New("unknown event shape")
 
+// ErrMalformedMessage is returned by LogEvent.Text when the subscription message around
+// the log event turns out not to be JSON: the whole payload is bad, not just the line.
+var ErrMalformedMessage = errors.New("parse subscription message: not valid JSON around a log event")
+
 // Payload is one decoded CloudWatch Logs subscription message.
 type Payload struct {
 	MessageType         MessageType
@@ -76,6 +80,18 @@ func (e LogEvent) Text() ([]byte, error) {
 		// The string ends at its first unescaped quote; the splitter checked only the
 		// layout around it. This costs one scan per decoded line, not per log event.
 		if end := stringEnd(msg, 0); end >= 0 {
+			// What follows must be more members of the record, as the full scanner
+			// would have read them; otherwise the payload is not JSON.
+			s := scanner{b: msg[:len(msg)+1], i: end + 1}
+			for s.consume(',') {
+				if _, ok := s.key(); !ok || !s.skip() {
+					return nil, ErrMalformedMessage
+				}
+			}
+			// The last member's value must be a string closed by the quote before "}".
+			if s.i != len(msg)+1 {
+				return nil, ErrMalformedMessage
+			}
 			msg = msg[:end]
 		}
 	}

@@ -83,7 +83,7 @@ func (ps *payloadScanner) split(b []byte, i int) (next int, ok bool) {
 		if escaped(b, i, end) {
 			return fail()
 		}
-		e.Message = b[i:end:end]
+		e.Message = b[i : end : end+1] // the closing quote is kept in capacity for Text
 		ps.events = append(ps.events, e)
 		ps.idEnds = append(ps.idEnds, len(ps.ids))
 		if last {

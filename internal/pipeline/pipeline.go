@@ -126,18 +126,27 @@ func (b *Batch) AddEvent(event []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode lambda event: %w", err)
 	}
-	for _, pl := range payloads {
-		b.AddPayload(pl)
+	for i, pl := range payloads {
+		if err := b.addPayload(pl); err != nil {
+			return fmt.Errorf("decode lambda event: payload %d: %w", i, err)
+		}
 	}
 	return nil
 }
 
 // AddPayload adds one decoded subscription message. Control messages are counted only.
+// A log event around which the subscription message is not JSON is counted as
+// SkipBadEncoding; AddEvent fails the whole batch instead.
 func (b *Batch) AddPayload(pl cwlogs.Payload) {
+	_ = b.addPayload(pl)
+}
+
+// addPayload is AddPayload returning cwlogs.ErrMalformedMessage, after counting the line.
+func (b *Batch) addPayload(pl cwlogs.Payload) error {
 	b.stats.Payloads++
 	if pl.MessageType == cwlogs.ControlMessage {
 		b.stats.ControlMessages++
-		return
+		return nil
 	}
 	src := aggregate.Source{
 		Owner:     pl.Owner,
@@ -155,6 +164,9 @@ func (b *Batch) AddPayload(pl cwlogs.Payload) {
 		text, err := le.Text()
 		if err != nil {
 			b.stats.Skipped[SkipBadEncoding]++
+			if errors.Is(err, cwlogs.ErrMalformedMessage) {
+				return err
+			}
 			continue
 		}
 		ev, err := audit.Parse(text)
@@ -164,6 +176,7 @@ func (b *Batch) AddPayload(pl cwlogs.Payload) {
 		}
 		b.add(ev, time.UnixMilli(le.Timestamp), src, le.ID)
 	}
+	return nil
 }
 
 // AddAuditLine adds one raw audit event line (no envelope, no log event id, no log
