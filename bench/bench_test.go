@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"os"
@@ -108,7 +109,7 @@ func BenchmarkFloor(b *testing.B) {
 			for {
 				n, err := zr.Read(out[len(out):cap(out)])
 				out = out[:len(out)+n]
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					break
 				}
 				if err != nil {

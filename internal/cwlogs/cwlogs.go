@@ -104,7 +104,6 @@ type Decoder struct {
 	// MaxBytes caps the total inflated size of one Decode call.
 	MaxBytes int64
 
-	raw   []byte // base64 text after JSON unescaping, when it had escapes
 	comp  []byte // compressed bytes
 	out   []byte // inflated payloads of the current Decode, back to back
 	src   bytes.Reader

@@ -3,13 +3,8 @@ package cwlogs
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"math/bits"
 )
-
-// errScan means the fast scanner met something it does not handle; the caller falls back
-// to encoding/json, which either handles the shape or reports a precise error.
-var errScan = errors.New("fast scanner cannot handle input")
 
 // scanner is a minimal JSON tokenizer over a byte slice. It never allocates: strings are
 // returned as the raw bytes between their quotes, escapes included.
