@@ -43,11 +43,14 @@ func ClusterFromLogGroup(logGroup string) string {
 // WindowOf returns the start of the hourly window (UTC) that holds t.
 func WindowOf(t time.Time) time.Time { return t.UTC().Truncate(WindowSize) }
 
-// KeyOf is the aggregate key: a hash of the log group and the 13 by-fields, lists whole
-// and in order. Every string is length-prefixed, so no two inputs share an encoding.
-func KeyOf(logGroup string, f detect.Fields) string {
-	h := newHasher("aggregate/v1")
-	h.str(logGroup)
+// KeyOf is the aggregate key: a hash of the source's account and log group and the 13
+// by-fields, lists whole and in order. Every string is length-prefixed, so no two inputs
+// share an encoding. The account is part of it because the same log group name exists in
+// every account that sends its logs (the cross-account Kinesis path).
+func KeyOf(src Source, f detect.Fields) string {
+	h := newHasher("aggregate/v2")
+	h.str(src.Owner)
+	h.str(src.LogGroup)
 	h.str(f.Namespace)
 	h.str(f.Resource)
 	h.str(f.RequestReceivedTimestamp)
@@ -65,20 +68,23 @@ func KeyOf(logGroup string, f detect.Fields) string {
 }
 
 // GroupKey is the alert group key of an aggregate with the given key. It always includes
-// the log group, so two clusters never share an alert. An unknown GroupBy groups per user.
-func GroupKey(by GroupBy, logGroup string, f detect.Fields, aggregateKey string) string {
+// the account and log group, so two clusters never share an alert. An unknown GroupBy
+// groups per user.
+func GroupKey(by GroupBy, src Source, f detect.Fields, aggregateKey string) string {
 	switch by {
 	case GroupByAggregate:
 		return aggregateKey
 	case GroupByUserSrcIP:
-		h := newHasher("group/user,src_ip/v1")
-		h.str(logGroup)
+		h := newHasher("group/user,src_ip/v2")
+		h.str(src.Owner)
+		h.str(src.LogGroup)
 		h.str(f.User)
 		h.list(f.SrcIPs)
 		return h.sum()
 	default:
-		h := newHasher("group/user/v1")
-		h.str(logGroup)
+		h := newHasher("group/user/v2")
+		h.str(src.Owner)
+		h.str(src.LogGroup)
 		h.str(f.User)
 		return h.sum()
 	}
@@ -124,7 +130,7 @@ type windowKey struct {
 	key    string
 }
 
-type eventKey struct{ logGroup, id string }
+type eventKey struct{ owner, logGroup, id string }
 
 // New returns an empty accumulator for rule, grouping alerts by groupBy.
 func New(rule detect.Rule, groupBy GroupBy) *Accumulator {
@@ -137,17 +143,17 @@ func New(rule detect.Rule, groupBy GroupBy) *Accumulator {
 }
 
 // Add counts one match from src into the aggregate of its window. logEventID is the
-// CloudWatch log event id: an id already added for the same log group is a redelivery,
+// CloudWatch log event id: an id already added for the same account and log group is a redelivery,
 // not counted again, and Add reports it as a duplicate. Raw lines pass "" and each counts.
 func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplicate bool) {
 	if logEventID != "" {
-		ek := eventKey{src.LogGroup, logEventID}
+		ek := eventKey{src.Owner, src.LogGroup, logEventID}
 		if _, ok := a.seen[ek]; ok {
 			return true
 		}
 		a.seen[ek] = struct{}{}
 	}
-	key := KeyOf(src.LogGroup, m.Fields)
+	key := KeyOf(src, m.Fields)
 	wk := windowKey{WindowOf(m.Time), key}
 	agg, ok := a.aggs[wk]
 	if !ok {
@@ -155,7 +161,7 @@ func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplic
 			Rule:      a.rule.ID,
 			Window:    wk.window,
 			Key:       key,
-			Group:     GroupKey(a.groupBy, src.LogGroup, m.Fields, key),
+			Group:     GroupKey(a.groupBy, src, m.Fields, key),
 			Source:    src,
 			Fields:    m.Fields,
 			FirstSeen: m.Time.UTC(),

@@ -10,6 +10,8 @@ import (
 
 const prod = "/aws/eks/prod-cluster/cluster"
 
+var prodSrc = aggregate.Source{Owner: "111122223333", LogGroup: prod, Cluster: "prod-cluster"}
+
 func fields(user string, ips ...string) detect.Fields {
 	return detect.Fields{
 		Namespace: "kube-system", Resource: "secrets", RequestReceivedTimestamp: "2026-11-24T08:15:03.123456Z",
@@ -82,18 +84,18 @@ func TestAccumulator(t *testing.T) {
 
 func TestKeyIsUnambiguous(t *testing.T) {
 	a, b := fields("alice", "10.0.0.1,10.0.0.2"), fields("alice", "10.0.0.1", "10.0.0.2")
-	if aggregate.KeyOf(prod, a) == aggregate.KeyOf(prod, b) {
+	if aggregate.KeyOf(prodSrc, a) == aggregate.KeyOf(prodSrc, b) {
 		t.Error("a list of one joined value hashes like two values")
 	}
 	c, d := fields("alice", "10.0.0.1"), fields("alice", "10.0.0.1")
 	c.Namespace, c.Resource = "ab", "c"
 	d.Namespace, d.Resource = "a", "bc"
-	if aggregate.KeyOf(prod, c) == aggregate.KeyOf(prod, d) {
+	if aggregate.KeyOf(prodSrc, c) == aggregate.KeyOf(prodSrc, d) {
 		t.Error("adjacent fields are ambiguous")
 	}
 	c2 := fields("alice", "10.0.0.1") // an equal value built separately
 	c2.Namespace, c2.Resource = "ab", "c"
-	if aggregate.KeyOf(prod, c) != aggregate.KeyOf(prod, c2) {
+	if aggregate.KeyOf(prodSrc, c) != aggregate.KeyOf(prodSrc, c2) {
 		t.Error("key is not stable")
 	}
 }
@@ -105,7 +107,7 @@ func TestGroupKey(t *testing.T) {
 	alice2 := fields("alice", "10.0.0.2")
 	bob := fields("bob", "10.0.0.1")
 	key := func(by aggregate.GroupBy, f detect.Fields) string {
-		return aggregate.GroupKey(by, prod, f, aggregate.KeyOf(prod, f))
+		return aggregate.GroupKey(by, prodSrc, f, aggregate.KeyOf(prodSrc, f))
 	}
 	for _, tc := range []struct {
 		by        aggregate.GroupBy
@@ -123,8 +125,21 @@ func TestGroupKey(t *testing.T) {
 			t.Errorf("%s: %s/%v vs %s/%v: same group %v, want %v", tc.by, tc.x.User, tc.x.SrcIPs, tc.y.User, tc.y.SrcIPs, same, tc.sameGroup)
 		}
 	}
-	if aggregate.GroupKey(aggregate.GroupByUser, prod, alice1, "") == aggregate.GroupKey(aggregate.GroupByUser, "/aws/eks/other/cluster", alice1, "") {
+	other := prodSrc
+	other.LogGroup = "/aws/eks/other/cluster"
+	if aggregate.GroupKey(aggregate.GroupByUser, prodSrc, alice1, "") == aggregate.GroupKey(aggregate.GroupByUser, other, alice1, "") {
 		t.Error("two clusters share an alert group")
+	}
+	// The same log group name in another account (the cross-account Kinesis path).
+	otherAccount := prodSrc
+	otherAccount.Owner = "444455556666"
+	for _, by := range []aggregate.GroupBy{aggregate.GroupByUser, aggregate.GroupByUserSrcIP} {
+		if aggregate.GroupKey(by, prodSrc, alice1, "") == aggregate.GroupKey(by, otherAccount, alice1, "") {
+			t.Errorf("%s: two accounts share an alert group", by)
+		}
+	}
+	if aggregate.KeyOf(prodSrc, alice1) == aggregate.KeyOf(otherAccount, alice1) {
+		t.Error("two accounts share an aggregate")
 	}
 }
 
@@ -185,5 +200,25 @@ func TestSplunkRows(t *testing.T) {
 	}
 	if report[0].SrcIP != "10.0.12.4" || report[0].Group != "devs" {
 		t.Errorf("report not sorted by by-fields: first row %+v", report[0])
+	}
+}
+
+func TestSameLogGroupInTwoAccounts(t *testing.T) {
+	acc := aggregate.New(detect.UnauthorizedAccess, aggregate.GroupByUser)
+	other := prodSrc
+	other.Owner = "444455556666"
+	m := detect.Match{Fields: fields("system:anonymous", "203.0.113.9"), Time: at("2026-11-24T08:15:03Z")}
+	if acc.Add(prodSrc, m, "42") {
+		t.Fatal("first event reported as a duplicate")
+	}
+	if acc.Add(other, m, "42") {
+		t.Error("the same event id in another account was taken for a redelivery")
+	}
+	if !acc.Add(other, m, "42") {
+		t.Error("a repeated id in the same account was counted twice")
+	}
+	aggs := acc.Aggregates()
+	if len(aggs) != 2 || aggs[0].Group == aggs[1].Group || aggs[0].Count != 1 || aggs[1].Count != 1 {
+		t.Fatalf("want one aggregate and one alert group per account, got %+v", aggs)
 	}
 }

@@ -31,7 +31,7 @@ func InsightsQuery(user string) string {
 	}
 	return "fields @timestamp, verb, objectRef.resource, objectRef.namespace, responseStatus.code, " +
 		"responseStatus.reason, sourceIPs.0, userAgent, requestURI\n" +
-		"| filter verb = \"create\" and " + cond + "\n" +
+		"| filter verb like /(?i)^create$/ and " + cond + "\n" +
 		"| sort @timestamp desc\n" +
 		"| limit 1000"
 }

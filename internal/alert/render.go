@@ -257,8 +257,9 @@ func chatbotNotification(a Alert) chatbotMessage {
 	}
 }
 
-// chatCode shows a value as inline code; chat leaves no backtick in it to end the span.
-func chatCode(s string) string { return "`" + chat(s, maxChatValue) + "`" }
+// chatCode shows a value as inline code, verbatim but for what could end the span or
+// notify people, so that it can be copied (a suppression expression, a uid).
+func chatCode(s string) string { return "`" + chatCodeValue(s, maxChatValue) + "`" }
 
 // threadID threads the alerts of one user on one cluster together in the chat channel.
 func threadID(a Alert) string {

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -89,9 +90,53 @@ var chatMarkup = strings.NewReplacer(
 )
 
 // chat makes an attacker-controlled value safe inside a chat markdown message: clean,
-// then neutralise markup, mentions and links.
+// then neutralise markup, mentions and links (including bare host names, which Slack
+// turns into links by itself).
 func chat(s string, limit int) string {
-	return chatMarkup.Replace(clean(s, limit))
+	return breakHostnames(chatMarkup.Replace(clean(s, limit)))
+}
+
+// breakHostnames replaces each dot between two letters or digits, at least one of them a
+// letter, with a one-dot leader (U+2024), so that "www.evil.example" is not auto-linked.
+// Dotted numbers (IP addresses, versions) are left as they are.
+func breakHostnames(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	r := []rune(s)
+	for i := 1; i+1 < len(r); i++ {
+		if r[i] != '.' {
+			continue
+		}
+		prev, next := r[i-1], r[i+1]
+		if isAlnum(prev) && isAlnum(next) && (isLetter(prev) || isLetter(next)) {
+			r[i] = '\u2024'
+		}
+	}
+	return string(r)
+}
+
+func isLetter(r rune) bool { return unicode.IsLetter(r) }
+func isAlnum(r rune) bool  { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// codeMarkup neutralises what could end an inline code span or open a Slack control
+// sequence inside it. Slack renders nothing else inside code (no formatting, no links), so
+// the rest stays verbatim and can be copied, as a suppression expression must be.
+var codeMarkup = strings.NewReplacer(
+	"`", "ˋ", // U+02CB: would end the span
+	"<", "‹", // U+2039: <!here>, <@U123>, <http://x|y>
+	">", "›", // U+203A
+	"&", "＆", // U+FF06: entities
+)
+
+// broadcastMention matches the words that notify a whole channel.
+var broadcastMention = regexp.MustCompile(`(?i)@(here|channel|everyone)\b`)
+
+// chatCodeValue makes an attacker-controlled value safe inside an inline code span:
+// clean, neutralise the span's end and control sequences, and break broadcast mentions.
+func chatCodeValue(s string, limit int) string {
+	v := codeMarkup.Replace(clean(s, limit))
+	return broadcastMention.ReplaceAllString(v, "＠$1")
 }
 
 // subject makes s printable ASCII: other characters become '?'.

@@ -268,7 +268,7 @@ func (r *rig) counts(t *testing.T, users ...string) map[string]int64 {
 	st := store.New(r.client(nil), store.Options{Table: r.table})
 	out := map[string]int64{}
 	for _, u := range users {
-		group := aggregate.GroupKey(aggregate.GroupByUser, "/aws/eks/prod/cluster", detect.Fields{User: u}, "")
+		group := aggregate.GroupKey(aggregate.GroupByUser, aggregate.Source{Owner: "111122223333", LogGroup: "/aws/eks/prod/cluster"}, detect.Fields{User: u}, "")
 		aggs, err := st.Aggregates(context.Background(), store.GroupKey{Rule: detect.UnauthorizedAccess.ID, Window: hourNow, Group: group})
 		if err != nil {
 			t.Fatal(err)

@@ -50,7 +50,7 @@ func TestProcessSampleEvents(t *testing.T) {
 			func(s pipeline.Stats) bool { return s.Payloads == 1 && s.Matches == 2 }},
 		{"cloudwatch-iam-user.json", detect.ModeAuthz,
 			[][4]any{{"alice", "secrets", "ResponseComplete", int64(1)}, {"alice", "clusterrolebindings", "ResponseComplete", int64(1)},
-				{"alice", "pods", "ResponseComplete", int64(1)}, {"alice", "pods", "ResponseStarted", int64(1)}},
+				{"alice", "pods", "ResponseStarted", int64(1)}, {"alice", "pods", "ResponseComplete", int64(1)}},
 			func(s pipeline.Stats) bool { return s.LogEvents == 4 && s.Matches == 4 }},
 		{"cloudwatch-mixed-batch.json", detect.ModeSeed,
 			[][4]any{{"system:serviceaccount:ci:deployer", "pods", "ResponseComplete", int64(1)}, {"mallory", "serviceaccounts", "ResponseComplete", int64(1)}},
@@ -62,7 +62,7 @@ func TestProcessSampleEvents(t *testing.T) {
 			func(s pipeline.Stats) bool { return s.Payloads == 1 && s.ControlMessages == 1 && s.LogEvents == 0 }},
 		{"kinesis-multi-cluster.json", detect.ModeSeed,
 			[][4]any{{"alice", "secrets", "ResponseComplete", int64(1)}, {"alice", "clusterrolebindings", "ResponseComplete", int64(1)},
-				{"alice", "pods", "ResponseComplete", int64(1)}, {"alice", "pods", "ResponseStarted", int64(1)},
+				{"alice", "pods", "ResponseStarted", int64(1)}, {"alice", "pods", "ResponseComplete", int64(1)},
 				{"system:anonymous", "namespaces", "ResponseComplete", int64(1)}},
 			func(s pipeline.Stats) bool { return s.Payloads == 2 && s.Matches == 5 }},
 	} {

@@ -340,15 +340,29 @@ const MaxDeliveryAuditBytes = 5_200_000
 // about auditBytes (CloudWatch Logs caps one delivery at about 1 MB of base64, which is
 // 6 to 7 MB of audit JSON).
 func (g *Generator) Delivery(auditBytes int) Delivery {
+	var lines [][]byte
+	var kinds []Kind
+	for size := 0; size < auditBytes; {
+		line, kind := g.Line()
+		lines = append(lines, line)
+		kinds = append(kinds, kind)
+		size += len(line)
+	}
+	return g.Wrap(lines, kinds)
+}
+
+// Wrap builds a CloudWatch Logs subscription Lambda event holding lines as its log
+// events, each with a distinct event id; kinds[i] says what lines[i] is (for the counts
+// of the Delivery). A line may appear several times: each copy is a separate log event.
+func (g *Generator) Wrap(lines [][]byte, kinds []Kind) Delivery {
 	var d Delivery
 	m := subscription{
 		MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "/aws/eks/prod/cluster",
 		LogStream:           "kube-apiserver-audit-" + g.hex(32),
 		SubscriptionFilters: []string{"unauthorized-access"},
 	}
-	for d.AuditBytes < auditBytes {
-		line, kind := g.Line()
-		switch kind {
+	for i, line := range lines {
+		switch kinds[i] {
 		case KindForbiddenCreate:
 			d.ForbiddenCreates++
 		case KindForbiddenOther:
