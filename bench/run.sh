@@ -3,9 +3,12 @@
 # events/s, allocations, efficiency E = T(floor)/T(pipeline) and the speedups of the
 # pipeline over the typical Go implementation and over the Node.js blueprint logic.
 #
+# Then bench/cmd/metrics prints the arm64 bootstrap size and its parts, the start-to-ready
+# time, the peak RSS of the bootstrap on a maximum-size delivery and the DynamoDB requests
+# per batch; it runs the local services of infra/local.
+#
 # Environment: COUNT (runs per benchmark, default 5; the median is reported),
-# BOOTSTRAP (path of a built linux/arm64 bootstrap to report the size of; by default it is built),
-# BOOTSTRAP_METRICS (a command printing further "name: value" lines, e.g. peak RSS).
+# STARTS (bootstrap starts timed, default 21), METRICS=0 (skip bench/cmd/metrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,17 +57,9 @@ END {
 	if (node_ns != "") printf "speedup (b) over (d) Node.js      = %.1fx  (target >= 3x)\n", node_ns / t["Pipeline"]
 }' "$tmp/go.txt"
 
-bootstrap=${BOOTSTRAP:-}
-if [[ -z "$bootstrap" ]]; then
-	# The Lambda artifact, built as the SAM build target builds it.
-	bootstrap="$tmp/bootstrap"
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -ldflags "-s -w" \
-		-o "$bootstrap" ./functions/unauthorized-access || bootstrap=""
-fi
-if [[ -n "$bootstrap" && -f "$bootstrap" ]]; then
-	size=$(stat -c %s "$bootstrap")
-	awk -v s="$size" 'BEGIN { printf "arm64 bootstrap size: %d bytes = %.2f MiB (target <= 9 MB)\n", s, s / 1048576 }'
-fi
-if [[ -n "${BOOTSTRAP_METRICS:-}" ]]; then
-	eval "$BOOTSTRAP_METRICS"
+echo
+if [[ "${METRICS:-1}" != 0 ]]; then
+	# Bootstrap size and its parts, start to ready, peak RSS under the Lambda runtime
+	# interface emulator, DynamoDB requests per batch (needs infra/local/install.sh).
+	go run ./bench/cmd/metrics -starts "${STARTS:-21}"
 fi

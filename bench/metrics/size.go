@@ -1,12 +1,8 @@
 package metrics
 
 import (
-	"bufio"
-	"bytes"
-	"context"
+	"debug/elf"
 	"fmt"
-	"os/exec"
-	"strconv"
 	"strings"
 )
 
@@ -34,41 +30,38 @@ type SizePart struct {
 	Bytes int64
 }
 
-// SymbolSizes returns the sizes of the symbols of an unstripped binary (built without
-// -s -w), summed by the parts of sizeParts, plus "Go runtime, standard library, other"
-// and the total, from go tool nm. Symbol sizes leave out some tables (pclntab), so they
-// add up to less than the file: use them as shares.
-func SymbolSizes(ctx context.Context, binary string) (parts []SizePart, total int64, err error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "nm", "-size", binary).Output()
+// SymbolSizes returns the sizes of the symbols that occupy bytes in the file of an
+// unstripped ELF binary (built without -s -w; bss left out), summed by the parts of
+// sizeParts, plus "Go runtime, standard library, other" and the total. Shared tables
+// (pclntab, go:func.*) belong to no package and count as other, so the shares of the
+// packages are lower bounds.
+func SymbolSizes(binary string) (parts []SizePart, total int64, err error) {
+	f, err := elf.Open(binary)
 	if err != nil {
-		return nil, 0, fmt.Errorf("go tool nm %s: %w", binary, err)
+		return nil, 0, fmt.Errorf("read symbols of %s: %w", binary, err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read symbols of %s: %w", binary, err)
 	}
 	sums := make([]int64, len(sizeParts)+1)
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		// address size type name
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 {
+	for _, sym := range syms {
+		if sym.Section == elf.SHN_UNDEF || int(sym.Section) >= len(f.Sections) || f.Sections[sym.Section].Type == elf.SHT_NOBITS {
 			continue
 		}
-		size, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		name := strings.Join(f[3:], " ")
 		i := len(sizeParts)
 	parts:
 		for j, p := range sizeParts {
 			for _, prefix := range p.prefixes {
-				if strings.Contains(name, prefix) {
+				if strings.Contains(sym.Name, prefix) {
 					i = j
 					break parts
 				}
 			}
 		}
-		sums[i] += size
-		total += size
+		sums[i] += int64(sym.Size) //nolint:gosec // symbol sizes fit
+		total += int64(sym.Size)   //nolint:gosec // symbol sizes fit
 	}
 	for j, p := range sizeParts {
 		parts = append(parts, SizePart{p.name, sums[j]})

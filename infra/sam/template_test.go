@@ -463,7 +463,7 @@ func checkSubscriptions(rendered map[string]any, sc scenario) []error {
 		if p["DestinationArn"] != getAttPlaceholder(functionID, "Arn") {
 			errs = append(errs, fmt.Errorf("%s: destination %v", id, p["DestinationArn"]))
 		}
-		if p["FilterPattern"] != "{ $.responseStatus.code = 403 }" {
+		if p["FilterPattern"] != `{ ($.verb = "create") && ($.responseStatus.reason = "Forbidden") }` {
 			errs = append(errs, fmt.Errorf("%s: filter pattern %v", id, p["FilterPattern"]))
 		}
 		dep := stringList(f["DependsOn"])

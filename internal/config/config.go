@@ -19,7 +19,7 @@ import (
 // Defaults of the optional variables.
 const (
 	DefaultRetention             = 7 * 24 * time.Hour
-	DefaultClaimLease            = 2 * time.Minute
+	DefaultClaimLease            = 30 * time.Second
 	DefaultWriteConcurrency      = 8
 	DefaultMaxAggregatesPerAlert = 20
 	MaxWriteConcurrency          = 64

@@ -27,7 +27,7 @@ func TestLoad(t *testing.T) {
 		Retention:             7 * 24 * time.Hour,
 		MaxDecompressedBytes:  cwlogs.DefaultMaxDecompressedBytes,
 		MatchMode:             detect.ModeSeed,
-		ClaimLease:            2 * time.Minute,
+		ClaimLease:            30 * time.Second,
 		WriteConcurrency:      8,
 		MaxAggregatesPerAlert: 20,
 		LogLevel:              slog.LevelInfo,

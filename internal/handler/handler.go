@@ -303,6 +303,7 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 		Suppressed:          int64(sum.stats.Suppressed),
 		DuplicateDeliveries: int64(sum.stats.DuplicateLogEvents) + sum.alreadySent.Load(),
 		AlertsPublished:     sum.published.Load(),
+		SuppressionErrors:   int64(sum.stats.SuppressionErrors),
 	}
 	if sum.recorded {
 		inv.AggregatesWritten = int64(sum.aggregates)
@@ -329,6 +330,8 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int("auditEvents", sum.stats.AuditEvents),
 		slog.Int("matches", sum.stats.Matches),
 		slog.Int("suppressed", sum.stats.Suppressed),
+		slog.Int("suppressionErrors", sum.stats.SuppressionErrors),
+		slog.Int("candidates", sum.stats.Candidates),
 		slog.Int("duplicateLogEvents", sum.stats.DuplicateLogEvents),
 		slog.Int("skipped", sum.stats.SkippedTotal()),
 		slog.Int("aggregates", sum.aggregates),

@@ -35,6 +35,7 @@ const (
 	AggregatesWritten   = "AggregatesWritten"
 	DuplicateDeliveries = "DuplicateDeliveries"
 	AlertsPublished     = "AlertsPublished"
+	SuppressionErrors   = "SuppressionErrors"
 )
 
 // SkipReason says why a log line was not used. Each reason is also written as its own
@@ -62,6 +63,7 @@ type Invocation struct {
 	AggregatesWritten   int64 // aggregates recorded (idempotently) in the table
 	DuplicateDeliveries int64 // signs of redelivery: repeated log events, alert groups already sent
 	AlertsPublished     int64 // SNS messages published
+	SuppressionErrors   int64 // suppression expressions that failed at run time (match kept)
 }
 
 type metricDefinition struct {
@@ -94,6 +96,7 @@ func Record(m Invocation, now time.Time) map[string]any {
 		{AggregatesWritten, m.AggregatesWritten},
 		{DuplicateDeliveries, m.DuplicateDeliveries},
 		{AlertsPublished, m.AlertsPublished},
+		{SuppressionErrors, m.SuppressionErrors},
 	}
 	doc := map[string]any{}
 	var defs []metricDefinition

@@ -112,8 +112,9 @@ func TestWriteFollowsEMF(t *testing.T) {
 			want: map[string]int64{
 				"LogEventsReceived": 0, "AuditEventsParsed": 0, "LinesSkipped": 0, "Matches": 0,
 				"Suppressed": 0, "AggregatesWritten": 0, "DuplicateDeliveries": 0, "AlertsPublished": 0,
+				"SuppressionErrors": 0,
 			},
-			nMetrics: 8,
+			nMetrics: 9,
 		},
 		{
 			name: "full invocation with function name and skip reasons",
@@ -124,15 +125,16 @@ func TestWriteFollowsEMF(t *testing.T) {
 					metrics.SkipNotJSON: 4, metrics.SkipTruncated: 5, metrics.SkipNotAudit: 1,
 				},
 				Matches: 9, Suppressed: 2, AggregatesWritten: 3, DuplicateDeliveries: 1, AlertsPublished: 2,
+				SuppressionErrors: 1,
 			},
 			want: map[string]int64{
 				"LogEventsReceived": 120, "AuditEventsParsed": 110, "LinesSkipped": 10,
 				"LinesSkippedNotJSON": 4, "LinesSkippedTruncated": 5, "LinesSkippedNotAudit": 1,
 				"Matches": 9, "Suppressed": 2, "AggregatesWritten": 3, "DuplicateDeliveries": 1,
-				"AlertsPublished": 2,
+				"AlertsPublished": 2, "SuppressionErrors": 1,
 			},
 			dimension: "detector-UnauthorizedAccessFunction-abc",
-			nMetrics:  11,
+			nMetrics:  12,
 		},
 		{
 			name: "free-form reasons become clean names and merge",
@@ -140,12 +142,12 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"too large": 2, "Too-Large": 3, "": 1, "<@here>": 4,
 			}},
 			want:     map[string]int64{"LinesSkipped": 10, "LinesSkippedTooLarge": 5, "LinesSkippedOther": 1, "LinesSkippedHere": 4},
-			nMetrics: 11,
+			nMetrics: 12,
 		},
 		{
 			name:     "more reasons than EMF allows: capped at 100 metrics, total kept",
 			in:       metrics.Invocation{LinesSkipped: manyReasons},
-			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason091": 1},
+			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason090": 1},
 			nMetrics: metrics.MaxMetrics,
 		},
 	}

@@ -8,8 +8,11 @@
 package pipeline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
@@ -61,7 +64,10 @@ type Stats struct {
 	Matches            int
 	Suppressed         int
 	DuplicateLogEvents int // matched log events whose id was already counted in this run
-	Skipped            map[SkipReason]int
+	// SuppressionErrors counts suppression expressions that failed at run time on a match
+	// (the match is then not suppressed): a sign of an expression to fix.
+	SuppressionErrors int
+	Skipped           map[SkipReason]int
 }
 
 // SkippedTotal returns the number of skipped log events, all reasons together.
@@ -108,15 +114,25 @@ type Batch struct {
 	p     *Pipeline
 	acc   *aggregate.Accumulator
 	stats Stats
+	// suppressErrors is the suppressor's error count when the batch started.
+	suppressErrors int64
 }
+
+// errorCounter is implemented by suppressors that count expressions failing at run time
+// (*suppress.Filter); such a failure counts as "not suppressed".
+type errorCounter interface{ Errors() int64 }
 
 // NewBatch returns an empty batch.
 func (p *Pipeline) NewBatch() *Batch {
-	return &Batch{
+	b := &Batch{
 		p:     p,
 		acc:   aggregate.New(p.opts.Rule, p.opts.GroupBy),
 		stats: Stats{Skipped: map[SkipReason]int{}},
 	}
+	if ec, ok := p.opts.Suppressor.(errorCounter); ok {
+		b.suppressErrors = ec.Errors()
+	}
+	return b
 }
 
 // AddEvent decodes a raw Lambda event and adds its payloads. Nothing is added when the
@@ -174,9 +190,27 @@ func (b *Batch) addPayload(pl cwlogs.Payload) error {
 			b.stats.Skipped[SkipReasonOf(err)]++
 			continue
 		}
-		b.add(ev, time.UnixMilli(le.Timestamp), src, le.ID)
+		id := le.ID
+		if id == "" {
+			// CloudWatch Logs always sets ids; a producer that reshapes payloads may not.
+			// A derived id keeps counting idempotent across redeliveries of such a batch.
+			id = derivedID(pl, le.Timestamp, text)
+		}
+		b.add(ev, time.UnixMilli(le.Timestamp), src, id)
 	}
 	return nil
+}
+
+// derivedID identifies a log event that came without an id by a hash of where it was
+// logged, when, and its text: the same line redelivered gets the same id.
+func derivedID(pl cwlogs.Payload, timestamp int64, text []byte) string {
+	h := sha256.New()
+	for _, s := range []string{pl.Owner, pl.LogGroup, pl.LogStream, strconv.FormatInt(timestamp, 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(text)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // AddAuditLine adds one raw audit event line (no envelope, no log event id, no log
@@ -214,6 +248,9 @@ func (b *Batch) Result() Result {
 	st.Skipped = make(map[SkipReason]int, len(b.stats.Skipped))
 	for k, v := range b.stats.Skipped {
 		st.Skipped[k] = v
+	}
+	if ec, ok := b.p.opts.Suppressor.(errorCounter); ok {
+		st.SuppressionErrors = int(ec.Errors() - b.suppressErrors)
 	}
 	return Result{Aggregates: b.acc.Aggregates(), Stats: st}
 }

@@ -1,0 +1,147 @@
+// Command metrics prints the figures of make bench that are not Go benchmarks, as
+// "name: value" lines: the size of the arm64 bootstrap and what it is made of, the time
+// from exec of the host bootstrap to its first call for an event, its peak RSS on a
+// maximum-size delivery under the Lambda runtime interface emulator, and the DynamoDB
+// requests per batch as the events of a batch grow. It needs the local services of
+// infra/local (DynamoDB Local, goaws, aws-lambda-rie).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/bench/metrics"
+	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/internal/workload"
+)
+
+func main() {
+	starts := flag.Int("starts", 21, "starts of the bootstrap to time (the median is printed)")
+	flag.Parse()
+	if err := run(context.Background(), *starts); err != nil {
+		fmt.Fprintln(os.Stderr, "metrics:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, starts int) error {
+	root, err := local.RepoRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bench-metrics-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	if err := sizes(ctx, root, dir); err != nil {
+		return err
+	}
+
+	bootstrap, err := local.BuildBootstrap(ctx, root, dir)
+	if err != nil {
+		return err
+	}
+	env := local.FunctionEnvironment("http://127.0.0.1:9", "http://127.0.0.1:9", "start", "arn:aws:sns:"+local.Region+":"+local.AccountID+":start")
+	ds, err := metrics.StartToReady(ctx, bootstrap, env, starts)
+	if err != nil {
+		return fmt.Errorf("start to ready: %w", err)
+	}
+	fmt.Printf("start to ready (exec to first GET /next, host build, median of %d): %.1f ms (min %.1f, max %.1f; target <= 15 ms)\n",
+		len(ds), ms(metrics.Median(ds)), ms(minOf(ds)), ms(maxOf(ds)))
+
+	d := workload.New(1).Delivery(workload.MaxDeliveryAuditBytes)
+	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event)
+	if err != nil {
+		return fmt.Errorf("peak RSS: %w", err)
+	}
+	fmt.Printf("peak RSS (VmHWM) of the bootstrap after one maximum-size delivery (%d events, %.1f MB audit JSON, %d KB event): %.1f MiB (target <= 32 MB)\n",
+		d.Events, float64(d.AuditBytes)/1e6, len(d.Event)/1024, float64(rss)/(1<<20))
+
+	ddb, err := local.StartDynamoDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer ddb.Stop()
+	sns, err := local.StartGoAWS(ctx, "alerts")
+	if err != nil {
+		return err
+	}
+	defer sns.Stop()
+	counts, err := metrics.CountRequests(ctx, ddb, sns, "alerts", metrics.Batches(7, 6, 20, 1, 10, 98, 150))
+	if err != nil {
+		return fmt.Errorf("DynamoDB requests: %w", err)
+	}
+	fmt.Println("DynamoDB requests per batch (same 6 matching lines, repeated and among more other traffic):")
+	for _, c := range counts {
+		fmt.Println("  " + c.String())
+	}
+	return nil
+}
+
+// sizes builds the arm64 bootstrap as the SAM build does and prints its size, then the
+// share of each part in an unstripped build of the same.
+func sizes(ctx context.Context, root, dir string) error {
+	build := func(out string, ldflags ...string) error {
+		args := append([]string{"build", "-trimpath", "-tags", "lambda.norpc"}, ldflags...)
+		cmd := exec.CommandContext(ctx, "go", append(args, "-o", out, local.FunctionPackage)...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build arm64 bootstrap: %w: %s", err, b)
+		}
+		return nil
+	}
+	stripped, full := filepath.Join(dir, "arm64-bootstrap"), filepath.Join(dir, "arm64-bootstrap-symbols")
+	if err := build(stripped, "-ldflags", "-s -w"); err != nil {
+		return err
+	}
+	if err := build(full); err != nil {
+		return err
+	}
+	st, err := os.Stat(stripped)
+	if err != nil {
+		return err
+	}
+	parts, total, err := metrics.SymbolSizes(full)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("arm64 bootstrap size: %d bytes = %.2f MiB (target <= 9 MB)\n", st.Size(), float64(st.Size())/(1<<20))
+	fmt.Println("arm64 bootstrap symbol bytes by part (share; estimated MiB of the stripped file):")
+	var suppress int64
+	for i, p := range parts {
+		share := float64(p.Bytes) / float64(total)
+		if i < 2 {
+			suppress += p.Bytes
+		}
+		fmt.Printf("  %-52s %5.1f%%  ~%5.2f MiB\n", p.Name, 100*share, share*float64(st.Size())/(1<<20))
+	}
+	rest := float64(st.Size()) * (1 - float64(suppress)/float64(total))
+	fmt.Printf("arm64 bootstrap without the suppression feature (estimate): ~%.1f MiB\n", rest/(1<<20))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func minOf(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = min(m, d)
+	}
+	return m
+}
+
+func maxOf(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
