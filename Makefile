@@ -32,7 +32,7 @@ build-UnauthorizedAccessFunction: ## Used by `sam build`: writes $(ARTIFACTS_DIR
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags "$(LDFLAGS)" -o $(ARTIFACTS_DIR)/bootstrap $(FUNCTION)
 
 .PHONY: test
-test: ## Run every test (unit, local-service, end-to-end, fuzz seed corpora)
+test: tools ## Run every test (unit, local-service, end-to-end, fuzz seed corpora)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -75,7 +75,7 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s)
 
 .PHONY: deploy
 deploy: ## sam build && sam deploy (guided the first time, when samconfig.toml is absent)
-	sam build
+	sam build --build-in-source
 	if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided; fi
 
 .PHONY: clean

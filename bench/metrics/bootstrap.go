@@ -23,10 +23,18 @@ import (
 // the runtime is ready when it makes it.
 const nextPath = "/2018-06-01/runtime/invocation/next"
 
-// StartToReady starts bootstrap runs times with env and returns, for each start, the time
-// from just before exec to its first GET of the next invocation on a runtime API served
-// here (the bootstrap is then killed: only that call is answered, never an event).
-func StartToReady(ctx context.Context, bootstrap string, env []string, runs int) ([]time.Duration, error) {
+// Start is one measured start of the bootstrap.
+type Start struct {
+	// Ready is the time from just before exec to the first call for an event.
+	Ready time.Duration
+	// RSS is the peak resident set size (VmHWM) at that moment, in bytes.
+	RSS int64
+}
+
+// StartToReady starts bootstrap runs times with env and measures each start up to its
+// first GET of the next invocation on a runtime API served here (the bootstrap is then
+// killed: only that call is answered, never an event).
+func StartToReady(ctx context.Context, bootstrap string, env []string, runs int) ([]Start, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for the runtime API: %w", err)
@@ -49,7 +57,7 @@ func StartToReady(ctx context.Context, bootstrap string, env []string, runs int)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	env = append(env[:len(env):len(env)], "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
-	var out []time.Duration
+	var out []Start
 	for range runs {
 		d, err := startOnce(ctx, bootstrap, env, ready)
 		if err != nil {
@@ -60,7 +68,7 @@ func StartToReady(ctx context.Context, bootstrap string, env []string, runs int)
 	return out, nil
 }
 
-func startOnce(ctx context.Context, bootstrap string, env []string, ready <-chan time.Time) (time.Duration, error) {
+func startOnce(ctx context.Context, bootstrap string, env []string, ready <-chan time.Time) (Start, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bootstrap)
 	cmd.Env = env
@@ -68,7 +76,7 @@ func startOnce(ctx context.Context, bootstrap string, env []string, ready <-chan
 	exited := make(chan error, 1)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start bootstrap: %w", err)
+		return Start{}, fmt.Errorf("start bootstrap: %w", err)
 	}
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
@@ -77,12 +85,13 @@ func startOnce(ctx context.Context, bootstrap string, env []string, ready <-chan
 	}()
 	select {
 	case t := <-ready:
-		return t.Sub(start), nil
+		rss, err := statusKB(cmd.Process.Pid, "VmHWM")
+		return Start{Ready: t.Sub(start), RSS: rss}, err
 	case err := <-exited:
 		exited <- err
-		return 0, fmt.Errorf("bootstrap exited before asking for an event: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		return Start{}, fmt.Errorf("bootstrap exited before asking for an event: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	case <-time.After(10 * time.Second):
-		return 0, errors.New("bootstrap did not ask for an event within 10s")
+		return Start{}, errors.New("bootstrap did not ask for an event within 10s")
 	}
 }
 

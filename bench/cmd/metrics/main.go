@@ -49,12 +49,19 @@ func run(ctx context.Context, starts int) error {
 		return err
 	}
 	env := local.FunctionEnvironment("http://127.0.0.1:9", "http://127.0.0.1:9", "start", "arn:aws:sns:"+local.Region+":"+local.AccountID+":start")
-	ds, err := metrics.StartToReady(ctx, bootstrap, env, starts)
+	ss, err := metrics.StartToReady(ctx, bootstrap, env, starts)
 	if err != nil {
 		return fmt.Errorf("start to ready: %w", err)
 	}
+	var ds, rs []time.Duration
+	for _, s := range ss {
+		ds = append(ds, s.Ready)
+		rs = append(rs, time.Duration(s.RSS)) // a byte count, sorted like a duration
+	}
 	fmt.Printf("start to ready (exec to first GET /next, host build, median of %d): %.1f ms (min %.1f, max %.1f; target <= 15 ms)\n",
 		len(ds), ms(metrics.Median(ds)), ms(minOf(ds)), ms(maxOf(ds)))
+
+	fmt.Printf("peak RSS (VmHWM) of the bootstrap when ready, before any event (median): %.1f MiB\n", float64(metrics.Median(rs))/(1<<20))
 
 	d := workload.New(1).Delivery(workload.MaxDeliveryAuditBytes)
 	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event)
