@@ -107,9 +107,10 @@ func Median(ds []time.Duration) time.Duration {
 
 // PeakRSS runs bootstrap under the runtime interface emulator against DynamoDB Local and
 // goaws (local.StartFunctionStack), invokes it once with event, and returns the peak
-// resident set size (VmHWM) of the bootstrap process afterwards, in bytes.
-func PeakRSS(ctx context.Context, bootstrap string, event []byte) (int64, error) {
-	s, err := local.StartFunctionStack(ctx, local.StackOptions{Bootstrap: bootstrap, Table: "rss", Topic: "rss"})
+// resident set size (VmHWM) of the bootstrap process afterwards, in bytes. env is extra
+// function environment (NAME=value), e.g. GOGC.
+func PeakRSS(ctx context.Context, bootstrap string, event []byte, env ...string) (int64, error) {
+	s, err := local.StartFunctionStack(ctx, local.StackOptions{Bootstrap: bootstrap, Table: "rss", Topic: "rss", Env: env})
 	if err != nil {
 		return 0, err
 	}

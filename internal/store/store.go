@@ -25,7 +25,7 @@
 // and the write is retried with the others only. Bounds:
 //
 //   - At most MaxIDsPerWrite ids go into one condition (a DynamoDB expression is limited to
-//     4 KB). A larger contribution of one delivery to one aggregate is recorded under a
+//     4 KB and 300 operators). A larger contribution of one delivery to one aggregate is recorded under a
 //     single per-delivery token (a hash of its sorted ids) instead: a redelivery of the
 //     same batch is still counted once, but events shared with another, different
 //     delivery are not recognised. CloudWatch Logs redelivers whole batches, and the
@@ -67,8 +67,9 @@ const (
 
 // Bounds of the idempotency bookkeeping (see the package documentation).
 const (
-	// MaxIDsPerWrite is the most event ids checked in one conditional write.
-	MaxIDsPerWrite = 100
+	// MaxIDsPerWrite is the most event ids checked in one conditional write. Each id costs
+	// three operators of the condition, and DynamoDB allows 300 in one expression.
+	MaxIDsPerWrite = 90
 	// MaxStoredIDs is the size at which an item's ids set stops taking single ids.
 	MaxStoredIDs = 2000
 	// MaxGroupKeyBytes is the longest group key used verbatim in a partition key.

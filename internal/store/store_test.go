@@ -185,6 +185,25 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	t.Run("the most ids one write checks", func(t *testing.T) {
+		// At the bound the condition must stay within DynamoDB's expression limits (300
+		// operators): a rejected write would fail the delivery on every retry.
+		f := newFixture(t, db)
+		all := ids("m", store.MaxIDsPerWrite)
+		if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", all[:store.MaxIDsPerWrite-5]...)}); err != nil {
+			t.Fatal(err)
+		}
+		// A later delivery with those ids and 5 new ones adds exactly 5, then nothing again.
+		for range 2 {
+			if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", all...)}); err != nil {
+				t.Fatalf("record %d ids: %v", len(all), err)
+			}
+		}
+		if got, want := f.counts(t, group("alice"))["k1"], int64(len(all)); got != want {
+			t.Errorf("count = %d, want %d", got, want)
+		}
+	})
+
 	t.Run("aggregates without ids are added every time", func(t *testing.T) {
 		f := newFixture(t, db)
 		raw := agg("alice", "k1")

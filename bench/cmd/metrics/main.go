@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/bench/metrics"
@@ -22,14 +23,22 @@ import (
 
 func main() {
 	starts := flag.Int("starts", 21, "starts of the bootstrap to time (the median is printed)")
+	var env envFlag
+	flag.Var(&env, "env", "extra function environment NAME=value for the runs of the bootstrap (repeatable), e.g. GOGC=50")
 	flag.Parse()
-	if err := run(context.Background(), *starts); err != nil {
+	if err := run(context.Background(), *starts, env); err != nil {
 		fmt.Fprintln(os.Stderr, "metrics:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, starts int) error {
+// envFlag collects repeated -env flags.
+type envFlag []string
+
+func (e *envFlag) String() string     { return strings.Join(*e, " ") }
+func (e *envFlag) Set(v string) error { *e = append(*e, v); return nil }
+
+func run(ctx context.Context, starts int, extra []string) error {
 	root, err := local.RepoRoot()
 	if err != nil {
 		return err
@@ -48,7 +57,7 @@ func run(ctx context.Context, starts int) error {
 	if err != nil {
 		return err
 	}
-	env := local.FunctionEnvironment("http://127.0.0.1:9", "http://127.0.0.1:9", "start", "arn:aws:sns:"+local.Region+":"+local.AccountID+":start")
+	env := local.FunctionEnvironment("http://127.0.0.1:9", "http://127.0.0.1:9", "start", "arn:aws:sns:"+local.Region+":"+local.AccountID+":start", extra...)
 	ss, err := metrics.StartToReady(ctx, bootstrap, env, starts)
 	if err != nil {
 		return fmt.Errorf("start to ready: %w", err)
@@ -64,7 +73,7 @@ func run(ctx context.Context, starts int) error {
 	fmt.Printf("peak RSS (VmHWM) of the bootstrap when ready, before any event (median): %.1f MiB\n", float64(metrics.Median(rs))/(1<<20))
 
 	d := workload.New(1).Delivery(workload.MaxDeliveryAuditBytes)
-	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event)
+	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, extra...)
 	if err != nil {
 		return fmt.Errorf("peak RSS: %w", err)
 	}
