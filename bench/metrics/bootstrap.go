@@ -55,7 +55,7 @@ func StartToReady(ctx context.Context, bootstrap string, env []string, runs int)
 		}),
 	}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	env = append(env[:len(env):len(env)], "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
 	var out []Start
 	for range runs {
@@ -81,7 +81,7 @@ func startOnce(ctx context.Context, bootstrap string, env []string, ready <-chan
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		<-exited //nolint:errcheck // the exit status of a killed process says nothing
 	}()
 	select {
 	case t := <-ready:
@@ -89,7 +89,7 @@ func startOnce(ctx context.Context, bootstrap string, env []string, ready <-chan
 		return Start{Ready: t.Sub(start), RSS: rss}, err
 	case err := <-exited:
 		exited <- err
-		return Start{}, fmt.Errorf("bootstrap exited before asking for an event: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		return Start{}, fmt.Errorf("bootstrap exited before asking for an event: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	case <-time.After(10 * time.Second):
 		return Start{}, errors.New("bootstrap did not ask for an event within 10s")
 	}

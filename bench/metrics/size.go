@@ -40,7 +40,7 @@ func SymbolSizes(binary string) (parts []SizePart, total int64, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("read symbols of %s: %w", binary, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	syms, err := f.Symbols()
 	if err != nil {
 		return nil, 0, fmt.Errorf("read symbols of %s: %w", binary, err)
