@@ -257,13 +257,14 @@ func decodeList(raw []byte, dst *[]string) bool {
 		return true
 	}
 	for {
+		l.peek() // the element starts after any whitespace
 		start := l.i
 		if !l.value() {
 			break
 		}
 		var v string
 		if el := raw[start:l.i]; !isNull(el) && !decodeString(el, &v) {
-			return false
+			break
 		}
 		out = append(out, v)
 		switch l.peek() {

@@ -3,6 +3,8 @@ package audit_test
 import (
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/eks-unauthorized-access/detector/internal/audit"
@@ -147,4 +149,33 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("unclassified error %v", err)
 		}
 	})
+}
+
+// TestParseListsWithWhitespace covers lists as pretty-printers and other JSON writers
+// lay them out (a space or newline after each comma): they are the same lists.
+func TestParseListsWithWhitespace(t *testing.T) {
+	for _, layout := range []string{
+		`["1.2.3.4", "5.6.7.8"]`,
+		"[\n  \"1.2.3.4\",\n  \"5.6.7.8\"\n]",
+		`[ "1.2.3.4" , "5.6.7.8" ]`,
+		"[\t\"1.2.3.4\",\r\n\"5.6.7.8\"]",
+	} {
+		line := `{"apiVersion":"audit.k8s.io/v1","verb":"create","sourceIPs":` + layout +
+			`,"user":{"username":"alice","groups":` + strings.ReplaceAll(strings.ReplaceAll(layout, "1.2.3.4", "a"), "5.6.7.8", "b") + `}}`
+		e, err := audit.Parse([]byte(line))
+		if err != nil {
+			t.Errorf("%q: %v", layout, err)
+			continue
+		}
+		if !slices.Equal(e.SourceIPs, []string{"1.2.3.4", "5.6.7.8"}) || !slices.Equal(e.User.Groups, []string{"a", "b"}) {
+			t.Errorf("%q: sourceIPs %q, groups %q", layout, e.SourceIPs, e.User.Groups)
+		}
+	}
+	e, err := audit.Parse([]byte(`{"apiVersion":"audit.k8s.io/v1","sourceIPs":["a", null]}`))
+	if err != nil || !slices.Equal(e.SourceIPs, []string{"a", ""}) {
+		t.Errorf(`["a", null] = %q, %v; want ["a" ""]`, e.SourceIPs, err)
+	}
+	if _, err := audit.Parse([]byte(`{"apiVersion":"audit.k8s.io/v1","sourceIPs":["a", 1]}`)); !errors.Is(err, audit.ErrNotAudit) {
+		t.Errorf(`["a", 1]: %v, want ErrNotAudit`, err)
+	}
 }
