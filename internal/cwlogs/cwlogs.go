@@ -84,7 +84,14 @@ func (e LogEvent) Text() ([]byte, error) {
 			// would have read them; otherwise the payload is not JSON.
 			s := scanner{b: msg[:len(msg)+1], i: end + 1}
 			for s.consume(',') {
-				if _, ok := s.key(); !ok || !s.skip() {
+				key, ok := s.key()
+				if !ok || !s.skip() {
+					return nil, ErrMalformedMessage
+				}
+				switch string(key) {
+				case "id", "timestamp", "message":
+					// A repeated member would replace what the splitter read (the last
+					// one wins in encoding/json): refuse rather than disagree.
 					return nil, ErrMalformedMessage
 				}
 			}

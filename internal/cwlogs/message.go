@@ -74,6 +74,9 @@ func (ps *payloadScanner) fast(msg []byte) (Payload, bool) {
 				return ok
 			})
 		case "logEvents":
+			// A repeated key replaces the earlier array, as with encoding/json.
+			ps.events = ps.events[:start]
+			ps.ids, ps.idEnds = ps.ids[:0], ps.idEnds[:0]
 			if s.ws() == '[' {
 				if next, ok := ps.split(s.b, s.i); ok {
 					s.i = next
@@ -114,6 +117,11 @@ func (ps *payloadScanner) fast(msg []byte) (Payload, bool) {
 		}
 	}) && s.end()
 	if !ok {
+		ps.events = ps.events[:start]
+		return Payload{}, false
+	}
+	if len(ps.events)-start != len(ps.idEnds) {
+		// Every event has its id end; anything else is a scanner bug: use encoding/json.
 		ps.events = ps.events[:start]
 		return Payload{}, false
 	}

@@ -66,14 +66,13 @@ func (ps *payloadScanner) split(b []byte, i int) (next int, ok bool) {
 		last := k < 0
 		var end int
 		if last {
-			// The last record: its message ends at the last `"}]` of the payload, before
-			// the keys that may follow logEvents (which hold no `"}]`: they are short
-			// strings and an array of strings, whose quotes come before "," or "]").
-			end = bytes.LastIndex(b[i:], []byte(`"}]`))
-			if end < 0 {
+			// The last record: its message ends at its first unescaped quote, which must
+			// close the record and the array. Keys may follow logEvents (policyLevel), so
+			// no later `"}]` can be trusted; one message is walked, not every one.
+			end = stringEnd(b, i)
+			if end < 0 || !bytes.HasPrefix(b[end:], []byte(`"}]`)) {
 				return fail()
 			}
-			end += i
 		} else {
 			end = i + k - len(`"},`)
 			if end < i || !bytes.Equal(b[end:i+k], []byte(`"},`)) {

@@ -1,6 +1,7 @@
 package cwlogs
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func TestSplit(t *testing.T) {
 		{"message holding record ends", `[` + rec("1", `\"},{\"id\":\"`) + `,` + rec("2", `x\"}]`) + `]`, true},
 		{"last message holding the array end", `[` + rec("1", `a\"}]\"}]`) + `]`, true},
 		{"escapes and unicode", `[` + rec("1", `\u0046orbidden \u00e9 \/ \n é`) + `,` + rec("2", "z") + `]`, true},
-		{"keys after the message", `[{"id":"1","timestamp":5,"message":"m","x":"y"},{"id":"2","timestamp":6,"message":"n","x":"z"}]`, true},
+		{"keys after the message", `[{"id":"1","timestamp":5,"message":"m","x":"y"},{"id":"2","timestamp":6,"message":"n","x":"z"}]`, false},
 		{"object after the last message", `[{"id":"1","timestamp":5,"message":"m","x":{"a":"b"}}]`, false},
 		{"timestamp first", `[{"timestamp":5,"id":"1","message":"m"}]`, false},
 		{"whitespace", `[ {"id":"1","timestamp":5,"message":"m"}]`, false},
@@ -36,6 +37,40 @@ func TestSplit(t *testing.T) {
 		{"id not digits", `[{"id":"a1","timestamp":5,"message":"m"}]`, false},
 		{"negative timestamp", `[{"id":"1","timestamp":-5,"message":"m"}]`, true},
 		{"message not last", `[{"id":"1","message":"m","timestamp":5}]`, false},
+	}
+	// Layouts CloudWatch Logs never writes, where a fast path must not disagree with
+	// encoding/json: the result is encoding/json's, or the decoded line is refused.
+	for _, tt := range []struct {
+		name, msg string
+		refused   bool // Text of a log event fails with ErrMalformedMessage
+	}{
+		{"logEvents twice: the last wins", `{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logEvents":[{"id":"1","timestamp":5,"message":"a"}],"logEvents":[{"id":"2","timestamp":6,"message":"b"}]}`, false},
+		{"logEvents twice, the first not split", `{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logEvents":[ {"id":"1","timestamp":5,"message":"a"},{"id":"3","timestamp":5,"message":"c"}],"logEvents":[{"id":"2","timestamp":6,"message":"b"}]}`, false},
+		{"keys with objects after logEvents", `{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":5,"message":"a"}],"owner":"111","logGroup":"/aws/eks/x/cluster","x":[{"a":"b"}]}`, false},
+		{"id repeated after the message", `{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logEvents":[{"id":"1","timestamp":5,"message":"a","id":"2"},{"id":"3","timestamp":6,"message":"b"}]}`, true},
+		{"message repeated", `{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logEvents":[{"id":"3","timestamp":5,"message":"b","message":"c"},{"id":"4","timestamp":6,"message":"d"}]}`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var ps payloadScanner
+			p, err := ps.parse([]byte(tt.msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var refused bool
+			for _, e := range p.LogEvents {
+				if _, err := e.Text(); errors.Is(err, ErrMalformedMessage) {
+					refused = true
+				}
+			}
+			if refused != tt.refused {
+				t.Fatalf("refused = %v, want %v", refused, tt.refused)
+			}
+			if !refused {
+				if got, want := flatten(t, p), oracle(t, []byte(tt.msg)); !reflect.DeepEqual(got, want) {
+					t.Errorf("got  %+v\nwant %+v", got, want)
+				}
+			}
+		})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
