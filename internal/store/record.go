@@ -302,15 +302,21 @@ func cut(v string) string {
 	return v[:end] + truncated
 }
 
-// list stores a multi-value field whole, in order, within MaxListValues entries.
+// list stores a multi-value field whole, in order, within MaxListValues entries and
+// MaxListBytes bytes; the entries left out are counted in a last "…[+N more]" entry.
 func list(values []string) types.AttributeValue {
+	const markerRoom = 32 // bytes kept free for the "…[+N more]" entry
 	l := make([]types.AttributeValue, 0, min(len(values), MaxListValues))
+	size := 0
 	for i, v := range values {
-		if i == MaxListValues-1 && len(values) > MaxListValues {
+		v = cut(v)
+		last := i == len(values)-1
+		if (i == MaxListValues-1 && !last) || size+len(v) > MaxListBytes-markerRoom {
 			l = append(l, str(fmt.Sprintf("…[+%d more]", len(values)-i)))
 			break
 		}
-		l = append(l, str(cut(v)))
+		size += len(v)
+		l = append(l, str(v))
 	}
 	return &types.AttributeValueMemberL{Value: l}
 }

@@ -78,6 +78,10 @@ const (
 	MaxValueBytes = 4096
 	// MaxListValues is the most entries stored of a multi-value field.
 	MaxListValues = 64
+	// MaxListBytes bounds the bytes stored of one multi-value field. With the other
+	// bounds an aggregate item stays under about 200 KB (13 fields, two lists, 2,000 ids),
+	// half of DynamoDB's 400 KB item limit, whatever the attacker-controlled values.
+	MaxListBytes = 16 << 10
 )
 
 // ErrClaimLost is returned by MarkSent and Release when the alert item is no longer

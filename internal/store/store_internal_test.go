@@ -45,6 +45,23 @@ func TestCutAndList(t *testing.T) {
 	if l := list(many[:3]).(*types.AttributeValueMemberL).Value; len(l) != 3 {
 		t.Errorf("list of 3 = %d entries", len(l))
 	}
+	if l := list(many[:MaxListValues]).(*types.AttributeValueMemberL).Value; len(l) != MaxListValues || stringValue(l[MaxListValues-1]) != "10.0.0.1" {
+		t.Errorf("list of exactly %d = %d entries, last %q", MaxListValues, len(l), stringValue(l[len(l)-1]))
+	}
+	// Long attacker-controlled entries: the list stays within MaxListBytes.
+	huge := make([]string, MaxListValues)
+	for i := range huge {
+		huge[i] = strings.Repeat("x", 5000)
+	}
+	l = list(huge).(*types.AttributeValueMemberL).Value
+	size := 0
+	for _, v := range l {
+		size += len(stringValue(v))
+	}
+	last := stringValue(l[len(l)-1])
+	if size > MaxListBytes || !strings.HasPrefix(last, "…[+") || len(l) < 2 {
+		t.Errorf("list of %d × 5000 bytes = %d entries, %d bytes, last %q", len(huge), len(l), size, last)
+	}
 }
 
 func TestUniqueSorted(t *testing.T) {

@@ -204,6 +204,24 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	t.Run("hostile values keep the item under DynamoDB's size limit", func(t *testing.T) {
+		f := newFixture(t, db)
+		a := agg("alice", "k1", ids("h", store.MaxIDsPerWrite)...)
+		long := strings.Repeat("x", 10_000)
+		a.Fields.RequestURI, a.Fields.Message, a.Fields.UserAgent, a.Fields.UID = long, long, long, long
+		a.Fields.Namespace, a.Fields.Resource, a.Fields.Stage, a.Fields.Verb = long, long, long, long
+		a.Fields.SrcIPs, a.Fields.Groups = make([]string, 64), make([]string, 64)
+		for i := range 64 {
+			a.Fields.SrcIPs[i], a.Fields.Groups[i] = long[:5000], long[:5000]
+		}
+		if err := f.store.Record(ctx, []aggregate.Aggregate{a}); err != nil {
+			t.Fatalf("record: %v", err)
+		}
+		if got := f.counts(t, group("alice"))["k1"]; got != int64(store.MaxIDsPerWrite) {
+			t.Errorf("count = %d, want %d", got, store.MaxIDsPerWrite)
+		}
+	})
+
 	t.Run("aggregates without ids are added every time", func(t *testing.T) {
 		f := newFixture(t, db)
 		raw := agg("alice", "k1")
