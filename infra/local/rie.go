@@ -287,7 +287,7 @@ func (s *FunctionStack) Stop() {
 }
 
 // FunctionStackForTest builds the bootstrap and starts a FunctionStack for a test, stopped
-// when the test ends. Missing tools skip the test locally and fail it in CI (CI=true).
+// when the test ends. Missing tools fail the test, with the install command.
 func FunctionStackForTest(t testing.TB, table, topic string, env ...string) *FunctionStack {
 	t.Helper()
 	for _, check := range []func() error{

@@ -3,17 +3,12 @@ package local
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 )
 
-// InCI reports whether the tests run in continuous integration (CI=true), where a local
-// service that cannot start is a failure, never a skip.
-func InCI() bool { return os.Getenv("CI") == "true" }
-
 // DynamoDBForTest starts DynamoDB Local for a test and stops it when the test ends.
-// When the tools are not installed it skips the test with the install command, except in
-// CI, where it fails; a service that is installed but does not start always fails.
+// A service that is not installed or does not start fails the test (`make test` installs
+// the tools first; the error names the install command): these tests are never skipped.
 func DynamoDBForTest(t testing.TB) *DynamoDB {
 	t.Helper()
 	d, err := StartDynamoDB(context.Background())
@@ -23,7 +18,7 @@ func DynamoDBForTest(t testing.TB) *DynamoDB {
 }
 
 // GoAWSForTest starts goaws with the given topics (each with a subscribed queue) for a test
-// and stops it when the test ends, with the same skip and failure rules as DynamoDBForTest.
+// and stops it when the test ends; like DynamoDBForTest, it fails rather than skips.
 func GoAWSForTest(t testing.TB, topics ...string) *GoAWS {
 	t.Helper()
 	g, err := StartGoAWS(context.Background(), topics...)
@@ -34,11 +29,10 @@ func GoAWSForTest(t testing.TB, topics ...string) *GoAWS {
 
 func handleStartError(t testing.TB, err error) {
 	t.Helper()
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrToolMissing) && !InCI():
-		t.Skipf("skipping: %v", err)
-	default:
+	if errors.Is(err, ErrToolMissing) {
+		t.Fatalf("%v (run `make tools`, or `make test`, which installs them)", err)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -47,9 +47,6 @@ func startDiskDynamoDB(t *testing.T) *diskDynamoDB {
 	t.Helper()
 	java, jar, err := local.DynamoDBTools()
 	if err != nil {
-		if !local.InCI() {
-			t.Skipf("skipping: %v", err)
-		}
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
