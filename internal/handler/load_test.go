@@ -3,6 +3,7 @@ package handler_test
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/handler"
+	"github.com/eks-unauthorized-access/detector/internal/notify"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
 // TestConcurrentLoad runs 50 concurrent invocations of one handler against DynamoDB Local
@@ -128,8 +134,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 	h := r.handler(nil, nil)
+	// The same handler with its EMF metrics captured, as Lambda writes them to the log.
+	var emf syncBuffer
+	hm := handler.New(handler.Options{
+		Processor: pipeline.New(r.opts), Store: store.New(r.client(nil), store.Options{Table: r.table}),
+		Publisher: notify.New(r.goaws.SNSClient(), r.goaws.TopicARN(r.topic)),
+		Rule:      detect.UnauthorizedAccess, ClaimLease: time.Minute,
+		Logger: slog.New(slog.DiscardHandler), Metrics: &emf,
+	})
 	event := delivery(t, lines, nil)
-	for i := range 2 { // a redelivery as well
+	if err := invokeWith(hm, event, "secrets-metrics", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(emf.String(), `"Matches"`) {
+		t.Fatalf("no EMF record written: %q", emf.String())
+	}
+	for i := range 2 { // redeliveries as well
 		if err := invokeWith(h, event, fmt.Sprint("secrets-", i), 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +158,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if len(notes) != 1 {
 		t.Fatalf("%d alerts, want 1", len(notes))
 	}
-	places := map[string]string{"log": r.log.String()}
+	places := map[string]string{"log": r.log.String(), "metrics": emf.String()}
 	for i, n := range notes {
 		b, err := json.Marshal(n)
 		if err != nil {
