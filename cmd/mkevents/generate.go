@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
-	"compress/zlib"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 )
 
 // codec is how a subscription payload is compressed.
@@ -188,23 +188,11 @@ func eventID(seed string, i int) string {
 }
 
 func compress(msg []byte, c codec) (string, error) {
-	var buf bytes.Buffer
-	var w interface {
-		Write([]byte) (int, error)
-		Close() error
+	comp, err := cwlogs.Compress(msg, map[codec]cwlogs.Compression{gzipCodec: cwlogs.Gzip, zlibCodec: cwlogs.Zlib}[c])
+	if err != nil {
+		return "", err
 	}
-	if c == zlibCodec {
-		w, _ = zlib.NewWriterLevel(&buf, zlib.BestCompression)
-	} else {
-		w = gzip.NewWriter(&buf) // no name or modification time: deterministic
-	}
-	if _, err := w.Write(msg); err != nil {
-		return "", fmt.Errorf("compress: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return "", fmt.Errorf("compress: %w", err)
-	}
-	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+	return base64.StdEncoding.EncodeToString(comp), nil
 }
 
 func kinesisEvent(name string, datas []string) events.KinesisEvent {

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
-	"compress/zlib"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -16,28 +13,18 @@ import (
 
 func matrixCompress(t *testing.T, b []byte, useZlib bool) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	var w interface {
-		Write([]byte) (int, error)
-		Close() error
-	}
+	c := cwlogs.Gzip
 	if useZlib {
-		w = zlib.NewWriter(&buf)
-	} else {
-		w = gzip.NewWriter(&buf)
+		c = cwlogs.Zlib
 	}
-	if _, err := w.Write(b); err != nil {
+	comp, err := cwlogs.Compress(b, c)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return comp
 }
 
-func matrixEvent(comp []byte) string {
-	return `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(comp) + `"}}`
-}
+func matrixEvent(comp []byte) string { return string(cwlogs.SubscriptionEvent(comp)) }
 
 // matrixMessage is a DATA_MESSAGE carrying the given log lines.
 func matrixMessage(t *testing.T, lines ...string) []byte {

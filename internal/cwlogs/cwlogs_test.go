@@ -171,33 +171,20 @@ func TestParseMessageSamples(t *testing.T) {
 	}
 }
 
-func gzipBytes(t testing.TB, b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
+func gzipBytes(t testing.TB, b []byte) []byte { return compressed(t, b, Gzip) }
+
+func zlibBytes(t testing.TB, b []byte) []byte { return compressed(t, b, Zlib) }
+
+func compressed(t testing.TB, b []byte, c Compression) []byte {
+	t.Helper()
+	comp, err := Compress(b, c)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return comp
 }
 
-func zlibBytes(t testing.TB, b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func awslogsEvent(comp []byte) []byte {
-	return []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(comp) + `"}}`)
-}
+func awslogsEvent(comp []byte) []byte { return SubscriptionEvent(comp) }
 
 // tricky holds messages whose escaping the fast path must get exactly right.
 var tricky = []string{

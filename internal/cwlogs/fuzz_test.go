@@ -1,10 +1,6 @@
 package cwlogs
 
 import (
-	"bytes"
-	"compress/gzip"
-	"compress/zlib"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -18,30 +14,14 @@ const fuzzMaxBytes = 1 << 20
 
 // fuzzCompress compresses b with gzip or zlib, as CloudWatch Logs does.
 func fuzzCompress(t testing.TB, b []byte, useZlib bool) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w interface {
-		Write([]byte) (int, error)
-		Close() error
-	}
 	if useZlib {
-		w = zlib.NewWriter(&buf)
-	} else {
-		w = gzip.NewWriter(&buf)
+		return compressed(t, b, Zlib)
 	}
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return compressed(t, b, Gzip)
 }
 
 // fuzzAWSLogs wraps a compressed payload in a CloudWatch Logs subscription Lambda event.
-func fuzzAWSLogs(comp []byte) []byte {
-	return []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(comp) + `"}}`)
-}
+func fuzzAWSLogs(comp []byte) []byte { return SubscriptionEvent(comp) }
 
 // fuzzSeeds returns the sample Lambda events (testdata and the repository's events folder)
 // and the inflated subscription messages (decoded samples, and the payloads of the events).

@@ -2,7 +2,6 @@ package handler_test
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -82,10 +81,10 @@ func TestBadInputMatrix(t *testing.T) {
 
 	good := func(user string) string { return auditLine(t, user, "203.0.113.9", time.Minute, nil) }
 	plain := subscriptionMessage(t, []logEvent{{ID: "1", Timestamp: hourNow.UnixMilli(), Message: good("zlib-user")}})
-	var zbuf bytes.Buffer
-	zw := zlib.NewWriter(&zbuf)
-	_, _ = zw.Write(plain)
-	_ = zw.Close()
+	zcomp, err := cwlogs.Compress(plain, cwlogs.Zlib)
+	if err != nil {
+		t.Fatal(err)
+	}
 	comp := gzipped(t, plain)
 
 	// Lines that pass the prefilter (they mention create and forbidden), so they are parsed.
@@ -168,7 +167,7 @@ func TestBadInputMatrix(t *testing.T) {
 		{name: "gzip of garbage", event: awslogs(gzipped(t, []byte("garbage, not JSON"))), errHas: "parse subscription message"},
 		{name: "gzip header then garbage", event: awslogs(append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}, bytes.Repeat([]byte{0xde, 0xad}, 64)...)), errHas: "inflate"},
 		{name: "neither gzip nor zlib", event: awslogs(plain), errIs: cwlogs.ErrUnknownCompression},
-		{name: "zlib", event: awslogs(zbuf.Bytes()), log: map[string]float64{"logEvents": 1, "matches": 1}, alerts: []string{"zlib-user"}},
+		{name: "zlib", event: awslogs(zcomp), log: map[string]float64{"logEvents": 1, "matches": 1}, alerts: []string{"zlib-user"}},
 		{name: "gzip bomb", event: awslogs(gzipBomb(t)), errIs: cwlogs.ErrTooLarge},
 		{name: "gzip bomb in a Kinesis record", event: kinesisBomb, errIs: cwlogs.ErrTooLarge},
 		{name: "empty event", event: []byte(``), errHas: "parse lambda event"},

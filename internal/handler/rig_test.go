@@ -2,9 +2,7 @@ package handler_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
@@ -93,21 +92,15 @@ func subscriptionMessage(t testing.TB, events []logEvent) []byte {
 // gzipped compresses b with gzip.
 func gzipped(t testing.TB, b []byte) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
+	comp, err := cwlogs.Compress(b, cwlogs.Gzip)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return comp
 }
 
 // awslogs wraps compressed bytes as a CloudWatch Logs subscription Lambda event.
-func awslogs(comp []byte) []byte {
-	return []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(comp) + `"}}`)
-}
+func awslogs(comp []byte) []byte { return cwlogs.SubscriptionEvent(comp) }
 
 // delivery returns the Lambda event carrying lines as log events with the given ids
 // (ids[i] for lines[i]; generated when ids is nil).

@@ -9,13 +9,14 @@ package workload
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 )
 
 // Generator produces audit lines and Lambda events from a seeded random source.
@@ -384,15 +385,11 @@ func (g *Generator) Wrap(lines [][]byte, kinds []Kind) Delivery {
 		panic(fmt.Sprintf("workload: marshal subscription message: %v", err))
 	}
 	d.Message = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	var gz bytes.Buffer
-	w := gzip.NewWriter(&gz)
-	if _, err := w.Write(d.Message); err != nil {
-		panic(fmt.Sprintf("workload: gzip: %v", err)) // a bytes.Buffer does not fail
+	comp, err := cwlogs.Compress(d.Message, cwlogs.Gzip)
+	if err != nil {
+		panic(fmt.Sprintf("workload: %v", err)) // compressing into memory does not fail
 	}
-	if err := w.Close(); err != nil {
-		panic(fmt.Sprintf("workload: gzip: %v", err))
-	}
-	d.Compressed = gz.Bytes()
-	d.Event = []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(d.Compressed) + `"}}`)
+	d.Compressed = comp
+	d.Event = cwlogs.SubscriptionEvent(comp)
 	return d
 }
