@@ -1,10 +1,7 @@
 package detect_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,55 +10,16 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/samples"
 )
 
 // realLines returns the real audit lines kept in the repository: the raw sample events,
 // the external samples (see testdata/external/PROVENANCE.md) and the detection cases.
 func realLines(t testing.TB) [][]byte {
 	t.Helper()
-	var lines [][]byte
-	for _, pattern := range []string{
-		filepath.Join("..", "..", "events", "raw", "*"),
-		filepath.Join("testdata", "external", "*.jsonl"),
-		filepath.Join("testdata", "external", "*.json"),
-	} {
-		names, err := filepath.Glob(pattern)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range names {
-			b, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(bytes.NewReader(b))
-			sc.Buffer(nil, 1<<20)
-			for sc.Scan() {
-				if len(bytes.TrimSpace(sc.Bytes())) > 0 {
-					lines = append(lines, append([]byte(nil), sc.Bytes()...))
-				}
-			}
-			if err := sc.Err(); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-		}
-	}
-	cases, err := filepath.Glob(filepath.Join("testdata", "cases", "*.json"))
+	lines, err := samples.Lines(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, name := range cases {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c struct {
-			Event json.RawMessage `json:"event"`
-		}
-		if err := json.Unmarshal(b, &c); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		lines = append(lines, c.Event)
 	}
 	if len(lines) < 100 {
 		t.Fatalf("only %d sample lines found", len(lines))

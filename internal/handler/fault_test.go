@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os/exec"
@@ -200,7 +201,7 @@ func TestDynamoDBStopsMidBatch(t *testing.T) {
 			if err := invokeWith(retry, event, "retry", 30*time.Second); err != nil {
 				t.Fatalf("redelivery: %v", err)
 			}
-			if got := r.counts(t, faultUsers...); !mapsEqual(got, want) {
+			if got := r.counts(t, faultUsers...); !maps.Equal(got, want) {
 				t.Errorf("counts after redelivery = %v, want %v", got, want)
 			}
 			all := append(first, alertUsers(r.notifications(t))...)
@@ -257,7 +258,7 @@ func TestSNSFailsMidBatch(t *testing.T) {
 	if !slices.Equal(all, faultUsers) {
 		t.Errorf("alerts over both deliveries for %q, want one for each of %q", all, faultUsers)
 	}
-	if got := r.counts(t, faultUsers...); !mapsEqual(got, want) {
+	if got := r.counts(t, faultUsers...); !maps.Equal(got, want) {
 		t.Errorf("counts = %v, want %v", got, want)
 	}
 }
@@ -291,7 +292,7 @@ func TestDeadlineExpiresMidBatch(t *testing.T) {
 			if err := invokeWith(r.handler(nil, nil), event, "retry", 30*time.Second); err != nil {
 				t.Fatalf("redelivery: %v", err)
 			}
-			if got := r.counts(t, faultUsers...); !mapsEqual(got, want) {
+			if got := r.counts(t, faultUsers...); !maps.Equal(got, want) {
 				t.Errorf("counts after redelivery = %v, want %v", got, want)
 			}
 			all := append(first, alertUsers(r.notifications(t))...)

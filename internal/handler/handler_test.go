@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -168,30 +170,6 @@ func closedEndpoint(t *testing.T) string {
 	return "http://" + l.Addr().String()
 }
 
-func equal[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func mapsEqual(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestHandler(t *testing.T) {
 	topics := []string{"first", "concurrent", "dynamodown", "snsfail", "logline"}
 	e := &env{db: local.DynamoDBForTest(t), goaws: local.GoAWSForTest(t, topics...)}
@@ -207,16 +185,16 @@ func TestHandler(t *testing.T) {
 		if err := invoke(t, h, "b1"); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := f.counts(t, "alice"), map[string]int64{"k1": 2, "k2": 1}; !mapsEqual(got, want) {
+		if got, want := f.counts(t, "alice"), map[string]int64{"k1": 2, "k2": 1}; !maps.Equal(got, want) {
 			t.Errorf("alice counts = %v, want %v", got, want)
 		}
-		if got, want := f.alerts(t), []string{"alice", "bob"}; !equal(got, want) {
+		if got, want := f.alerts(t), []string{"alice", "bob"}; !slices.Equal(got, want) {
 			t.Errorf("alerts for %v, want %v", got, want)
 		}
 		if err := invoke(t, h, "b1"); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := f.counts(t, "alice"), map[string]int64{"k1": 2, "k2": 1}; !mapsEqual(got, want) {
+		if got, want := f.counts(t, "alice"), map[string]int64{"k1": 2, "k2": 1}; !maps.Equal(got, want) {
 			t.Errorf("alice counts after redelivery = %v, want %v", got, want)
 		}
 		if got := f.alerts(t); len(got) != 0 {
@@ -261,7 +239,7 @@ func TestHandler(t *testing.T) {
 				t.Errorf("%s count = %d, want 14", u, got)
 			}
 		}
-		if got := f.alerts(t); !equal(got, users) {
+		if got := f.alerts(t); !slices.Equal(got, users) {
 			t.Errorf("alerts for %v, want one each for %v", got, users)
 		}
 	})
@@ -298,7 +276,7 @@ func TestHandler(t *testing.T) {
 		if err := invoke(t, h, "b1"); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := f.alerts(t), []string{"alice", "bob"}; !equal(got, want) {
+		if got, want := f.alerts(t), []string{"alice", "bob"}; !slices.Equal(got, want) {
 			t.Errorf("alerts for %v, want %v", got, want)
 		}
 		if err := invoke(t, h, "b1"); err != nil {
@@ -307,7 +285,7 @@ func TestHandler(t *testing.T) {
 		if got := f.alerts(t); len(got) != 0 {
 			t.Errorf("third delivery published %v", got)
 		}
-		if got, want := f.counts(t, "alice"), map[string]int64{"k1": 2, "k2": 1}; !mapsEqual(got, want) {
+		if got, want := f.counts(t, "alice"), map[string]int64{"k1": 2, "k2": 1}; !maps.Equal(got, want) {
 			t.Errorf("alice counts = %v, want %v", got, want)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +77,7 @@ func TestConcurrentLoad(t *testing.T) {
 			t.Errorf("invocation %d: %v", i, err)
 		}
 	}
-	if got := r.counts(t, userNames...); !mapsEqual(got, want) {
+	if got := r.counts(t, userNames...); !maps.Equal(got, want) {
 		t.Errorf("counts = %v, want %v", got, want)
 	}
 	var total int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -130,10 +131,10 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got, want := f.counts(t, group("alice")), map[string]int64{"k1": 3, "k2": 1}; !mapsEqual(got, want) {
+		if got, want := f.counts(t, group("alice")), map[string]int64{"k1": 3, "k2": 1}; !maps.Equal(got, want) {
 			t.Errorf("alice counts = %v, want %v", got, want)
 		}
-		if got, want := f.counts(t, group("bob")), map[string]int64{"k3": 2}; !mapsEqual(got, want) {
+		if got, want := f.counts(t, group("bob")), map[string]int64{"k3": 2}; !maps.Equal(got, want) {
 			t.Errorf("bob counts = %v, want %v", got, want)
 		}
 		// A different delivery overlapping the first adds only its new events.
@@ -167,7 +168,7 @@ func TestStore(t *testing.T) {
 			}
 		}
 		want := map[string]int64{"k1": 38, "k2": int64(len(distinctFirstFive()))}
-		if got := f.counts(t, group("alice")); !mapsEqual(got, want) {
+		if got := f.counts(t, group("alice")); !maps.Equal(got, want) {
 			t.Errorf("counts = %v, want %v", got, want)
 		}
 	})
@@ -400,16 +401,4 @@ func distinctFirstFive() []string {
 		}
 	}
 	return out
-}
-
-func mapsEqual(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

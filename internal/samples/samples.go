@@ -1,0 +1,63 @@
+// Package samples loads the audit lines that tests and fuzz seed corpora share: the raw
+// lines behind the sample events (events/raw), the public samples copied under
+// internal/detect/testdata/external (provenance in PROVENANCE.md there), and the events of
+// the detection case files (internal/detect/testdata/cases).
+package samples
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Lines returns every sample line, one per element; root is the repository's root.
+func Lines(root string) ([][]byte, error) {
+	var lines [][]byte
+	for _, pattern := range []string{
+		filepath.Join(root, "events", "raw", "*"),
+		filepath.Join(root, "internal", "detect", "testdata", "external", "*.jsonl"),
+		filepath.Join(root, "internal", "detect", "testdata", "external", "*.json"),
+	} {
+		names, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", pattern, err)
+		}
+		for _, name := range names {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("read sample lines: %w", err)
+			}
+			sc := bufio.NewScanner(bytes.NewReader(b))
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+					lines = append(lines, append([]byte(nil), sc.Bytes()...))
+				}
+			}
+			if err := sc.Err(); err != nil {
+				return nil, fmt.Errorf("read %s: %w", name, err)
+			}
+		}
+	}
+	cases, err := filepath.Glob(filepath.Join(root, "internal", "detect", "testdata", "cases", "*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("list detection cases: %w", err)
+	}
+	for _, name := range cases {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("read detection case: %w", err)
+		}
+		var c struct {
+			Event json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", name, err)
+		}
+		lines = append(lines, c.Event)
+	}
+	return lines, nil
+}
