@@ -9,10 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,15 +26,7 @@ import (
 // Deliveries of maximum size, from fixed seeds: every benchmark runs over the same bytes.
 const deliveries = 3
 
-var writeDir = flag.String("write-payloads", "", "write the benchmark's Lambda events to this directory (for the Node.js run)")
-
-var loadPayloads = sync.OnceValue(func() []workload.Delivery {
-	var ds []workload.Delivery
-	for seed := range uint64(deliveries) {
-		ds = append(ds, workload.New(seed+1).Delivery(workload.MaxDeliveryAuditBytes))
-	}
-	return ds
-})
+var loadPayloads = sync.OnceValue(func() []workload.Delivery { return workload.BenchmarkDeliveries(deliveries) })
 
 func payloads(b *testing.B) []workload.Delivery {
 	b.Helper()
@@ -55,18 +44,6 @@ func payloads(b *testing.B) []workload.Delivery {
 	})
 	b.ResetTimer()
 	return ds
-}
-
-// TestWritePayloads writes the deliveries as Lambda event files when -write-payloads is set.
-func TestWritePayloads(t *testing.T) {
-	if *writeDir == "" {
-		t.Skip("no -write-payloads directory")
-	}
-	for i, d := range loadPayloads() {
-		if err := os.WriteFile(filepath.Join(*writeDir, "event-"+string(rune('0'+i))+".json"), d.Event, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // dataOf returns the base64 text of an awslogs event (the generator escapes nothing).

@@ -16,7 +16,7 @@ count=${COUNT:-5}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-go test -count=1 -run '^TestWritePayloads$' ./bench -write-payloads="$tmp" >/dev/null
+go run ./bench/cmd/payloads -dir "$tmp"
 GOMAXPROCS=1 CGO_ENABLED=0 go test -count="$count" -run '^$' -bench . -benchmem ./bench | tee "$tmp/go.txt" >&2
 
 node_ns=""

@@ -333,6 +333,16 @@ type subscription struct {
 	LogEvents           []logEvent `json:"logEvents"`
 }
 
+// BenchmarkDeliveries returns the n maximum-size deliveries the benchmarks run on, from
+// seeds 1 to n: the Go benchmarks and the Node.js comparison read the same bytes.
+func BenchmarkDeliveries(n int) []Delivery {
+	ds := make([]Delivery, 0, n)
+	for seed := uint64(1); len(ds) < n; seed++ {
+		ds = append(ds, New(seed).Delivery(MaxDeliveryAuditBytes))
+	}
+	return ds
+}
+
 // MaxDeliveryAuditBytes is the audit JSON of a maximum-size delivery (about 1 MB of
 // base64 with this generator's lines).
 const MaxDeliveryAuditBytes = 5_200_000
