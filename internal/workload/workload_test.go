@@ -78,9 +78,6 @@ func TestDeliveryContents(t *testing.T) {
 
 // TestMaxDeliverySize checks that a full-size delivery has the size CloudWatch Logs sends.
 func TestMaxDeliverySize(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a 6 MB delivery")
-	}
 	d := workload.New(1).Delivery(workload.MaxDeliveryAuditBytes)
 	if n := len(d.Event); n < 800_000 || n > 1_100_000 {
 		t.Errorf("event is %d bytes, want about 1 MB", n)
