@@ -144,12 +144,12 @@ func missingTools() error {
 // A handler error is returned as a *local.FunctionError. With showResponse, the function's response and
 // its log lines of this invocation are printed too.
 func deliver(ctx context.Context, stack *local.FunctionStack, event []byte, out io.Writer, showResponse bool) (int, error) {
-	logsBefore := len(stack.Emulator.FunctionLogs())
+	mark := stack.Emulator.LogMark()
 	start := time.Now()
 	resp, err := stack.Emulator.Invoke(ctx, event)
 	elapsed := time.Since(start).Round(time.Millisecond)
 	if showResponse {
-		printFunctionLogs(out, stack.Emulator.FunctionLogs(), logsBefore)
+		printFunctionLogs(out, stack.Emulator.FunctionLogsSince(mark, 5*time.Second))
 	}
 	if err != nil {
 		return 0, err
@@ -170,14 +170,10 @@ func deliver(ctx context.Context, stack *local.FunctionStack, event []byte, out 
 	return len(notes), nil
 }
 
-// printFunctionLogs prints the function's log lines written since the first skip lines
-// (metric records left out). The emulator's output is read from its tail, so when it has
-// grown past that, every line is printed.
-func printFunctionLogs(out io.Writer, lines []string, skip int) {
-	if skip > len(lines) {
-		skip = 0
-	}
-	for _, l := range lines[skip:] {
+// printFunctionLogs prints the function's log lines of one invocation (metric records left
+// out).
+func printFunctionLogs(out io.Writer, lines []string) {
+	for _, l := range lines {
 		if strings.Contains(l, `"_aws"`) {
 			continue
 		}

@@ -326,3 +326,44 @@ func functionLogLines(logs string) []string {
 // FunctionLogs returns the JSON lines (log and metric records) the function printed, from
 // the tail of the emulator's output.
 func (e *Emulator) FunctionLogs() []string { return functionLogLines(e.Logs()) }
+
+// LogMark returns a mark of the emulator's output so far, for FunctionLogsSince.
+func (e *Emulator) LogMark() int64 {
+	fi, err := e.proc.log.Stat()
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// maxLogRead bounds what FunctionLogsSince reads.
+const maxLogRead = 4 << 20
+
+// FunctionLogsSince returns the JSON lines (log and metric records) the function printed
+// after mark, a LogMark taken before the invocation. The emulator prints its REPORT line
+// after the function's own output, and may still be printing when Invoke returns, so this
+// waits up to wait for that line: reading at once missed the function's summary line.
+func (e *Emulator) FunctionLogsSince(mark int64, wait time.Duration) []string {
+	deadline := time.Now().Add(wait)
+	for {
+		text := e.outputSince(mark)
+		if strings.Contains(text, "REPORT RequestId") || time.Now().After(deadline) || e.proc.exited() {
+			return functionLogLines(text)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// outputSince returns what the emulator printed after mark, at most maxLogRead bytes.
+func (e *Emulator) outputSince(mark int64) string {
+	f, err := os.Open(e.proc.log.Name())
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(mark, io.SeekStart); err != nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, maxLogRead))
+	return string(b)
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -67,12 +68,16 @@ func TestEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	bootstrap, err := BuildBootstrap(ctx, root, t.TempDir())
+	// The build has its own, longer bound: on a cold build cache, with the other
+	// packages' tests compiling beside it on two cores, it has taken over two minutes.
+	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancelBuild()
+	bootstrap, err := BuildBootstrap(buildCtx, root, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	env := FunctionEnvironment("http://127.0.0.1:9", "http://127.0.0.1:9", "table",
 		"arn:aws:sns:"+Region+":"+AccountID+":topic")
 	em, err := StartEmulator(ctx, bootstrap, env)
@@ -85,12 +90,24 @@ func TestEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mark := em.LogMark()
 	resp, err := em.Invoke(ctx, control)
 	if err != nil {
 		t.Fatalf("Invoke(control message): %v\n%s", err, em.Logs())
 	}
 	if string(resp) != "null" {
 		t.Errorf("Invoke(control message) = %s, want null", resp)
+	}
+	// The first invocation's summary line is there, whole, however long the start-up
+	// output before it (make invoke prints it).
+	summaries := 0
+	for _, l := range em.FunctionLogsSince(mark, 5*time.Second) {
+		if strings.Contains(l, `"invocation"`) && strings.Contains(l, `"controlMessages":1`) {
+			summaries++
+		}
+	}
+	if summaries != 1 {
+		t.Errorf("first invocation: %d summary lines in the function's logs, want 1:\n%s", summaries, em.outputSince(mark))
 	}
 
 	_, err = em.Invoke(ctx, []byte(`{"awslogs":{"data":"not base64!"}}`))

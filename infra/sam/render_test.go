@@ -89,8 +89,19 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 			}
 		}
 		if def["Type"] == "Number" {
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
 				return nil, fmt.Errorf("parameter %s: %q is not a number", name, v)
+			}
+			if lo, ok := def["MinValue"]; ok {
+				if min, _ := strconv.ParseFloat(scalarString(lo), 64); n < min {
+					return nil, fmt.Errorf("parameter %s: %v is below MinValue %v", name, v, lo)
+				}
+			}
+			if hi, ok := def["MaxValue"]; ok {
+				if max, _ := strconv.ParseFloat(scalarString(hi), 64); n > max {
+					return nil, fmt.Errorf("parameter %s: %v is above MaxValue %v", name, v, hi)
+				}
 			}
 			r.numbers[name] = true
 		}

@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/intrinsics"
 	"github.com/awslabs/goformation/v7/schema"
 	"github.com/xeipuuv/gojsonschema"
+
+	"github.com/eks-unauthorized-access/detector/internal/config"
 )
 
 const templatePath = "../../template.yaml"
@@ -660,14 +664,68 @@ func TestRenderRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, params := range map[string]map[string]string{
-		"no log groups":               {},
-		"bad match mode":              {"LogGroupNames": "/aws/eks/a/cluster", "MatchMode": "fuzzy"},
-		"relative SSM parameter":      {"LogGroupNames": "/aws/eks/a/cluster", "SuppressionsParameterName": "detector/x"},
-		"log groups colliding as ids": {"LogGroupNames": "/aws/eks/a-b/cluster,/aws/eks/ab/cluster"},
-		"retention not in hours":      {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "7d"},
+		"no log groups":                    {},
+		"bad match mode":                   {"LogGroupNames": "/aws/eks/a/cluster", "MatchMode": "fuzzy"},
+		"relative SSM parameter":           {"LogGroupNames": "/aws/eks/a/cluster", "SuppressionsParameterName": "detector/x"},
+		"log groups colliding as ids":      {"LogGroupNames": "/aws/eks/a-b/cluster,/aws/eks/ab/cluster"},
+		"retention not a number":           {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "168h"},
+		"retention shorter than a redrive": {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "14"},
+		"retention of zero":                {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "0"},
 	} {
 		if _, err := render(tmpl, params); err == nil {
 			t.Errorf("%s: rendered without error", name)
+		}
+	}
+}
+
+// TestRetentionCoversRedrive: the function's environment, as the template deploys it, is
+// accepted by the function's own configuration loader (for the default and the smallest
+// retention), and REDELIVERY_HORIZON is exactly the failure queue's retention plus the
+// maximum event age, so the loader's check compares against the real bound.
+func TestRetentionCoversRedrive(t *testing.T) {
+	for _, retention := range []string{"", "15", "3650"} {
+		params := map[string]string{"LogGroupNames": "/aws/eks/prod/cluster"}
+		if retention != "" {
+			params["Retention"] = retention
+		}
+		rendered := loadAndRender(t, params)
+		vars, _ := props(resource(rendered, functionID))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		getenv := func(name string) string {
+			switch v := vars[name].(type) {
+			case string:
+				return v
+			case float64:
+				return strconv.FormatFloat(v, 'f', -1, 64)
+			}
+			if name == "AWS_REGION" {
+				return "eu-west-1"
+			}
+			return ""
+		}
+		cfg, err := config.Load(func(name string) string {
+			if name == "TOPIC_ARN" {
+				return "arn:aws:sns:eu-west-1:111122223333:alerts" // a Ref placeholder here
+			}
+			return getenv(name)
+		})
+		if err != nil {
+			t.Fatalf("Retention=%q: the function refuses the template's environment: %v", retention, err)
+		}
+		queue := props(resource(rendered, "FailureQueue"))["MessageRetentionPeriod"]
+		var maxAge any
+		for _, c := range resourcesOfType(rendered, "AWS::Lambda::EventInvokeConfig") {
+			maxAge = props(c)["MaximumEventAgeInSeconds"]
+		}
+		q, _ := queue.(float64)
+		a, _ := maxAge.(float64)
+		if q == 0 || a == 0 {
+			t.Fatalf("failure queue retention %v, maximum event age %v: want both set", queue, maxAge)
+		}
+		if want := time.Duration(q+a) * time.Second; cfg.RedeliveryHorizon != want {
+			t.Errorf("REDELIVERY_HORIZON = %s, want queue retention + maximum event age = %s", cfg.RedeliveryHorizon, want)
+		}
+		if cfg.Retention < cfg.RedeliveryHorizon {
+			t.Errorf("Retention=%q: retention %s below the horizon %s", retention, cfg.Retention, cfg.RedeliveryHorizon)
 		}
 	}
 }

@@ -126,6 +126,11 @@ type Alert struct {
 	AggregatesTotal   int         `json:"aggregatesTotal"`
 	AggregatesOmitted int         `json:"aggregatesOmitted"`
 	Aggregates        []Aggregate `json:"aggregates"`
+	// Late is true when the alert was built LateAfter or more after its window ended: the
+	// events arrived late (a delayed delivery, a redrive from the failure queue, a replay of
+	// old logs). LateSeconds is how long after the window's end, 0 when not late.
+	Late        bool  `json:"late"`
+	LateSeconds int64 `json:"lateSeconds"`
 	// ConsoleURL opens CloudWatch Logs Insights with a query for this user over the window.
 	ConsoleURL string `json:"consoleUrl"`
 	// SuppressExample is a SUPPRESSIONS CEL expression that would silence this user.
@@ -184,6 +189,11 @@ type Aggregate struct {
 	LastSeen  time.Time     `json:"lastSeen"`
 	Fields    detect.Fields `json:"fields"`
 }
+
+// LateAfter is how long after its window's end an alert is marked late. EKS delivers
+// audit logs within minutes, and the seed's hourly search reads its window up to 70
+// minutes back: an alert an hour or more after its window ended is not news of now.
+const LateAfter = time.Hour
 
 // MaxThreatObjects caps the source IPs listed in one alert (forwarded addresses are
 // attacker-chosen, so their number is too).
@@ -261,6 +271,9 @@ func Build(g Group, opts Options) Alert {
 	}
 	if a.Source.Region == "" {
 		a.Source.Region = clean(opts.Region, maxName)
+	}
+	if late := a.GeneratedAt.Sub(a.Window.End); late >= LateAfter {
+		a.Late, a.LateSeconds = true, int64(late/time.Second)
 	}
 	a.AggregatesOmitted = a.AggregatesTotal - len(a.Aggregates)
 

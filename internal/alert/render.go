@@ -202,6 +202,9 @@ func chatbotNotification(a Alert) chatbotMessage {
 	fmt.Fprintf(&d, "*MITRE:* %s %s, tactic %s\n", chat(a.MITRE.TechniqueID, 20), chat(a.MITRE.Technique, 60), chat(a.MITRE.Tactic, 60))
 	fmt.Fprintf(&d, "*Window:* %s to %s UTC, first seen %s, last seen %s\n",
 		a.Window.Start.Format("2006-01-02 15:04"), a.Window.End.Format("15:04"), clock(a.FirstSeen), clock(a.LastSeen))
+	if a.Late {
+		fmt.Fprintf(&d, "*Late:* %s\n", lateNote(a))
+	}
 	fmt.Fprintf(&d, "*Attempts:* %d in %d aggregate%s\n", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal))
 	fmt.Fprintf(&d, "*Source IPs:* %s\n", chatIPs(a))
 	d.WriteString("*Most recent denied requests:*\n")
@@ -347,6 +350,9 @@ func emailText(a Alert) string {
 	line("Log stream", a.Source.LogStream)
 	b.WriteString("\n")
 	line("Window", a.Window.Start.Format(time.RFC3339)+" to "+a.Window.End.Format(time.RFC3339))
+	if a.Late {
+		line("Late", lateNote(a))
+	}
 	line("First seen", stamp(a.FirstSeen))
 	line("Last seen", stamp(a.LastSeen))
 	line("Attempts", fmt.Sprintf("%d in %d aggregate%s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal)))
@@ -381,6 +387,27 @@ func emailText(a Alert) string {
 	}
 	b.WriteString("\nAlert id " + a.ID + ", generated " + a.GeneratedAt.Format(time.RFC3339) + ".\n")
 	return b.String()
+}
+
+// lateNote says how late an alert is, in words.
+func lateNote(a Alert) string {
+	return "the window ended " + age(time.Duration(a.LateSeconds)*time.Second) +
+		" before this alert (a delayed delivery, a redrive from the failure queue or a replay of old logs)"
+}
+
+// age is a duration in whole days, hours or minutes, rounded down.
+func age(d time.Duration) string {
+	n, unit := int64(d/time.Minute), "minute"
+	switch {
+	case d >= 48*time.Hour:
+		n, unit = int64(d/(24*time.Hour)), "day"
+	case d >= 2*time.Hour:
+		n, unit = int64(d/time.Hour), "hour"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return strconv.FormatInt(n, 10) + " " + unit
 }
 
 func stamp(t time.Time) string {

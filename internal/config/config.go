@@ -13,12 +13,18 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/store"
 	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
 // Defaults of the optional variables.
 const (
-	DefaultRetention             = 7 * 24 * time.Hour
+	DefaultRetention = store.DefaultRetention
+	// DefaultRedeliveryHorizon is how long after its first delivery the template lets a
+	// delivery come back: the failure queue keeps it 14 days (MessageRetentionPeriod
+	// 1209600) after Lambda gave up, which is at most 6 hours (MaximumEventAgeInSeconds
+	// 21600) after the first attempt.
+	DefaultRedeliveryHorizon     = 14*24*time.Hour + 6*time.Hour
 	DefaultClaimLease            = 30 * time.Second
 	DefaultWriteConcurrency      = 8
 	DefaultMaxAggregatesPerAlert = 20
@@ -33,8 +39,14 @@ type Config struct {
 	TopicARN string
 	// AlertGroupBy decides which aggregates share one alert (ALERT_GROUP_BY).
 	AlertGroupBy aggregate.GroupBy
-	// Retention is how long items stay in the table after their window ends (RETENTION).
+	// Retention is how long items stay in the table after the later of their window's end
+	// and their last write (RETENTION). It is at least RedeliveryHorizon.
 	Retention time.Duration
+	// RedeliveryHorizon is the longest time after which a delivery can come back
+	// (REDELIVERY_HORIZON): the failure queue's message retention plus the maximum event
+	// age of asynchronous invocations. A delivery that comes back later than Retention
+	// after its items were last written would be counted and alerted again.
+	RedeliveryHorizon time.Duration
 	// MaxDecompressedBytes caps the inflated size of one invocation (MAX_DECOMPRESSED_BYTES).
 	MaxDecompressedBytes int64
 	// MatchMode selects the detection's match condition (MATCH_MODE).
@@ -67,7 +79,8 @@ func Load(getenv func(string) string) (Config, error) {
 		TableName:             l.required("TABLE_NAME"),
 		TopicARN:              l.topicARN("TOPIC_ARN"),
 		AlertGroupBy:          l.groupBy("ALERT_GROUP_BY"),
-		Retention:             l.retention("RETENTION"),
+		Retention:             l.days("RETENTION", DefaultRetention, time.Hour),
+		RedeliveryHorizon:     l.days("REDELIVERY_HORIZON", DefaultRedeliveryHorizon, 0),
 		MaxDecompressedBytes:  int64(l.positive("MAX_DECOMPRESSED_BYTES", cwlogs.DefaultMaxDecompressedBytes, 1<<40)),
 		MatchMode:             l.matchMode("MATCH_MODE"),
 		Suppressions:          suppress.Parse(getenv("SUPPRESSIONS")),
@@ -77,6 +90,10 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxAggregatesPerAlert: l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
 		LogLevel:              l.logLevel("LOG_LEVEL"),
 		Region:                strings.TrimSpace(getenv("AWS_REGION")),
+	}
+	if c.Retention > 0 && c.Retention < c.RedeliveryHorizon {
+		l.fail("RETENTION", "%s is shorter than REDELIVERY_HORIZON %s (the failure queue's retention plus the maximum event age): "+
+			"a delivery redriven that late would find its items expired and be counted and alerted again", c.Retention, c.RedeliveryHorizon)
 	}
 	if err := errors.Join(l.errs...); err != nil {
 		return Config{}, fmt.Errorf("load configuration: %w", err)
@@ -136,11 +153,12 @@ func (l *loader) matchMode(name string) detect.Mode {
 	return ""
 }
 
-// retention accepts a Go duration ("168h") or a number of days ("7" or "7d"), at least 1h.
-func (l *loader) retention(name string) time.Duration {
+// days accepts a Go duration ("360h") or a number of days ("15" or "15d"), from least to
+// 3650 days.
+func (l *loader) days(name string, def, least time.Duration) time.Duration {
 	v := l.get(name)
 	if v == "" {
-		return DefaultRetention
+		return def
 	}
 	var d time.Duration
 	days, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
@@ -150,8 +168,8 @@ func (l *loader) retention(name string) time.Duration {
 		l.fail(name, "%q is neither a duration (168h) nor a number of days (7d)", v)
 		return 0
 	}
-	if d < time.Hour || d > 3650*24*time.Hour {
-		l.fail(name, "%s is outside 1h..3650d", d)
+	if d < least || d > 3650*24*time.Hour {
+		l.fail(name, "%s is outside %s..3650d", d, least)
 		return 0
 	}
 	return d

@@ -24,7 +24,8 @@ func TestLoad(t *testing.T) {
 		TableName:             "detector",
 		TopicARN:              topic,
 		AlertGroupBy:          aggregate.GroupByUser,
-		Retention:             7 * 24 * time.Hour,
+		Retention:             15 * 24 * time.Hour,
+		RedeliveryHorizon:     342 * time.Hour,
 		MaxDecompressedBytes:  cwlogs.DefaultMaxDecompressedBytes,
 		MatchMode:             detect.ModeSeed,
 		ClaimLease:            30 * time.Second,
@@ -52,9 +53,18 @@ func TestLoad(t *testing.T) {
 		{"defaults", base, func(*config.Config) {}},
 		{"group by user and source IP", with(map[string]string{"ALERT_GROUP_BY": "user, src_ip"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
 		{"group by aggregate", with(map[string]string{"ALERT_GROUP_BY": "aggregate"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByAggregate }},
-		{"retention as duration", with(map[string]string{"RETENTION": "36h"}), func(c *config.Config) { c.Retention = 36 * time.Hour }},
+		{"retention as duration", with(map[string]string{"RETENTION": "360h"}), func(c *config.Config) { c.Retention = 360 * time.Hour }},
 		{"retention in days", with(map[string]string{"RETENTION": "30"}), func(c *config.Config) { c.Retention = 30 * 24 * time.Hour }},
-		{"retention in days with unit", with(map[string]string{"RETENTION": "14d"}), func(c *config.Config) { c.Retention = 14 * 24 * time.Hour }},
+		{"retention in days with unit", with(map[string]string{"RETENTION": "400d"}), func(c *config.Config) { c.Retention = 400 * 24 * time.Hour }},
+		{"retention equal to the horizon", with(map[string]string{"RETENTION": "342h"}), func(c *config.Config) { c.Retention = 342 * time.Hour }},
+		{"short retention with a short horizon", with(map[string]string{"RETENTION": "36h", "REDELIVERY_HORIZON": "6h"}), func(c *config.Config) {
+			c.Retention = 36 * time.Hour
+			c.RedeliveryHorizon = 6 * time.Hour
+		}},
+		{"no failure destination", with(map[string]string{"RETENTION": "1h", "REDELIVERY_HORIZON": "0"}), func(c *config.Config) {
+			c.Retention = time.Hour
+			c.RedeliveryHorizon = 0
+		}},
 		{"everything set", with(map[string]string{
 			"MAX_DECOMPRESSED_BYTES":   "1048576",
 			"MATCH_MODE":               "authz",
@@ -86,6 +96,31 @@ func TestLoad(t *testing.T) {
 				t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
 			}
 		})
+	}
+}
+
+// TestRetentionCoversRedelivery: a retention shorter than the time a delivery can come
+// back is refused at start-up, since the redriven delivery would be counted again.
+func TestRetentionCoversRedelivery(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"RETENTION": "168h"}, "RETENTION: 168h0m0s is shorter than REDELIVERY_HORIZON 342h0m0s"},
+		{map[string]string{"RETENTION": "14d"}, "RETENTION: 336h0m0s is shorter than REDELIVERY_HORIZON 342h0m0s"},
+		{map[string]string{"RETENTION": "20d", "REDELIVERY_HORIZON": "21d"}, "RETENTION: 480h0m0s is shorter than REDELIVERY_HORIZON 504h0m0s"},
+		{map[string]string{"REDELIVERY_HORIZON": "16d"}, "RETENTION: 360h0m0s is shorter than REDELIVERY_HORIZON 384h0m0s"},
+		{map[string]string{"RETENTION": "0h"}, "RETENTION: 0s is outside 1h0m0s..3650d"},
+		{map[string]string{"REDELIVERY_HORIZON": "soon"}, "REDELIVERY_HORIZON: \"soon\" is neither"},
+	} {
+		vars := map[string]string{"TABLE_NAME": "detector", "TOPIC_ARN": topic}
+		for k, v := range tc.vars {
+			vars[k] = v
+		}
+		_, err := config.Load(env(vars))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%v) = %v, want an error containing %q", tc.vars, err, tc.want)
+		}
 	}
 }
 

@@ -255,14 +255,21 @@ func (r *rig) items(t *testing.T) []map[string]types.AttributeValue {
 	return items
 }
 
-// counts returns the stored count of every aggregate item, by user and requestReceivedTimestamp.
+// counts returns the stored count of every aggregate item of the current hour, by user and
+// requestReceivedTimestamp.
 func (r *rig) counts(t *testing.T, users ...string) map[string]int64 {
+	t.Helper()
+	return r.countsAt(t, hourNow, users...)
+}
+
+// countsAt is counts for the window starting at window.
+func (r *rig) countsAt(t *testing.T, window time.Time, users ...string) map[string]int64 {
 	t.Helper()
 	st := store.New(r.client(nil), store.Options{Table: r.table})
 	out := map[string]int64{}
 	for _, u := range users {
 		group := aggregate.GroupKey(aggregate.GroupByUser, aggregate.Source{Owner: "111122223333", LogGroup: "/aws/eks/prod/cluster"}, detect.Fields{User: u}, "")
-		aggs, err := st.Aggregates(context.Background(), store.GroupKey{Rule: detect.UnauthorizedAccess.ID, Window: hourNow, Group: group})
+		aggs, err := st.Aggregates(context.Background(), store.GroupKey{Rule: detect.UnauthorizedAccess.ID, Window: window, Group: group})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,7 +75,7 @@ func (s *Store) Claim(ctx context.Context, g GroupKey, lease time.Duration) (Cla
 		", " + e.set("rule", str(g.Rule)) +
 		", " + e.set("window", str(g.Window.UTC().Format(time.RFC3339))) +
 		", " + e.set("group", str(g.Group)) +
-		", " + e.set(attrExpiresAt, &types.AttributeValueMemberN{Value: s.expiresAt(g.Window)}) +
+		", " + e.set(attrExpiresAt, s.expiresAt(g.Window)) +
 		" ADD " + e.name("attempts") + " " + e.value(num(1))
 	cond := "attribute_not_exists(" + e.name(attrPK) + ") OR (" +
 		e.name("state") + " = " + e.value(str(stateClaimed)) + " AND " +
@@ -97,6 +97,11 @@ func (s *Store) Claim(ctx context.Context, g GroupKey, lease time.Duration) (Cla
 		return Claim{}, fmt.Errorf("claim alert %s: %w", g.PartitionKey(), err)
 	}
 	if stringValue(old["state"]) == stateSent {
+		// A redelivery of a sent group: keep the record of the alert as long as the
+		// aggregates it covers.
+		if err := s.touch(ctx, old, g.PartitionKey(), skAlert, g.Window); err != nil {
+			return Claim{}, fmt.Errorf("claim alert %s: %w", g.PartitionKey(), err)
+		}
 		return Claim{Group: g, Outcome: AlreadySent, MessageID: stringValue(old["messageID"])}, nil
 	}
 	return Claim{Group: g, Outcome: HeldByOther, LeaseUntil: time.UnixMilli(numberValue(old["leaseUntil"]))}, nil
@@ -109,6 +114,7 @@ func (s *Store) MarkSent(ctx context.Context, c Claim, messageID string) error {
 	update := "SET " + e.set("state", str(stateSent)) +
 		", " + e.set("messageID", str(messageID)) +
 		", " + e.set("sentAt", str(formatTime(s.now()))) +
+		", " + e.set(attrExpiresAt, s.expiresAt(c.Group.Window)) +
 		" REMOVE " + e.name("leaseUntil")
 	if err := s.updateClaimed(ctx, c, e, update); err != nil {
 		return fmt.Errorf("mark alert %s sent: %w", c.Group.PartitionKey(), err)
@@ -121,7 +127,7 @@ func (s *Store) MarkSent(ctx context.Context, c Claim, messageID string) error {
 // when the claim is no longer c's.
 func (s *Store) Release(ctx context.Context, c Claim) error {
 	e := newExpr()
-	update := "SET " + e.set("leaseUntil", num(0))
+	update := "SET " + e.set("leaseUntil", num(0)) + ", " + e.set(attrExpiresAt, s.expiresAt(c.Group.Window))
 	if err := s.updateClaimed(ctx, c, e, update); err != nil {
 		return fmt.Errorf("release alert %s: %w", c.Group.PartitionKey(), err)
 	}

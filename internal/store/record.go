@@ -112,10 +112,10 @@ func (s *Store) addIDs(ctx context.Context, a aggregate.Aggregate, ids []string)
 				remaining = append(remaining, id)
 			}
 		}
+		if len(remaining) == 0 {
+			return s.touch(ctx, old, GroupOf(a).PartitionKey(), skAggPrefix+a.Key, a.Window)
+		}
 		if len(present) >= MaxStoredIDs {
-			if len(remaining) == 0 {
-				return nil
-			}
 			return s.addToken(ctx, a, remaining)
 		}
 		pending = remaining
@@ -133,7 +133,8 @@ func (s *Store) addToken(ctx context.Context, a aggregate.Aggregate, ids []strin
 		guard:   []string{token},
 	})
 	if old != nil {
-		return nil // this batch was already counted
+		// This batch was already counted: only its retention restarts.
+		return s.touch(ctx, old, GroupOf(a).PartitionKey(), skAggPrefix+a.Key, a.Window)
 	}
 	if err != nil {
 		return err
@@ -184,7 +185,7 @@ func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, c contribution
 		e.set("logStream", str(a.Source.LogStream)),
 		e.set("cluster", str(a.Source.Cluster)),
 		e.set("region", str(a.Source.Region)),
-		e.set(attrExpiresAt, &types.AttributeValueMemberN{Value: s.expiresAt(a.Window)}),
+		e.set(attrExpiresAt, s.expiresAt(a.Window)),
 		e.name("firstSeen") + " = if_not_exists(" + e.name("firstSeen") + ", " + e.value(str(formatTime(first))) + ")",
 		e.name("lastSeen") + " = if_not_exists(" + e.name("lastSeen") + ", " + e.value(str(formatTime(last))) + ")",
 	}

@@ -13,8 +13,22 @@
 //	sk = "alert"                 the group's alert item (claim, lease, SNS message id)
 //
 // A group key longer than MaxGroupKeyBytes is replaced by "sha256:<hex>" in pk (the key
-// itself is kept in the group attribute). Every item carries expiresAt, the end of its
-// window plus the retention, in epoch seconds: the table's TTL attribute.
+// itself is kept in the group attribute). Every item carries expiresAt, the table's TTL
+// attribute, in epoch seconds (see Expiry below).
+//
+// # Expiry
+//
+// An item's expiresAt is the later of its window's end and the time of the write (rounded
+// up to the hour), plus the retention: expiresAt = max(window end, now) + retention. Every write sets it again, and
+// a redelivery that finds its events already counted (or its alert already sent) moves it
+// forward too, so an item lives at least the retention after the last time its events were
+// seen, whatever the age of the events. Idempotency therefore holds for late data, for a
+// redrive from the failure queue and for a replay of old logs, as long as two sightings of
+// the same log events are never further apart than the retention (the configuration checks
+// that the retention covers the failure queue's retention plus the maximum event age).
+// Measuring from the window's end alone would write items that are already expired when
+// the events are older than the retention: TTL would delete them, and the next redelivery
+// would count and alert again.
 //
 // # Idempotent counting
 //
@@ -61,7 +75,9 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultRetention   = 7 * 24 * time.Hour
+	// DefaultRetention covers the template's failure queue (14 days) plus the maximum
+	// event age of asynchronous invocations (6 hours): see RedeliveryHorizon.
+	DefaultRetention   = 15 * 24 * time.Hour
 	DefaultConcurrency = 8
 )
 
@@ -92,7 +108,8 @@ var ErrClaimLost = errors.New("alert claim lost")
 type Options struct {
 	// Table is the DynamoDB table name.
 	Table string
-	// Retention is how long items are kept after their window ends (DefaultRetention if 0).
+	// Retention is how long items are kept after the later of their window's end and
+	// their last write (DefaultRetention if 0).
 	Retention time.Duration
 	// Concurrency bounds the writes in flight for one call (DefaultConcurrency if 0).
 	Concurrency int
@@ -152,9 +169,53 @@ func (g GroupKey) PartitionKey() string {
 	return g.Rule + "#" + g.Window.UTC().Format(time.RFC3339) + "#" + group
 }
 
-// expiresAt returns the TTL of the window's items.
-func (s *Store) expiresAt(window time.Time) string {
-	return strconv.FormatInt(window.Add(aggregate.WindowSize).Add(s.retention).Unix(), 10)
+// ExpiresAt returns the TTL of an item of window written at now: the later of the
+// window's end and now, rounded up to a whole hour, plus retention (see Expiry in the
+// package documentation). The rounding keeps redeliveries within the same hour from
+// rewriting an expiry that only moved by seconds.
+func ExpiresAt(window, now time.Time, retention time.Duration) time.Time {
+	end := window.Add(aggregate.WindowSize)
+	if now.After(end) {
+		end = now
+		if r := now.Truncate(time.Hour); !r.Equal(now) {
+			end = r.Add(time.Hour)
+		}
+	}
+	return end.Add(retention)
+}
+
+// expiresAt returns the TTL attribute of an item of window written now.
+func (s *Store) expiresAt(window time.Time) types.AttributeValue {
+	return num(ExpiresAt(window, s.now(), s.retention).Unix())
+}
+
+// touch moves the expiresAt of an existing item forward to what a write now would set, so
+// that a redelivery which changes nothing else still restarts the item's retention. old is
+// the item as a failed condition returned it: when its expiresAt is already that late (the
+// usual case for data that is not late), no request is made. It never creates an item and
+// never moves expiresAt back.
+func (s *Store) touch(ctx context.Context, old map[string]types.AttributeValue, pk, sk string, window time.Time) error {
+	exp := s.expiresAt(window)
+	if numberValue(old[attrExpiresAt]) >= numberValue(exp) {
+		return nil
+	}
+	e := newExpr()
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.table),
+		Key:              key(pk, sk),
+		UpdateExpression: aws.String("SET " + e.set(attrExpiresAt, exp)),
+		ConditionExpression: aws.String("attribute_exists(" + e.name(attrPK) + ") AND " +
+			e.name(attrExpiresAt) + " < " + e.value(exp)),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	})
+	if _, ok := conditionFailed(err); ok {
+		return nil // gone, or already expiring later
+	}
+	if err != nil {
+		return fmt.Errorf("refresh expiry of %s %s: %w", pk, sk, err)
+	}
+	return nil
 }
 
 // Sort keys and attribute names.
