@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -466,9 +467,15 @@ func checkSubscriptions(rendered map[string]any, sc scenario) []error {
 		if p["FilterPattern"] != `{ ($.verb = "create") && ($.responseStatus.reason = "Forbidden") }` {
 			errs = append(errs, fmt.Errorf("%s: filter pattern %v", id, p["FilterPattern"]))
 		}
-		dep := stringList(f["DependsOn"])
-		if len(dep) != 1 || resource(rendered, dep[0])["Type"] != "AWS::Lambda::Permission" {
-			errs = append(errs, fmt.Errorf("%s: does not depend on its invoke permission", id))
+		// CloudWatch Logs test-invokes the function when the filter is created: the filter
+		// must come after the permission for its own log group. The name refers to the
+		// permission (an implicit dependency; DependsOn cannot name it inside Fn::ForEach).
+		perm := permissionOf(fmt.Sprint(p["FilterName"]))
+		pp := props(resource(rendered, perm))
+		if pp == nil || resource(rendered, perm)["Type"] != "AWS::Lambda::Permission" {
+			errs = append(errs, fmt.Errorf("%s: name %v does not refer to an invoke permission", id, p["FilterName"]))
+		} else if want := "arn:aws:logs:eu-west-1:123456789012:log-group:" + fmt.Sprint(p["LogGroupName"]) + ":*"; pp["SourceArn"] != want {
+			errs = append(errs, fmt.Errorf("%s: refers to permission %s for %v, want the one for %s", id, perm, pp["SourceArn"], want))
 		}
 	}
 	for id, pm := range perms {
@@ -493,6 +500,15 @@ func checkSubscriptions(rendered map[string]any, sc scenario) []error {
 		errs = append(errs, fmt.Errorf("invoke permissions for %v, want %v", sources, wantSources))
 	}
 	return errs
+}
+
+// permissionOf returns the logical id in a "{{<id>.Id}}" placeholder, "" if there is none.
+func permissionOf(name string) string {
+	id, ok := strings.CutSuffix(strings.TrimPrefix(name, "{{"), ".Id}}")
+	if !ok || !strings.HasPrefix(name, "{{") {
+		return ""
+	}
+	return id
 }
 
 func checkAlarms(rendered map[string]any, _ scenario) []error {
@@ -613,6 +629,23 @@ func TestChecksCatchMistakes(t *testing.T) {
 			for id := range resourcesOfType(r, "AWS::Logs::SubscriptionFilter") {
 				delete(r["Resources"].(map[string]any), id)
 				return
+			}
+		}},
+		{"subscription created before its permission", checkSubscriptions, func(r map[string]any) {
+			for _, f := range resourcesOfType(r, "AWS::Logs::SubscriptionFilter") {
+				props(f)["FilterName"] = "detector-unauthorized-access"
+			}
+		}},
+		{"subscription after another group's permission", checkSubscriptions, func(r map[string]any) {
+			var names []any
+			filters := resourcesOfType(r, "AWS::Logs::SubscriptionFilter")
+			for _, id := range slices.Sorted(maps.Keys(filters)) {
+				names = append(names, props(filters[id])["FilterName"])
+			}
+			i := 0
+			for _, id := range slices.Sorted(maps.Keys(filters)) {
+				props(filters[id])["FilterName"] = names[(i+1)%len(names)]
+				i++
 			}
 		}},
 		{"alarm without action", checkAlarms, func(r map[string]any) {
