@@ -82,22 +82,10 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 			}
 			v = scalarString(d)
 		}
-		if allowed, ok := def["AllowedValues"].([]any); ok && !containsString(allowed, v) {
-			return nil, fmt.Errorf("parameter %s: %q not in AllowedValues", name, v)
-		}
-		if pat, ok := def["AllowedPattern"].(string); ok {
-			re, err := regexp.Compile(pat)
-			if err != nil {
-				return nil, fmt.Errorf("parameter %s AllowedPattern: %w", name, err)
-			}
-			if !re.MatchString(v) {
-				return nil, fmt.Errorf("parameter %s: %q does not match AllowedPattern", name, v)
-			}
+		if err := checkParameterValue(def, v); err != nil {
+			return nil, fmt.Errorf("parameter %s: %w", name, err)
 		}
 		if def["Type"] == "Number" {
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				return nil, fmt.Errorf("parameter %s: %q is not a number", name, v)
-			}
 			r.numbers[name] = true
 		}
 		if def["Type"] == "CommaDelimitedList" {
@@ -161,6 +149,65 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 	}
 	t["Transform"] = "AWS::Serverless-2016-10-31"
 	return t, nil
+}
+
+// checkParameterValue applies a parameter's constraints to a value as CloudFormation does
+// before anything is deployed: AllowedValues, AllowedPattern (matched against the whole
+// value), MinLength/MaxLength for strings, and a number within MinValue/MaxValue for
+// Number parameters (a CommaDelimitedList is checked item by item).
+func checkParameterValue(def map[string]any, v string) error {
+	values := []string{v}
+	if def["Type"] == "CommaDelimitedList" {
+		values = strings.Split(v, ",")
+	}
+	for _, v := range values {
+		if def["Type"] == "CommaDelimitedList" {
+			v = strings.TrimSpace(v)
+		}
+		if allowed, ok := def["AllowedValues"].([]any); ok && !containsString(allowed, v) {
+			return fmt.Errorf("%q not in AllowedValues %v", v, allowed)
+		}
+		if pat, ok := def["AllowedPattern"].(string); ok {
+			re, err := regexp.Compile("^(?:" + pat + ")$")
+			if err != nil {
+				return fmt.Errorf("AllowedPattern: %w", err)
+			}
+			if !re.MatchString(v) {
+				return fmt.Errorf("%q does not match AllowedPattern %s", v, pat)
+			}
+		}
+		if n, ok := number(def["MinLength"]); ok && float64(len(v)) < n {
+			return fmt.Errorf("%q is shorter than MinLength %v", v, n)
+		}
+		if n, ok := number(def["MaxLength"]); ok && float64(len(v)) > n {
+			return fmt.Errorf("%q is longer than MaxLength %v", v, n)
+		}
+		if def["Type"] == "Number" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			if n, ok := number(def["MinValue"]); ok && f < n {
+				return fmt.Errorf("%v is below MinValue %v", f, n)
+			}
+			if n, ok := number(def["MaxValue"]); ok && f > n {
+				return fmt.Errorf("%v is above MaxValue %v", f, n)
+			}
+		}
+	}
+	return nil
+}
+
+// number reads a constraint written as a YAML number or a string.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
 }
 
 // expandLoops expands every Fn::ForEach::<name> entry in v the way the AWS::LanguageExtensions
