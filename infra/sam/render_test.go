@@ -99,6 +99,13 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 		}
 	}
 
+	if err := r.checkRules(t["Rules"]); err != nil {
+		return nil, err
+	}
+	// Rules are checked before the change set; the deployed template has no use for them
+	// (and the SAM schema does not know the section).
+	delete(t, "Rules")
+
 	// AWS::LanguageExtensions runs before anything else: loops first.
 	for _, section := range []string{"Conditions", "Resources", "Outputs"} {
 		if v, ok := t[section]; ok {
@@ -394,6 +401,48 @@ func checkDependsOn(resources map[string]any) error {
 	return nil
 }
 
+// checkRules evaluates the template's Rules as CloudFormation does before it creates a
+// change set: for each rule whose RuleCondition holds, every Assert must be true.
+func (r *renderer) checkRules(v any) error {
+	rules, _ := v.(map[string]any)
+	for _, name := range sortedKeys(rules) {
+		rule, _ := rules[name].(map[string]any)
+		if c, ok := rule["RuleCondition"]; ok {
+			applies, err := r.boolean(c, nil, nil)
+			if err != nil {
+				return fmt.Errorf("rule %s condition: %w", name, err)
+			}
+			if !applies {
+				continue
+			}
+		}
+		asserts, _ := rule["Assertions"].([]any)
+		if len(asserts) == 0 {
+			return fmt.Errorf("rule %s has no Assertions", name)
+		}
+		for _, a := range asserts {
+			am, _ := a.(map[string]any)
+			ok, err := r.boolean(am["Assert"], nil, nil)
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", name, err)
+			}
+			if !ok {
+				return fmt.Errorf("rule %s: %v", name, am["AssertDescription"])
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // condition evaluates a named condition, detecting cycles.
 func (r *renderer) condition(name string, conds map[string]any, seen map[string]bool) (bool, error) {
 	if v, ok := r.conditions[name]; ok {
@@ -442,6 +491,24 @@ func (r *renderer) boolean(expr any, conds map[string]any, seen map[string]bool)
 			}
 			// CloudFormation compares parameter values as strings.
 			return scalarString(a) == scalarString(b), nil
+		case "Fn::Contains":
+			// Rules only: whether the list holds the value.
+			if len(args) != 2 {
+				return false, fmt.Errorf("Fn::Contains wants 2 arguments")
+			}
+			list, err := r.resolve(args[0])
+			if err != nil {
+				return false, err
+			}
+			v, err := r.resolve(args[1])
+			if err != nil {
+				return false, err
+			}
+			l, ok := list.([]any)
+			if !ok {
+				return false, fmt.Errorf("Fn::Contains: %v is not a list", list)
+			}
+			return containsString(l, scalarString(v)), nil
 		case "Fn::Not":
 			if len(args) != 1 {
 				return false, fmt.Errorf("Fn::Not wants 1 argument")

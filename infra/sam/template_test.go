@@ -243,6 +243,9 @@ func checkFunction(rendered map[string]any, sc scenario) []error {
 			errs = append(errs, fmt.Errorf("environment variable %s = %q, want %q", k, got, v))
 		}
 	}
+	if p["MemorySize"] != 256.0 {
+		errs = append(errs, fmt.Errorf("function MemorySize = %v, want the MemorySize parameter (256 by default)", p["MemorySize"]))
+	}
 	if vars["MAX_DECOMPRESSED_BYTES"] != "67108864" {
 		errs = append(errs, fmt.Errorf("MAX_DECOMPRESSED_BYTES = %v, want 67108864", vars["MAX_DECOMPRESSED_BYTES"]))
 	}
@@ -686,6 +689,34 @@ func TestChecksCatchMistakes(t *testing.T) {
 	})
 }
 
+// TestMemoryHoldsTheCap: every pair of MaxDecompressedBytes and MemorySize the template
+// accepts leaves about twice the cap plus 64 MB, and the pairs that do are accepted.
+func TestMemoryHoldsTheCap(t *testing.T) {
+	tmpl, err := loadTemplate(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := tmpl["Parameters"].(map[string]any)
+	accepted := 0
+	for _, c := range params["MaxDecompressedBytes"].(map[string]any)["AllowedValues"].([]any) {
+		for _, m := range params["MemorySize"].(map[string]any)["AllowedValues"].([]any) {
+			capBytes, _ := number(c)
+			mb, _ := number(m)
+			enough := mb*(1<<20) >= 2*capBytes+64*(1<<20) // Lambda's MB are MiB
+			_, err := render(tmpl, map[string]string{"LogGroupNames": "/aws/eks/a/cluster", "MaxDecompressedBytes": scalarString(c), "MemorySize": scalarString(m)})
+			if enough != (err == nil) {
+				t.Errorf("cap %v in %v MB: render error %v, want accepted %v", c, m, err, enough)
+			}
+			if err == nil {
+				accepted++
+			}
+		}
+	}
+	if accepted == 0 {
+		t.Error("no pair accepted")
+	}
+}
+
 // TestRenderRejects covers parameter values CloudFormation itself would refuse.
 func TestRenderRejects(t *testing.T) {
 	tmpl, err := loadTemplate(templatePath)
@@ -698,6 +729,10 @@ func TestRenderRejects(t *testing.T) {
 		"relative SSM parameter":      {"LogGroupNames": "/aws/eks/a/cluster", "SuppressionsParameterName": "detector/x"},
 		"log groups colliding as ids": {"LogGroupNames": "/aws/eks/a-b/cluster,/aws/eks/ab/cluster"},
 		"retention not in hours":      {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "7d"},
+		"128 MiB cap in 256 MB":       {"LogGroupNames": "/aws/eks/a/cluster", "MaxDecompressedBytes": "134217728"},
+		"64 MiB cap in 128 MB":        {"LogGroupNames": "/aws/eks/a/cluster", "MemorySize": "128"},
+		"memory not offered":          {"LogGroupNames": "/aws/eks/a/cluster", "MemorySize": "300"},
+		"cap not offered":             {"LogGroupNames": "/aws/eks/a/cluster", "MaxDecompressedBytes": "1048576"},
 	} {
 		if _, err := render(tmpl, params); err == nil {
 			t.Errorf("%s: rendered without error", name)
