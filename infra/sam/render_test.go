@@ -616,6 +616,25 @@ func (r *renderer) intrinsic(fn string, arg any) (any, error) {
 			return m
 		})
 		return out, subErr
+	case "Fn::Join":
+		args, _ := arg.([]any)
+		if len(args) != 2 {
+			return nil, fmt.Errorf("Fn::Join wants [delimiter, list]")
+		}
+		sep, _ := args[0].(string)
+		list, err := r.resolve(args[1])
+		if err != nil {
+			return nil, err
+		}
+		items, ok := list.([]any)
+		if !ok {
+			return nil, fmt.Errorf("Fn::Join: %v is not a list", list)
+		}
+		parts := make([]string, len(items))
+		for i, it := range items {
+			parts[i] = scalarString(it)
+		}
+		return strings.Join(parts, sep), nil
 	case "Fn::If":
 		args, _ := arg.([]any)
 		if len(args) != 3 {
