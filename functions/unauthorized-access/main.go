@@ -2,7 +2,8 @@
 // CloudWatch Logs subscriptions (or Kinesis), detects forbidden create requests, counts
 // them in DynamoDB and publishes one risk alert per alert group and hour through SNS.
 //
-// It only wires: configuration from the environment, AWS clients, the handler.
+// It only wires: the Go memory limit from the function's memory, configuration from the
+// environment, AWS clients, the handler.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/config"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
+	"github.com/eks-unauthorized-access/detector/internal/memlimit"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
@@ -27,6 +29,10 @@ import (
 )
 
 func main() {
+	if _, err := memlimit.Apply(os.Getenv); err != nil {
+		// Lambda sets the variable; without a limit the function still runs.
+		fmt.Fprintln(os.Stderr, err)
+	}
 	h, err := setup(context.Background())
 	if err != nil {
 		// Before the first invocation: Lambda reports the init error.

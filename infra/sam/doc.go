@@ -1,6 +1,7 @@
-// Package sam validates the SAM template at the repository root (template.yaml): its tests
-// render the template the way CloudFormation would for a set of parameter values (expanding
-// the AWS::LanguageExtensions Fn::ForEach loops, evaluating conditions and intrinsics), check
-// the result against the SAM JSON schema shipped with goformation, and check the security
-// and operations properties the project relies on.
+// Package sam validates the templates of the repository. Its tests run cfn-lint with the
+// AWS SAM translator on every template (the full tier: `make test`), render template.yaml
+// the way CloudFormation would for a set of parameter values (expanding the
+// AWS::LanguageExtensions Fn::ForEach loops as CloudFormation does, evaluating conditions
+// and intrinsics) to check the security and operations properties the project relies on,
+// and read samconfig.toml.example with SAM CLI's grammar for parameter_overrides.
 package sam

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,11 @@ func loadTemplate(path string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
 	}
+	return parseTemplate(data)
+}
+
+// parseTemplate is loadTemplate on the template's text.
+func parseTemplate(data []byte) (map[string]any, error) {
 	long, err := intrinsics.ProcessYAML(data, &intrinsics.ProcessorOptions{NoProcess: true})
 	if err != nil {
 		return nil, fmt.Errorf("parse template YAML: %w", err)
@@ -76,33 +82,10 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 			}
 			v = scalarString(d)
 		}
-		if allowed, ok := def["AllowedValues"].([]any); ok && !containsString(allowed, v) {
-			return nil, fmt.Errorf("parameter %s: %q not in AllowedValues", name, v)
-		}
-		if pat, ok := def["AllowedPattern"].(string); ok {
-			re, err := regexp.Compile(pat)
-			if err != nil {
-				return nil, fmt.Errorf("parameter %s AllowedPattern: %w", name, err)
-			}
-			if !re.MatchString(v) {
-				return nil, fmt.Errorf("parameter %s: %q does not match AllowedPattern", name, v)
-			}
+		if err := checkParameterValue(def, v); err != nil {
+			return nil, fmt.Errorf("parameter %s: %w", name, err)
 		}
 		if def["Type"] == "Number" {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return nil, fmt.Errorf("parameter %s: %q is not a number", name, v)
-			}
-			if lo, ok := def["MinValue"]; ok {
-				if min, _ := strconv.ParseFloat(scalarString(lo), 64); n < min {
-					return nil, fmt.Errorf("parameter %s: %v is below MinValue %v", name, v, lo)
-				}
-			}
-			if hi, ok := def["MaxValue"]; ok {
-				if max, _ := strconv.ParseFloat(scalarString(hi), 64); n > max {
-					return nil, fmt.Errorf("parameter %s: %v is above MaxValue %v", name, v, hi)
-				}
-			}
 			r.numbers[name] = true
 		}
 		if def["Type"] == "CommaDelimitedList" {
@@ -116,17 +99,29 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 		}
 	}
 
-	resources := t["Resources"].(map[string]any)
-	if err := r.expandForEach(resources); err != nil {
+	if err := r.checkRules(t["Rules"]); err != nil {
 		return nil, err
 	}
-	if outputs, ok := t["Outputs"].(map[string]any); ok {
-		if err := r.expandForEach(outputs); err != nil {
-			return nil, err
+	// Rules are checked before the change set; the deployed template has no use for them
+	// (and the SAM schema does not know the section).
+	delete(t, "Rules")
+
+	// AWS::LanguageExtensions runs before anything else: loops first.
+	for _, section := range []string{"Conditions", "Resources", "Outputs"} {
+		if v, ok := t[section]; ok {
+			expanded, err := r.expandLoops(v, nil)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", section, err)
+			}
+			t[section] = expanded
 		}
 	}
+	resources := t["Resources"].(map[string]any)
 	for id := range resources {
 		r.resources[id] = true
+	}
+	if err := checkDependsOn(resources); err != nil {
+		return nil, err
 	}
 
 	conds, _ := t["Conditions"].(map[string]any)
@@ -163,74 +158,289 @@ func render(tmpl map[string]any, overrides map[string]string) (map[string]any, e
 	return t, nil
 }
 
-// expandForEach replaces each Fn::ForEach::<name> entry of a section by one copy of its
-// fragment per collection item, substituting ${Id} and &{Id} (the item without its
-// non-alphanumeric characters) in keys and strings, and Ref Id by the item.
-func (r *renderer) expandForEach(section map[string]any) error {
-	for key, v := range section {
-		if !strings.HasPrefix(key, "Fn::ForEach::") {
-			continue
+// checkParameterValue applies a parameter's constraints to a value as CloudFormation does
+// before anything is deployed: AllowedValues, AllowedPattern (matched against the whole
+// value), MinLength/MaxLength for strings, and a number within MinValue/MaxValue for
+// Number parameters (a CommaDelimitedList is checked item by item).
+func checkParameterValue(def map[string]any, v string) error {
+	values := []string{v}
+	if def["Type"] == "CommaDelimitedList" {
+		values = strings.Split(v, ",")
+	}
+	for _, v := range values {
+		if def["Type"] == "CommaDelimitedList" {
+			v = strings.TrimSpace(v)
 		}
-		loop, ok := v.([]any)
-		if !ok || len(loop) != 3 {
-			return fmt.Errorf("%s: want [identifier, collection, fragment]", key)
+		if allowed, ok := def["AllowedValues"].([]any); ok && !containsString(allowed, v) {
+			return fmt.Errorf("%q not in AllowedValues %v", v, allowed)
 		}
-		id, _ := loop[0].(string)
-		coll, err := r.resolve(loop[1])
-		if err != nil {
-			return fmt.Errorf("%s collection: %w", key, err)
+		if pat, ok := def["AllowedPattern"].(string); ok {
+			re, err := regexp.Compile("^(?:" + pat + ")$")
+			if err != nil {
+				return fmt.Errorf("AllowedPattern: %w", err)
+			}
+			if !re.MatchString(v) {
+				return fmt.Errorf("%q does not match AllowedPattern %s", v, pat)
+			}
 		}
-		items, ok := coll.([]any)
-		if !ok {
-			return fmt.Errorf("%s: collection is %T, not a list", key, coll)
+		if n, ok := number(def["MinLength"]); ok && float64(len(v)) < n {
+			return fmt.Errorf("%q is shorter than MinLength %v", v, n)
 		}
-		frag, _ := loop[2].(map[string]any)
-		delete(section, key)
-		for _, it := range items {
-			item := it.(string)
-			for outKey, outVal := range frag {
-				newKey := substituteLoop(outKey, id, item)
-				if newKey == outKey {
-					return fmt.Errorf("%s: output key %s does not use the identifier", key, outKey)
-				}
-				if _, dup := section[newKey]; dup {
-					return fmt.Errorf("%s: duplicate logical id %s", key, newKey)
-				}
-				section[newKey] = replaceLoop(deepCopy(outVal), id, item)
+		if n, ok := number(def["MaxLength"]); ok && float64(len(v)) > n {
+			return fmt.Errorf("%q is longer than MaxLength %v", v, n)
+		}
+		if def["Type"] == "Number" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			if n, ok := number(def["MinValue"]); ok && f < n {
+				return fmt.Errorf("%v is below MinValue %v", f, n)
+			}
+			if n, ok := number(def["MaxValue"]); ok && f > n {
+				return fmt.Errorf("%v is above MaxValue %v", f, n)
 			}
 		}
 	}
 	return nil
 }
 
-var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]`)
-
-func substituteLoop(s, id, item string) string {
-	s = strings.ReplaceAll(s, "${"+id+"}", item)
-	return strings.ReplaceAll(s, "&{"+id+"}", nonAlnum.ReplaceAllString(item, ""))
+// number reads a constraint written as a YAML number or a string.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
 }
 
-func replaceLoop(v any, id, item string) any {
+// expandLoops expands every Fn::ForEach::<name> entry in v the way the AWS::LanguageExtensions
+// transform does: one copy of the fragment per collection item, with the loop identifier
+// substituted as ${Id} (the item) or &{Id} (the item without its non-alphanumeric characters)
+// in keys and in Fn::Sub strings only, and Ref Id replaced by the item. A placeholder in any
+// other string stays as written: CloudFormation then refuses the template (for example
+// "Unresolved resource dependencies" for a DependsOn), and so does render. bindings holds
+// the identifiers of the enclosing loops.
+func (r *renderer) expandLoops(v any, bindings map[string]string) (any, error) {
 	switch x := v.(type) {
 	case map[string]any:
-		if ref, ok := x["Ref"].(string); ok && len(x) == 1 && ref == id {
-			return item
+		if len(x) == 1 {
+			if ref, ok := x["Ref"].(string); ok {
+				if item, bound := bindings[ref]; bound {
+					return item, nil
+				}
+			}
+			if sub, ok := x["Fn::Sub"]; ok {
+				return r.expandSub(sub, bindings)
+			}
 		}
 		out := map[string]any{}
-		for k, e := range x {
-			out[substituteLoop(k, id, item)] = replaceLoop(e, id, item)
+		for key, e := range x {
+			if strings.HasPrefix(key, "Fn::ForEach::") {
+				if err := r.expandLoop(key, e, bindings, out); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			ev, err := r.expandLoops(e, bindings)
+			if err != nil {
+				return nil, err
+			}
+			if err := put(out, substituteLoop(key, bindings), ev); err != nil {
+				return nil, err
+			}
 		}
-		return out
+		return out, nil
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = replaceLoop(e, id, item)
+			ev, err := r.expandLoops(e, bindings)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = ev
 		}
-		return out
-	case string:
-		return substituteLoop(x, id, item)
+		return out, nil
 	}
-	return v
+	return v, nil
+}
+
+// expandLoop adds to out the entries produced by one Fn::ForEach.
+func (r *renderer) expandLoop(key string, loop any, bindings map[string]string, out map[string]any) error {
+	args, ok := loop.([]any)
+	if !ok || len(args) != 3 {
+		return fmt.Errorf("%s: want [identifier, collection, fragment]", key)
+	}
+	id, ok := args[0].(string)
+	if !ok || id == "" {
+		return fmt.Errorf("%s: identifier must be a string", key)
+	}
+	if _, isParam := r.params[id]; isParam {
+		return fmt.Errorf("%s: identifier %s is also a parameter name", key, id)
+	}
+	collection, err := r.expandLoops(args[1], bindings)
+	if err != nil {
+		return err
+	}
+	coll, err := r.resolve(collection)
+	if err != nil {
+		return fmt.Errorf("%s collection: %w", key, err)
+	}
+	items, ok := coll.([]any)
+	if !ok {
+		return fmt.Errorf("%s: collection is %T, not a list", key, coll)
+	}
+	frag, ok := args[2].(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s: fragment is %T, not a map", key, args[2])
+	}
+	for outKey := range frag {
+		if !strings.HasPrefix(outKey, "Fn::ForEach::") && !strings.Contains(outKey, "${"+id+"}") && !strings.Contains(outKey, "&{"+id+"}") {
+			return fmt.Errorf("%s: output key %s does not use the identifier", key, outKey)
+		}
+	}
+	for _, it := range items {
+		item, ok := it.(string)
+		if !ok {
+			item = scalarString(it)
+		}
+		inner := make(map[string]string, len(bindings)+1)
+		for k, v := range bindings {
+			inner[k] = v
+		}
+		inner[id] = item
+		expanded, err := r.expandLoops(frag, inner)
+		if err != nil {
+			return err
+		}
+		for k, v := range expanded.(map[string]any) {
+			if err := put(out, k, v); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// expandSub substitutes the loop identifiers in the string of a Fn::Sub, in either form.
+func (r *renderer) expandSub(sub any, bindings map[string]string) (any, error) {
+	switch s := sub.(type) {
+	case string:
+		return map[string]any{"Fn::Sub": substituteLoop(s, bindings)}, nil
+	case []any:
+		if len(s) != 2 {
+			return nil, fmt.Errorf("Fn::Sub wants [string, variables]")
+		}
+		str, ok := s[0].(string)
+		if !ok {
+			return nil, fmt.Errorf("Fn::Sub: first argument is %T, not a string", s[0])
+		}
+		vars, err := r.expandLoops(s[1], bindings)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"Fn::Sub": []any{substituteLoop(str, bindings), vars}}, nil
+	}
+	return nil, fmt.Errorf("Fn::Sub: argument is %T", sub)
+}
+
+// put adds key to m, refusing a duplicate (two loop items giving the same logical id).
+func put(m map[string]any, key string, v any) error {
+	if _, dup := m[key]; dup {
+		return fmt.Errorf("duplicate key %s", key)
+	}
+	m[key] = v
+	return nil
+}
+
+var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]`)
+
+func substituteLoop(s string, bindings map[string]string) string {
+	for id, item := range bindings {
+		s = strings.ReplaceAll(s, "${"+id+"}", item)
+		s = strings.ReplaceAll(s, "&{"+id+"}", nonAlnum.ReplaceAllString(item, ""))
+	}
+	return s
+}
+
+// checkDependsOn refuses a DependsOn naming no resource of the template, as CloudFormation
+// does ("Unresolved resource dependencies").
+func checkDependsOn(resources map[string]any) error {
+	var missing []string
+	for id, res := range resources {
+		m, _ := res.(map[string]any)
+		var deps []string
+		switch d := m["DependsOn"].(type) {
+		case nil:
+		case string:
+			deps = []string{d}
+		case []any:
+			for _, e := range d {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("resource %s: DependsOn holds %T, not a logical id", id, e)
+				}
+				deps = append(deps, s)
+			}
+		default:
+			return fmt.Errorf("resource %s: DependsOn is %T, not a logical id or a list of them", id, d)
+		}
+		for _, dep := range deps {
+			if _, ok := resources[dep]; !ok {
+				missing = append(missing, dep)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("unresolved resource dependencies %v in the Resources block of the template", missing)
+	}
+	return nil
+}
+
+// checkRules evaluates the template's Rules as CloudFormation does before it creates a
+// change set: for each rule whose RuleCondition holds, every Assert must be true.
+func (r *renderer) checkRules(v any) error {
+	rules, _ := v.(map[string]any)
+	for _, name := range sortedKeys(rules) {
+		rule, _ := rules[name].(map[string]any)
+		if c, ok := rule["RuleCondition"]; ok {
+			applies, err := r.boolean(c, nil, nil)
+			if err != nil {
+				return fmt.Errorf("rule %s condition: %w", name, err)
+			}
+			if !applies {
+				continue
+			}
+		}
+		asserts, _ := rule["Assertions"].([]any)
+		if len(asserts) == 0 {
+			return fmt.Errorf("rule %s has no Assertions", name)
+		}
+		for _, a := range asserts {
+			am, _ := a.(map[string]any)
+			ok, err := r.boolean(am["Assert"], nil, nil)
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", name, err)
+			}
+			if !ok {
+				return fmt.Errorf("rule %s: %v", name, am["AssertDescription"])
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // condition evaluates a named condition, detecting cycles.
@@ -281,6 +491,24 @@ func (r *renderer) boolean(expr any, conds map[string]any, seen map[string]bool)
 			}
 			// CloudFormation compares parameter values as strings.
 			return scalarString(a) == scalarString(b), nil
+		case "Fn::Contains":
+			// Rules only: whether the list holds the value.
+			if len(args) != 2 {
+				return false, fmt.Errorf("Fn::Contains wants 2 arguments")
+			}
+			list, err := r.resolve(args[0])
+			if err != nil {
+				return false, err
+			}
+			v, err := r.resolve(args[1])
+			if err != nil {
+				return false, err
+			}
+			l, ok := list.([]any)
+			if !ok {
+				return false, fmt.Errorf("Fn::Contains: %v is not a list", list)
+			}
+			return containsString(l, scalarString(v)), nil
 		case "Fn::Not":
 			if len(args) != 1 {
 				return false, fmt.Errorf("Fn::Not wants 1 argument")
@@ -388,6 +616,25 @@ func (r *renderer) intrinsic(fn string, arg any) (any, error) {
 			return m
 		})
 		return out, subErr
+	case "Fn::Join":
+		args, _ := arg.([]any)
+		if len(args) != 2 {
+			return nil, fmt.Errorf("Fn::Join wants [delimiter, list]")
+		}
+		sep, _ := args[0].(string)
+		list, err := r.resolve(args[1])
+		if err != nil {
+			return nil, err
+		}
+		items, ok := list.([]any)
+		if !ok {
+			return nil, fmt.Errorf("Fn::Join: %v is not a list", list)
+		}
+		parts := make([]string, len(items))
+		for i, it := range items {
+			parts[i] = scalarString(it)
+		}
+		return strings.Join(parts, sep), nil
 	case "Fn::If":
 		args, _ := arg.([]any)
 		if len(args) != 3 {

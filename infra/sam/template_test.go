@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -89,6 +90,8 @@ type scenario struct {
 	email     bool
 	slack     bool
 	ssm       string // SuppressionsParameterName
+	ssmKey    string // SuppressionsParameterKeyArn
+	readers   []string
 	reserved  bool
 }
 
@@ -101,17 +104,21 @@ var scenarios = []scenario{
 	{
 		name: "three clusters with email, Slack, suppressions parameter and reserved concurrency",
 		params: map[string]string{
-			"LogGroupNames":             "/aws/eks/prod/cluster, /aws/eks/staging/cluster,/aws/eks/dev-1/cluster",
-			"AlertEmail":                "secops@example.com",
-			"SlackWorkspaceId":          "T0123ABCD",
-			"SlackChannelId":            "C0123ABCD",
-			"SuppressionsParameterName": "/detector/suppressions",
-			"ReservedConcurrency":       "5",
-			"AlertGroupBy":              "user,src_ip",
-			"MatchMode":                 "broad",
+			"LogGroupNames":               "/aws/eks/prod/cluster, /aws/eks/staging/cluster,/aws/eks/dev-1/cluster",
+			"AlertEmail":                  "secops@example.com",
+			"SlackWorkspaceId":            "T0123ABCD",
+			"SlackChannelId":              "C0123ABCD",
+			"SuppressionsParameterName":   "/detector/suppressions",
+			"ReservedConcurrency":         "5",
+			"AlertGroupBy":                "user,src_ip",
+			"MatchMode":                   "broad",
+			"SuppressionsParameterKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+			"FailureQueueReaderArns":      "arn:aws:iam::123456789012:role/secops,arn:aws:iam::123456789012:role/ir-*",
 		},
 		logGroups: []string{"/aws/eks/prod/cluster", "/aws/eks/staging/cluster", "/aws/eks/dev-1/cluster"},
 		email:     true, slack: true, ssm: "/detector/suppressions", reserved: true,
+		ssmKey:  "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		readers: []string{"arn:aws:iam::123456789012:role/secops", "arn:aws:iam::123456789012:role/ir-*"},
 	},
 	{
 		name:      "Slack workspace without channel creates no Chatbot resources",
@@ -143,6 +150,7 @@ func TestTemplate(t *testing.T) {
 			for _, check := range []func(map[string]any, scenario) []error{
 				checkFunction, checkLeastPrivilege, checkTable, checkTopicEncryption,
 				checkFailureDestination, checkSubscriptions, checkAlarms, checkOptional, checkOutputs,
+				checkRetained, checkTopicPolicy, checkQueuePolicy,
 			} {
 				for _, e := range check(rendered, sc) {
 					t.Error(e)
@@ -246,6 +254,9 @@ func checkFunction(rendered map[string]any, sc scenario) []error {
 			errs = append(errs, fmt.Errorf("environment variable %s = %q, want %q", k, got, v))
 		}
 	}
+	if p["MemorySize"] != 256.0 {
+		errs = append(errs, fmt.Errorf("function MemorySize = %v, want the MemorySize parameter (256 by default)", p["MemorySize"]))
+	}
 	if vars["MAX_DECOMPRESSED_BYTES"] != "67108864" {
 		errs = append(errs, fmt.Errorf("MAX_DECOMPRESSED_BYTES = %v, want 67108864", vars["MAX_DECOMPRESSED_BYTES"]))
 	}
@@ -345,13 +356,33 @@ func checkLeastPrivilege(rendered map[string]any, sc scenario) []error {
 			}
 		}
 	}
+	wantAll := map[string][]string{}
 	for a, r := range want {
-		if !slices.Equal(got[a], []string{r}) {
+		wantAll[a] = []string{r}
+	}
+	if sc.ssmKey != "" {
+		wantAll["kms:Decrypt"] = append(wantAll["kms:Decrypt"], sc.ssmKey)
+		var via any
+		for _, pol := range pols {
+			for _, st := range statements(pol.(map[string]any)["PolicyDocument"]) {
+				if st["Sid"] == "SuppressionsParameterKey" {
+					cond, _ := st["Condition"].(map[string]any)
+					eq, _ := cond["StringEquals"].(map[string]any)
+					via = eq["kms:ViaService"]
+				}
+			}
+		}
+		if via != "ssm.eu-west-1.amazonaws.com" {
+			errs = append(errs, fmt.Errorf("function role: kms:Decrypt on the suppressions key not limited to SSM (kms:ViaService %v)", via))
+		}
+	}
+	for a, r := range wantAll {
+		if !slices.Equal(got[a], r) {
 			errs = append(errs, fmt.Errorf("function role: %s on %v, want on %s", a, got[a], r))
 		}
 	}
 	for a := range got {
-		if _, ok := want[a]; !ok {
+		if _, ok := wantAll[a]; !ok {
 			errs = append(errs, fmt.Errorf("function role: unexpected action %s", a))
 		}
 	}
@@ -418,6 +449,9 @@ func checkTopicEncryption(rendered map[string]any, _ scenario) []error {
 			if principal["Service"] == "cloudwatch.amazonaws.com" {
 				cloudwatch = true
 			}
+			if cond, _ := st["Condition"].(map[string]any); cond["ArnLike"] == nil && cond["ArnEquals"] == nil {
+				errs = append(errs, fmt.Errorf("key policy: service %v may use the key for any resource of the account (no aws:SourceArn)", principal["Service"]))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("key policy: unexpected principal %v", st["Principal"]))
 		}
@@ -470,9 +504,15 @@ func checkSubscriptions(rendered map[string]any, sc scenario) []error {
 		if p["FilterPattern"] != `{ ($.verb = "create") && ($.responseStatus.reason = "Forbidden") }` {
 			errs = append(errs, fmt.Errorf("%s: filter pattern %v", id, p["FilterPattern"]))
 		}
-		dep := stringList(f["DependsOn"])
-		if len(dep) != 1 || resource(rendered, dep[0])["Type"] != "AWS::Lambda::Permission" {
-			errs = append(errs, fmt.Errorf("%s: does not depend on its invoke permission", id))
+		// CloudWatch Logs test-invokes the function when the filter is created: the filter
+		// must come after the permission for its own log group. The name refers to the
+		// permission (an implicit dependency; DependsOn cannot name it inside Fn::ForEach).
+		perm := permissionOf(fmt.Sprint(p["FilterName"]))
+		pp := props(resource(rendered, perm))
+		if pp == nil || resource(rendered, perm)["Type"] != "AWS::Lambda::Permission" {
+			errs = append(errs, fmt.Errorf("%s: name %v does not refer to an invoke permission", id, p["FilterName"]))
+		} else if want := "arn:aws:logs:eu-west-1:123456789012:log-group:" + fmt.Sprint(p["LogGroupName"]) + ":*"; pp["SourceArn"] != want {
+			errs = append(errs, fmt.Errorf("%s: refers to permission %s for %v, want the one for %s", id, perm, pp["SourceArn"], want))
 		}
 	}
 	for id, pm := range perms {
@@ -499,8 +539,79 @@ func checkSubscriptions(rendered map[string]any, sc scenario) []error {
 	return errs
 }
 
-func checkAlarms(rendered map[string]any, _ scenario) []error {
-	want := map[string]bool{"Errors": false, "Throttles": false, "ApproximateNumberOfMessagesVisible": false}
+// checkRetained: deleting or replacing the stack keeps the dedup state, the key and the
+// parked deliveries.
+func checkRetained(rendered map[string]any, _ scenario) []error {
+	var errs []error
+	for _, id := range []string{"AlertsTable", "AlertsKey", "FailureQueue"} {
+		r := resource(rendered, id)
+		if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+			errs = append(errs, fmt.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want Retain", id, r["DeletionPolicy"], r["UpdateReplacePolicy"]))
+		}
+	}
+	return errs
+}
+
+// checkTopicPolicy: only the function's role and CloudWatch may publish; Chatbot's role
+// is bound to this account.
+func checkTopicPolicy(rendered map[string]any, sc scenario) []error {
+	var errs []error
+	restricted := false
+	for _, st := range statements(props(resource(rendered, "AlertTopicPolicy"))["PolicyDocument"]) {
+		cond, _ := st["Condition"].(map[string]any)
+		not, _ := cond["ArnNotEquals"].(map[string]any)
+		svc, _ := cond["StringNotEquals"].(map[string]any)
+		if st["Effect"] == "Deny" && st["Principal"] == "*" && slices.Contains(stringList(st["Action"]), "sns:Publish") &&
+			not["aws:PrincipalArn"] == getAttPlaceholder(functionID+"Role", "Arn") && svc["aws:PrincipalServiceName"] == "cloudwatch.amazonaws.com" {
+			restricted = true
+		}
+	}
+	if !restricted {
+		errs = append(errs, errors.New("topic policy does not deny Publish to principals other than the function's role and CloudWatch"))
+	}
+	if sc.slack {
+		for _, st := range statements(props(resource(rendered, "ChatbotRole"))["AssumeRolePolicyDocument"]) {
+			cond, _ := st["Condition"].(map[string]any)
+			eq, _ := cond["StringEquals"].(map[string]any)
+			if eq["aws:SourceAccount"] != "123456789012" {
+				errs = append(errs, errors.New("Chatbot role: trust not bound to this account (aws:SourceAccount)"))
+			}
+		}
+	}
+	return errs
+}
+
+// checkQueuePolicy: only the listed readers may receive the parked deliveries.
+func checkQueuePolicy(rendered map[string]any, sc scenario) []error {
+	for _, st := range statements(props(resource(rendered, "FailureQueuePolicy"))["PolicyDocument"]) {
+		if st["Effect"] != "Deny" || !slices.Contains(stringList(st["Action"]), "sqs:ReceiveMessage") {
+			continue
+		}
+		cond, _ := st["Condition"].(map[string]any)
+		if _, insecure := cond["Bool"]; insecure {
+			continue
+		}
+		not, _ := cond["ArnNotLike"].(map[string]any)
+		if got := stringList(not["aws:PrincipalArn"]); !slices.Equal(got, sc.readers) {
+			return []error{fmt.Errorf("failure queue: receive denied except to %v, want %v", got, sc.readers)}
+		}
+		return nil
+	}
+	return []error{errors.New("failure queue: no statement limits who receives the parked deliveries")}
+}
+
+// permissionOf returns the logical id in a "{{<id>.Id}}" placeholder, "" if there is none.
+func permissionOf(name string) string {
+	id, ok := strings.CutSuffix(strings.TrimPrefix(name, "{{"), ".Id}}")
+	if !ok || !strings.HasPrefix(name, "{{") {
+		return ""
+	}
+	return id
+}
+
+func checkAlarms(rendered map[string]any, sc scenario) []error {
+	want := map[string]bool{"Errors": false, "Throttles": false, "ApproximateNumberOfMessagesVisible": false, "SuppressionErrors": false, "LinesSkipped": false}
+	silence := map[any]bool{}
 	var errs []error
 	for id, a := range resourcesOfType(rendered, "AWS::CloudWatch::Alarm") {
 		p := props(a)
@@ -516,6 +627,30 @@ func checkAlarms(rendered map[string]any, _ scenario) []error {
 				want[m] = true
 			}
 		}
+		if p["MetricName"] == "IncomingLogEvents" && p["TreatMissingData"] == "breaching" && p["ComparisonOperator"] == "LessThanThreshold" {
+			dims, _ := p["Dimensions"].([]any)
+			for _, d := range dims {
+				silence[d.(map[string]any)["Value"]] = true
+			}
+		}
+	}
+	for _, g := range sc.logGroups {
+		if !silence[g] {
+			errs = append(errs, fmt.Errorf("no alarm on a silent %s (IncomingLogEvents, missing data breaching)", g))
+		}
+	}
+	// Dropped events count the parked ones too: the alarm must subtract them.
+	lost := false
+	ms, _ := props(resource(rendered, "DroppedEventsAlarm"))["Metrics"].([]any)
+	for _, m := range ms {
+		ms, _ := m.(map[string]any)["MetricStat"].(map[string]any)
+		metric, _ := ms["Metric"].(map[string]any)
+		if metric["MetricName"] == "NumberOfMessagesSent" {
+			lost = true
+		}
+	}
+	if !lost {
+		errs = append(errs, errors.New("dropped-events alarm does not subtract the deliveries parked in the failure queue"))
 	}
 	for m, ok := range want {
 		if !ok {
@@ -619,6 +754,67 @@ func TestChecksCatchMistakes(t *testing.T) {
 				return
 			}
 		}},
+		{"subscription created before its permission", checkSubscriptions, func(r map[string]any) {
+			for _, f := range resourcesOfType(r, "AWS::Logs::SubscriptionFilter") {
+				props(f)["FilterName"] = "detector-unauthorized-access"
+			}
+		}},
+		{"subscription after another group's permission", checkSubscriptions, func(r map[string]any) {
+			var names []any
+			filters := resourcesOfType(r, "AWS::Logs::SubscriptionFilter")
+			for _, id := range slices.Sorted(maps.Keys(filters)) {
+				names = append(names, props(filters[id])["FilterName"])
+			}
+			i := 0
+			for _, id := range slices.Sorted(maps.Keys(filters)) {
+				props(filters[id])["FilterName"] = names[(i+1)%len(names)]
+				i++
+			}
+		}},
+		{"table deleted with the stack", checkRetained, func(r map[string]any) { delete(resource(r, "AlertsTable"), "DeletionPolicy") }},
+		{"anyone may publish", checkTopicPolicy, func(r map[string]any) {
+			doc := props(resource(r, "AlertTopicPolicy"))["PolicyDocument"].(map[string]any)
+			doc["Statement"] = doc["Statement"].([]any)[:2]
+		}},
+		{"Chatbot trust without account", checkTopicPolicy, func(r map[string]any) {
+			for _, st := range statements(props(resource(r, "ChatbotRole"))["AssumeRolePolicyDocument"]) {
+				delete(st, "Condition")
+			}
+		}},
+		{"anyone may read parked deliveries", checkQueuePolicy, func(r map[string]any) {
+			doc := props(resource(r, "FailureQueuePolicy"))["PolicyDocument"].(map[string]any)
+			doc["Statement"] = doc["Statement"].([]any)[:1]
+		}},
+		{"SNS may use the key for any topic", checkTopicEncryption, func(r map[string]any) {
+			for _, st := range statements(props(resource(r, "AlertsKey"))["KeyPolicy"]) {
+				if cond, ok := st["Condition"].(map[string]any); ok {
+					delete(cond, "ArnLike")
+				}
+			}
+		}},
+		{"no kms:Decrypt for the suppressions key", checkLeastPrivilege, func(r map[string]any) {
+			pols := props(resource(r, functionID+"Role"))["Policies"].([]any)
+			doc := pols[0].(map[string]any)["PolicyDocument"].(map[string]any)
+			var keep []any
+			for _, st := range doc["Statement"].([]any) {
+				if st.(map[string]any)["Sid"] != "SuppressionsParameterKey" {
+					keep = append(keep, st)
+				}
+			}
+			doc["Statement"] = keep
+		}},
+		{"no silence alarm", checkAlarms, func(r map[string]any) {
+			for id, a := range resourcesOfType(r, "AWS::CloudWatch::Alarm") {
+				if props(a)["MetricName"] == "IncomingLogEvents" {
+					delete(r["Resources"].(map[string]any), id)
+					return
+				}
+			}
+		}},
+		{"dropped events counting parked ones", checkAlarms, func(r map[string]any) {
+			p := props(resource(r, "DroppedEventsAlarm"))
+			p["Metrics"] = p["Metrics"].([]any)[:1]
+		}},
 		{"alarm without action", checkAlarms, func(r map[string]any) {
 			delete(props(resource(r, "FailureQueueAlarm")), "AlarmActions")
 		}},
@@ -657,6 +853,34 @@ func TestChecksCatchMistakes(t *testing.T) {
 	})
 }
 
+// TestMemoryHoldsTheCap: every pair of MaxDecompressedBytes and MemorySize the template
+// accepts leaves about twice the cap plus 64 MB, and the pairs that do are accepted.
+func TestMemoryHoldsTheCap(t *testing.T) {
+	tmpl, err := loadTemplate(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := tmpl["Parameters"].(map[string]any)
+	accepted := 0
+	for _, c := range params["MaxDecompressedBytes"].(map[string]any)["AllowedValues"].([]any) {
+		for _, m := range params["MemorySize"].(map[string]any)["AllowedValues"].([]any) {
+			capBytes, _ := number(c)
+			mb, _ := number(m)
+			enough := mb*(1<<20) >= 2*capBytes+64*(1<<20) // Lambda's MB are MiB
+			_, err := render(tmpl, map[string]string{"LogGroupNames": "/aws/eks/a/cluster", "MaxDecompressedBytes": scalarString(c), "MemorySize": scalarString(m)})
+			if enough != (err == nil) {
+				t.Errorf("cap %v in %v MB: render error %v, want accepted %v", c, m, err, enough)
+			}
+			if err == nil {
+				accepted++
+			}
+		}
+	}
+	if accepted == 0 {
+		t.Error("no pair accepted")
+	}
+}
+
 // TestRenderRejects covers parameter values CloudFormation itself would refuse.
 func TestRenderRejects(t *testing.T) {
 	tmpl, err := loadTemplate(templatePath)
@@ -668,6 +892,10 @@ func TestRenderRejects(t *testing.T) {
 		"bad match mode":                   {"LogGroupNames": "/aws/eks/a/cluster", "MatchMode": "fuzzy"},
 		"relative SSM parameter":           {"LogGroupNames": "/aws/eks/a/cluster", "SuppressionsParameterName": "detector/x"},
 		"log groups colliding as ids":      {"LogGroupNames": "/aws/eks/a-b/cluster,/aws/eks/ab/cluster"},
+		"128 MiB cap in 256 MB":            {"LogGroupNames": "/aws/eks/a/cluster", "MaxDecompressedBytes": "134217728"},
+		"64 MiB cap in 128 MB":             {"LogGroupNames": "/aws/eks/a/cluster", "MemorySize": "128"},
+		"memory not offered":               {"LogGroupNames": "/aws/eks/a/cluster", "MemorySize": "300"},
+		"cap not offered":                  {"LogGroupNames": "/aws/eks/a/cluster", "MaxDecompressedBytes": "1048576"},
 		"retention not a number":           {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "168h"},
 		"retention shorter than a redrive": {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "14"},
 		"retention of zero":                {"LogGroupNames": "/aws/eks/a/cluster", "Retention": "0"},

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,12 @@ func main() {
 	starts := flag.Int("starts", 21, "starts of the bootstrap to time (the median is printed)")
 	var env envFlag
 	flag.Var(&env, "env", "extra function environment NAME=value for the runs of the bootstrap (repeatable), e.g. GOGC=50")
+	inflated := flag.String("inflated", "", "only measure the peak RSS of deliveries that inflate to these sizes in MiB (comma separated, at most 128), e.g. 64,128")
 	flag.Parse()
+	run := run
+	if *inflated != "" {
+		run = func(ctx context.Context, _ int, extra []string) error { return peakInflated(ctx, *inflated, extra) }
+	}
 	if err := run(context.Background(), *starts, env); err != nil {
 		fmt.Fprintln(os.Stderr, "metrics:", err)
 		os.Exit(1)
@@ -160,4 +166,65 @@ func maxOf(ds []time.Duration) time.Duration {
 		m = max(m, d)
 	}
 	return m
+}
+
+// peakInflated prints the peak RSS of the bootstrap on one delivery that inflates to each
+// size (MiB, the MAX_DECOMPRESSED_BYTES cap at its maximum): the generator's lines repeated,
+// so the delivery compresses well, as a gzip bomb or a burst of identical lines would.
+// Set AWS_LAMBDA_FUNCTION_MEMORY_SIZE with -env to see the effect of the Go memory limit.
+func peakInflated(ctx context.Context, sizes string, extra []string) error {
+	root, err := local.RepoRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bench-metrics-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bootstrap, err := local.BuildBootstrap(ctx, root, dir)
+	if err != nil {
+		return err
+	}
+	const maxCap = 128 << 20
+	for _, f := range strings.Split(sizes, ",") {
+		mib, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || mib <= 0 || mib > maxCap>>20 {
+			return fmt.Errorf("-inflated: %q is not a size in MiB up to 128", f)
+		}
+		d := repeatedDelivery(mib << 20)
+		env := append([]string{"MAX_DECOMPRESSED_BYTES=" + strconv.Itoa(maxCap)}, extra...)
+		rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, env...)
+		if err != nil {
+			return fmt.Errorf("peak RSS: %w", err)
+		}
+		fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery inflating to %.1f MiB (%d events, %d KB event; %s): %.1f MiB\n",
+			float64(len(d.Message))/(1<<20), d.Events, len(d.Event)/1024, strings.Join(extra, " "), float64(rss)/(1<<20))
+	}
+	return nil
+}
+
+// repeatedDelivery builds a delivery whose inflated message is just under size bytes, from
+// 8 generated lines repeated (they fit gzip's window, so the delivery compresses well).
+func repeatedDelivery(size int) workload.Delivery {
+	g := workload.New(1)
+	var base [][]byte
+	var baseKinds []workload.Kind
+	for range 8 {
+		line, kind := g.Line()
+		base, baseKinds = append(base, line), append(baseKinds, kind)
+	}
+	var lines [][]byte
+	var kinds []workload.Kind
+	// A log event costs its line, JSON-escaped, plus about 90 bytes of id and timestamp.
+	for n, i := 0, 0; ; i++ {
+		line := base[i%len(base)]
+		cost := len(line) + strings.Count(string(line), `"`) + 90
+		if n+cost > size*97/100 {
+			break
+		}
+		n += cost
+		lines, kinds = append(lines, line), append(kinds, baseKinds[i%len(base)])
+	}
+	return g.Wrap(lines, kinds)
 }
