@@ -27,6 +27,9 @@ type Group struct {
 	Key    string    // alert group key (aggregate.Aggregate.Group)
 	// Aggregates are the group's aggregates (from this delivery or, in the Lambda, as stored).
 	Aggregates []aggregate.Aggregate
+	// PossibleDuplicate says that an earlier attempt to send this alert may have reached
+	// subscribers (its outcome was unknown): the alert goes out flagged, with the same id.
+	PossibleDuplicate bool
 }
 
 // Attribute is one SNS message attribute (DataType String or Number).
@@ -131,6 +134,9 @@ type Alert struct {
 	// old logs). LateSeconds is how long after the window's end, 0 when not late.
 	Late        bool  `json:"late"`
 	LateSeconds int64 `json:"lateSeconds"`
+	// PossibleDuplicate is true when an earlier attempt to send this alert may have been
+	// delivered (SNS's answer was lost): subscribers that saw the same id can drop it.
+	PossibleDuplicate bool `json:"possibleDuplicate"`
 	// ConsoleURL opens CloudWatch Logs Insights with a query for this user over the window.
 	ConsoleURL string `json:"consoleUrl"`
 	// SuppressExample is a SUPPRESSIONS CEL expression that would silence this user.
@@ -272,6 +278,7 @@ func Build(g Group, opts Options) Alert {
 	if a.Source.Region == "" {
 		a.Source.Region = clean(opts.Region, maxName)
 	}
+	a.PossibleDuplicate = g.PossibleDuplicate
 	if late := a.GeneratedAt.Sub(a.Window.End); late >= LateAfter {
 		a.Late, a.LateSeconds = true, int64(late/time.Second)
 	}

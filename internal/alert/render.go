@@ -130,6 +130,9 @@ func renderN(a Alert, n int) (Message, error) {
 // subjectLine is the e-mail subject: printable ASCII, at most MaxSubjectChars.
 func subjectLine(a Alert) string {
 	s := "[" + strings.ToUpper(string(a.Severity)) + "] " + a.Title
+	if a.PossibleDuplicate {
+		s = "[" + strings.ToUpper(string(a.Severity)) + "] (possible duplicate) " + a.Title
+	}
 	if a.Source.Cluster != "" {
 		s += " on " + a.Source.Cluster
 	}
@@ -154,6 +157,9 @@ func attributes(a Alert) map[string]Attribute {
 		"riskScore": {DataType: "Number", StringValue: strconv.Itoa(a.RiskScore)},
 		"cluster":   str(a.Source.Cluster),
 		"user":      str(a.RiskObject.Value),
+		// alertId and possibleDuplicate let a subscriber drop a repeated alert.
+		"alertId":           str(a.ID),
+		"possibleDuplicate": str(strconv.FormatBool(a.PossibleDuplicate)),
 	}
 }
 
@@ -204,6 +210,9 @@ func chatbotNotification(a Alert) chatbotMessage {
 		a.Window.Start.Format("2006-01-02 15:04"), a.Window.End.Format("15:04"), clock(a.FirstSeen), clock(a.LastSeen))
 	if a.Late {
 		fmt.Fprintf(&d, "*Late:* %s\n", lateNote(a))
+	}
+	if a.PossibleDuplicate {
+		fmt.Fprintf(&d, "*Possible duplicate:* %s\n", duplicateNote)
 	}
 	fmt.Fprintf(&d, "*Attempts:* %d in %d aggregate%s\n", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal))
 	fmt.Fprintf(&d, "*Source IPs:* %s\n", chatIPs(a))
@@ -353,6 +362,9 @@ func emailText(a Alert) string {
 	if a.Late {
 		line("Late", lateNote(a))
 	}
+	if a.PossibleDuplicate {
+		line("Duplicate", "possible: "+duplicateNote)
+	}
 	line("First seen", stamp(a.FirstSeen))
 	line("Last seen", stamp(a.LastSeen))
 	line("Attempts", fmt.Sprintf("%d in %d aggregate%s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal)))
@@ -388,6 +400,9 @@ func emailText(a Alert) string {
 	b.WriteString("\nAlert id " + a.ID + ", generated " + a.GeneratedAt.Format(time.RFC3339) + ".\n")
 	return b.String()
 }
+
+// duplicateNote explains the possible-duplicate flag.
+const duplicateNote = "an earlier attempt to send this alert (same alert id) may already have reached you; SNS's answer to it was lost"
 
 // lateNote says how late an alert is, in words.
 func lateNote(a Alert) string {

@@ -109,13 +109,51 @@ func TestRenderAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]Attribute{
-		"rule":      {DataType: "String", StringValue: "kubernetes-unauthorized-access"},
-		"severity":  {DataType: "String", StringValue: "medium"},
-		"riskScore": {DataType: "Number", StringValue: "49"},
-		"cluster":   {DataType: "String", StringValue: "unknown"},
-		"user":      {DataType: "String", StringValue: "eve⟨U+000A⟩⟨U+202E⟩"},
+		"rule":              {DataType: "String", StringValue: "kubernetes-unauthorized-access"},
+		"severity":          {DataType: "String", StringValue: "medium"},
+		"riskScore":         {DataType: "Number", StringValue: "49"},
+		"cluster":           {DataType: "String", StringValue: "unknown"},
+		"user":              {DataType: "String", StringValue: "eve⟨U+000A⟩⟨U+202E⟩"},
+		"alertId":           {DataType: "String", StringValue: Build(g, Options{Now: fixedNow}).ID},
+		"possibleDuplicate": {DataType: "String", StringValue: "false"},
 	}
 	if !maps.Equal(m.MessageAttributes, want) {
 		t.Errorf("attributes = %v, want %v", m.MessageAttributes, want)
+	}
+}
+
+// TestPossibleDuplicate: a flagged alert keeps its id and says so in the subject, every
+// channel and the attributes; an unflagged one says nothing of it.
+func TestPossibleDuplicate(t *testing.T) {
+	plain := Build(sampleGroup(), Options{Now: fixedNow})
+	g := sampleGroup()
+	g.PossibleDuplicate = true
+	dup := Build(g, Options{Now: fixedNow})
+	if dup.ID != plain.ID || !dup.PossibleDuplicate || plain.PossibleDuplicate {
+		t.Fatalf("ids %s/%s, flags %v/%v: want the same id, flagged once", plain.ID, dup.ID, plain.PossibleDuplicate, dup.PossibleDuplicate)
+	}
+	for _, tc := range []struct {
+		a    Alert
+		want bool
+	}{{plain, false}, {dup, true}} {
+		m, err := Render(tc.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(m.Subject, "(possible duplicate)"); got != tc.want {
+			t.Errorf("subject %q: flagged %v, want %v", m.Subject, got, tc.want)
+		}
+		ch := channels(t, m)
+		for _, name := range []string{"email", "https"} {
+			if got := strings.Contains(ch[name], "may already have reached you"); got != tc.want {
+				t.Errorf("%s channel flagged %v, want %v", name, got, tc.want)
+			}
+		}
+		if got := strings.Contains(ch["sqs"], `"possibleDuplicate":true`); got != tc.want {
+			t.Errorf("structured alert flagged %v, want %v", got, tc.want)
+		}
+		if got := m.MessageAttributes["possibleDuplicate"].StringValue; got != map[bool]string{true: "true", false: "false"}[tc.want] {
+			t.Errorf("possibleDuplicate attribute %q, want %v", got, tc.want)
+		}
 	}
 }

@@ -40,6 +40,18 @@ type Store interface {
 	Aggregates(ctx context.Context, g store.GroupKey) ([]aggregate.Aggregate, error)
 	MarkSent(ctx context.Context, c store.Claim, messageID string) error
 	Release(ctx context.Context, c store.Claim) error
+	MarkUnknown(ctx context.Context, c store.Claim) error
+}
+
+// possiblyPublished is implemented by publish errors that know whether the message may
+// have reached SNS anyway (*notify.Error).
+type possiblyPublished interface{ PossiblyPublished() bool }
+
+// maybePublished reports whether a failed publish may have reached SNS. An error that
+// does not say (building the alert failed, say) happened before anything was sent.
+func maybePublished(err error) bool {
+	var p possiblyPublished
+	return errors.As(err, &p) && p.PossiblyPublished()
 }
 
 // Publisher sends one alert; *notify.Publisher satisfies it.
@@ -132,6 +144,12 @@ type summary struct {
 	alreadySent atomic.Int64
 	heldByOther atomic.Int64
 	failed      atomic.Int64
+	// unknown counts publishes whose outcome is unknown; duplicates counts alerts
+	// published flagged as possible duplicates; unrecorded counts alerts published whose
+	// sent state could not be recorded before the deadline.
+	unknown    atomic.Int64
+	duplicates atomic.Int64
+	unrecorded atomic.Int64
 }
 
 // Invoke handles one raw Lambda event (a CloudWatch Logs subscription event or a Kinesis
@@ -204,18 +222,54 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, sum *summary
 	if err != nil || claim.Outcome != store.Claimed {
 		return err
 	}
-	id, err := h.publish(ctx, g)
+	id, err := h.publish(ctx, g, claim.PossibleDuplicate)
 	if err != nil {
-		// Give the claim back so that the retry of this delivery can publish at once.
-		if relErr := h.opts.Store.Release(context.WithoutCancel(ctx), claim); relErr != nil {
+		bg := context.WithoutCancel(ctx)
+		if maybePublished(err) {
+			// SNS may have accepted it: keep the claim as unknown, so that the retry of this
+			// delivery publishes again flagged as a possible duplicate, with the same id.
+			sum.unknown.Add(1)
+			if mErr := h.opts.Store.MarkUnknown(bg, claim); mErr != nil {
+				return errors.Join(err, mErr)
+			}
+			return err
+		}
+		// Certainly not published: give the claim back so that the retry can publish at once.
+		if relErr := h.opts.Store.Release(bg, claim); relErr != nil {
 			return errors.Join(err, relErr)
 		}
 		return err
 	}
 	sum.published.Add(1)
-	// A failure here, after a successful publish, is the one case that can duplicate an
-	// alert: the claim stays until its lease expires, and a later delivery publishes again.
-	return h.opts.Store.MarkSent(context.WithoutCancel(ctx), claim, id)
+	if claim.PossibleDuplicate {
+		sum.duplicates.Add(1)
+	}
+	return h.markSent(ctx, claim, id, sum)
+}
+
+// markSent records the published alert, repeating the write (which is safe to repeat)
+// while the invocation has time. If it still fails, the alert went out but the claim
+// stays until its lease expires; a later delivery of the group then publishes it again,
+// flagged as a possible duplicate. The invocation does not fail for it: retrying the
+// delivery could only cause that duplicate sooner.
+func (h *Handler) markSent(ctx context.Context, claim store.Claim, id string, sum *summary) error {
+	bg := context.WithoutCancel(ctx)
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := h.opts.Store.MarkSent(bg, claim, id)
+		if err == nil || errors.Is(err, store.ErrClaimLost) {
+			return err
+		}
+		deadline, ok := ctx.Deadline()
+		if (ok && deadline.Sub(h.opts.Now()) < wait+time.Second) || (!ok && attempt == 5) {
+			sum.unrecorded.Add(1)
+			h.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "alert published but not recorded as sent",
+				slog.String("group", claim.Group.PartitionKey()), slog.String("error", err.Error()))
+			return nil
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // claim takes the claim of group g. When another invocation holds it, claim waits up to
@@ -237,7 +291,7 @@ func (h *Handler) claim(ctx context.Context, g store.GroupKey, sum *summary) (st
 		case store.Claimed:
 			return claim, nil
 		}
-		if h.opts.Now().Sub(start)+wait > h.opts.HeldWait {
+		if h.opts.Now().Sub(start)+wait > h.heldLimit(ctx, start, claim.LeaseUntil) {
 			sum.heldByOther.Add(1)
 			return store.Claim{}, fmt.Errorf("claim %s: %w", g.PartitionKey(), ErrClaimHeld)
 		}
@@ -252,13 +306,33 @@ func (h *Handler) claim(ctx context.Context, g store.GroupKey, sum *summary) (st
 	}
 }
 
+// publishReserve is the time an invocation keeps for publishing after waiting for a lease.
+const publishReserve = 10 * time.Second
+
+// heldLimit is how long claim waits, from start, for a group held by another invocation:
+// HeldWait, or until the holder's lease ends if that leaves publishReserve before the
+// deadline. A retry of a delivery whose first attempt died holding the claim (Lambda
+// retries a minute later; the lease outlasts the dead invocation's deadline by 10 s) so
+// takes the claim over in the same attempt instead of failing again.
+func (h *Handler) heldLimit(ctx context.Context, start, leaseUntil time.Time) time.Duration {
+	limit := h.opts.HeldWait
+	deadline, ok := ctx.Deadline()
+	if !ok || leaseUntil.IsZero() {
+		return limit
+	}
+	if end := leaseUntil.Add(100 * time.Millisecond); end.Before(deadline.Add(-publishReserve)) {
+		limit = max(limit, end.Sub(start))
+	}
+	return limit
+}
+
 // publish builds the alert of g from its stored aggregates and publishes it.
-func (h *Handler) publish(ctx context.Context, g store.GroupKey) (string, error) {
+func (h *Handler) publish(ctx context.Context, g store.GroupKey, possibleDuplicate bool) (string, error) {
 	aggs, err := h.opts.Store.Aggregates(ctx, g)
 	if err != nil {
 		return "", err
 	}
-	msg, err := h.opts.Render(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs})
+	msg, err := h.opts.Render(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate})
 	if err != nil {
 		return "", fmt.Errorf("render alert %s: %w", g.PartitionKey(), err)
 	}
@@ -304,6 +378,10 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 		DuplicateDeliveries: int64(sum.stats.DuplicateLogEvents) + sum.alreadySent.Load(),
 		AlertsPublished:     sum.published.Load(),
 		SuppressionErrors:   int64(sum.stats.SuppressionErrors),
+		// Alerts published but not recorded as sent are unknown outcomes too: a later
+		// delivery of the group publishes them again, flagged.
+		PublishOutcomeUnknown: sum.unknown.Load() + sum.unrecorded.Load(),
+		PossibleDuplicates:    sum.duplicates.Load(),
 	}
 	if sum.recorded {
 		inv.AggregatesWritten = int64(sum.aggregates)
@@ -340,6 +418,9 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int64("alreadySent", sum.alreadySent.Load()),
 		slog.Int64("heldByOther", sum.heldByOther.Load()),
 		slog.Int64("groupsFailed", sum.failed.Load()),
+		slog.Int64("publishOutcomeUnknown", sum.unknown.Load()),
+		slog.Int64("possibleDuplicates", sum.duplicates.Load()),
+		slog.Int64("sentNotRecorded", sum.unrecorded.Load()),
 		slog.Int64("durationMs", h.opts.Now().Sub(start).Milliseconds()),
 	}
 	for reason, n := range sum.stats.Skipped {

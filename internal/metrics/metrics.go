@@ -36,6 +36,10 @@ const (
 	DuplicateDeliveries = "DuplicateDeliveries"
 	AlertsPublished     = "AlertsPublished"
 	SuppressionErrors   = "SuppressionErrors"
+	// PublishOutcomeUnknown counts publishes that SNS may or may not have accepted;
+	// PossibleDuplicates counts alerts published again, flagged, after one.
+	PublishOutcomeUnknown = "PublishOutcomeUnknown"
+	PossibleDuplicates    = "PossibleDuplicates"
 )
 
 // SkipReason says why a log line was not used. Each reason is also written as its own
@@ -64,6 +68,10 @@ type Invocation struct {
 	DuplicateDeliveries int64 // signs of redelivery: repeated log events, alert groups already sent
 	AlertsPublished     int64 // SNS messages published
 	SuppressionErrors   int64 // suppression expressions that failed at run time (match kept)
+	// PublishOutcomeUnknown counts publishes SNS may have accepted although they failed.
+	PublishOutcomeUnknown int64
+	// PossibleDuplicates counts alerts published flagged as possible duplicates.
+	PossibleDuplicates int64
 }
 
 type metricDefinition struct {
@@ -97,6 +105,8 @@ func Record(m Invocation, now time.Time) map[string]any {
 		{DuplicateDeliveries, m.DuplicateDeliveries},
 		{AlertsPublished, m.AlertsPublished},
 		{SuppressionErrors, m.SuppressionErrors},
+		{PublishOutcomeUnknown, m.PublishOutcomeUnknown},
+		{PossibleDuplicates, m.PossibleDuplicates},
 	}
 	doc := map[string]any{}
 	var defs []metricDefinition

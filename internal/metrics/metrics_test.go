@@ -114,7 +114,7 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"Suppressed": 0, "AggregatesWritten": 0, "DuplicateDeliveries": 0, "AlertsPublished": 0,
 				"SuppressionErrors": 0,
 			},
-			nMetrics: 9,
+			nMetrics: 11,
 		},
 		{
 			name: "full invocation with function name and skip reasons",
@@ -134,7 +134,7 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"AlertsPublished": 2, "SuppressionErrors": 1,
 			},
 			dimension: "detector-UnauthorizedAccessFunction-abc",
-			nMetrics:  12,
+			nMetrics:  14,
 		},
 		{
 			name: "free-form reasons become clean names and merge",
@@ -142,12 +142,12 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"too large": 2, "Too-Large": 3, "": 1, "<@here>": 4,
 			}},
 			want:     map[string]int64{"LinesSkipped": 10, "LinesSkippedTooLarge": 5, "LinesSkippedOther": 1, "LinesSkippedHere": 4},
-			nMetrics: 12,
+			nMetrics: 14,
 		},
 		{
 			name:     "more reasons than EMF allows: capped at 100 metrics, total kept",
 			in:       metrics.Invocation{LinesSkipped: manyReasons},
-			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason090": 1},
+			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason088": 1},
 			nMetrics: metrics.MaxMetrics,
 		},
 	}

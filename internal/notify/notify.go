@@ -1,15 +1,19 @@
 // Package notify publishes rendered alerts to an SNS topic.
 //
 // Publish sends exactly the alert.Message it is given (Subject, Message, MessageStructure,
-// MessageAttributes) and classifies failures: throttling, server-side errors and network
-// failures are retryable (Lambda's retry of the invocation may succeed); anything else,
-// such as a missing topic or a denied permission, is not and needs an operator.
+// MessageAttributes) and classifies failures twice: whether a later attempt may succeed
+// (throttling, server-side errors and network failures may; a missing topic or a denied
+// permission needs an operator), and whether SNS may have accepted the message anyway (a
+// server error, a connection lost after sending, a deadline). Publish is not idempotent,
+// so it is repeated only when SNS certainly did not accept it.
 package notify
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -52,18 +56,65 @@ func (p *Publisher) Publish(ctx context.Context, m alert.Message) (string, error
 			}
 		}
 	}
-	out, err := p.client.Publish(ctx, in)
-	if err != nil {
-		return "", &Error{Retryable: Classify(err), Err: fmt.Errorf("publish to %s: %w", p.topicARN, err)}
+	// Publish is not idempotent: the SDK's own retries are turned off, since it would
+	// repeat a request that SNS may have accepted (a 5xx after accepting, a reset
+	// connection). Only a publish that certainly did not reach SNS is tried again here.
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		out, err := p.client.Publish(ctx, in, func(o *sns.Options) { o.Retryer = aws.NopRetryer{} })
+		if err == nil {
+			return aws.ToString(out.MessageId), nil
+		}
+		perr := &Error{Retryable: Classify(err), MaybeAccepted: MaybeAccepted(err), Err: fmt.Errorf("publish to %s: %w", p.topicARN, err)}
+		if perr.MaybeAccepted || !perr.Retryable || attempt == maxAttempts {
+			return "", perr
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", perr
+		case <-t.C:
+		}
+		wait *= 4
 	}
-	return aws.ToString(out.MessageId), nil
 }
+
+// maxAttempts bounds the publishes of one alert that certainly did not reach SNS.
+const maxAttempts = 3
 
 // Error is a failed publish.
 type Error struct {
 	// Retryable says whether a later attempt may succeed without operator action.
 	Retryable bool
-	Err       error
+	// MaybeAccepted says that SNS may have accepted the message although the call failed
+	// (a server error, a connection lost after sending, a deadline): publishing again may
+	// duplicate the alert.
+	MaybeAccepted bool
+	Err           error
+}
+
+// PossiblyPublished reports whether the message may have reached SNS (see MaybeAccepted);
+// the handler uses it through an interface, to keep such a claim instead of releasing it.
+func (e *Error) PossiblyPublished() bool { return e.MaybeAccepted }
+
+// MaybeAccepted reports whether SNS may have accepted a message whose Publish returned
+// err. Only an answer of SNS itself below 500 (throttled, denied, not found, invalid), or a
+// failure to connect at all, proves that it did not.
+func MaybeAccepted(err error) bool {
+	var resp *awshttp.ResponseError
+	if errors.As(err, &resp) {
+		return resp.HTTPStatusCode() >= 500
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	return true
 }
 
 // Error returns the message of the underlying error.
