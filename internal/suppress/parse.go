@@ -37,14 +37,21 @@ type SSMGetter interface {
 // LoadParameter reads the named SSM Parameter Store parameter (String, StringList or
 // SecureString, decrypted) and returns the expressions it holds (see ParseParameter).
 func LoadParameter(ctx context.Context, client SSMGetter, name string) ([]string, error) {
+	_, exprs, err := readParameter(ctx, client, name)
+	return exprs, err
+}
+
+// readParameter reads the named parameter and returns its type and the expressions it
+// holds. The error names the parameter and never quotes its value.
+func readParameter(ctx context.Context, client SSMGetter, name string) (ssmtypes.ParameterType, []string, error) {
 	out, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
 	if err != nil {
-		return nil, fmt.Errorf("get SSM parameter %q: %w", name, err)
+		return "", nil, fmt.Errorf("get SSM parameter %q: %w", name, err)
 	}
 	if out.Parameter == nil {
-		return nil, fmt.Errorf("get SSM parameter %q: %w", name, errNoParameter)
+		return "", nil, fmt.Errorf("get SSM parameter %q: %w", name, errNoParameter)
 	}
-	return ParseParameter(out.Parameter.Type, aws.ToString(out.Parameter.Value)), nil
+	return out.Parameter.Type, ParseParameter(out.Parameter.Type, aws.ToString(out.Parameter.Value)), nil
 }
 
 var errNoParameter = errors.New("response has no parameter")
