@@ -46,6 +46,7 @@ type diskDynamoDB struct {
 
 func startDiskDynamoDB(t *testing.T) *diskDynamoDB {
 	t.Helper()
+	local.MustHaveServices(t)
 	java, jar, err := local.DynamoDBTools()
 	if err != nil {
 		t.Fatal(err)
