@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -40,7 +41,10 @@ type Moto struct {
 	// AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SSM, ... (see MotoServices).
 	Endpoint string
 	proc     *process
-	queues   map[string]string // topic name → URL of its subscribed queue
+	sqs      *sqs.Client // for Receive, Delete and Drain
+
+	mu     sync.Mutex
+	queues map[string]string // topic name → URL of its subscribed queue
 }
 
 // MotoBinary returns the path of moto_server on the PATH, or an error wrapping
@@ -67,21 +71,17 @@ func StartMoto(ctx context.Context, topics ...string) (*Moto, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "local-moto-*")
-	if err != nil {
-		return nil, fmt.Errorf("start moto_server: %w", err)
-	}
 	// MOTO_ACCOUNT_ID fixes the account in every ARN and queue URL, whatever the
 	// credentials of a request; INITIAL_NO_AUTH_ACTION_COUNT, if the caller has it set,
 	// would turn on moto's IAM checks, which only a test asks for (EnforceIAM).
 	env := append(os.Environ(), "MOTO_ACCOUNT_ID="+AccountID, "INITIAL_NO_AUTH_ACTION_COUNT=inf")
-	proc, err := startProcessEnv(bin, dir, env, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	// moto keeps everything in memory; it writes nothing to its working directory.
+	proc, err := startProcessEnv(bin, os.TempDir(), env, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
 	m := &Moto{Endpoint: endpoint(port), proc: proc, queues: map[string]string{}}
-	defer os.RemoveAll(dir) // only the working directory; moto keeps everything in memory
+	m.sqs = m.SQSClient()
 	client := m.SNSClient(func(o *sns.Options) { o.RetryMaxAttempts = 1 })
 	err = proc.waitReady(ctx, func(ctx context.Context) error {
 		_, err := client.ListTopics(ctx, &sns.ListTopicsInput{})
@@ -126,7 +126,9 @@ func (m *Moto) CreateTopic(ctx context.Context, topic string) error {
 	if err != nil {
 		return fmt.Errorf("subscribe queue %s to topic %s: %w", QueueName(topic), topic, err)
 	}
+	m.mu.Lock()
 	m.queues[topic] = aws.ToString(q.QueueUrl)
+	m.mu.Unlock()
 	return nil
 }
 
@@ -137,6 +139,8 @@ func (m *Moto) TopicARN(topic string) string {
 
 // QueueURL returns the URL of the queue subscribed to topic.
 func (m *Moto) QueueURL(topic string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if u, ok := m.queues[topic]; ok {
 		return u
 	}
@@ -179,7 +183,7 @@ type QueueMessage struct {
 // Receive receives up to 10 visible messages from the queue subscribed to topic, without
 // waiting. Received messages are hidden for the queue's visibility timeout unless deleted.
 func (m *Moto) Receive(ctx context.Context, topic string) ([]QueueMessage, error) {
-	out, err := m.SQSClient().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	out, err := m.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(m.QueueURL(topic)),
 		MaxNumberOfMessages: 10,
 		WaitTimeSeconds:     0,
@@ -200,7 +204,7 @@ func (m *Moto) Receive(ctx context.Context, topic string) ([]QueueMessage, error
 
 // Delete deletes a received message.
 func (m *Moto) Delete(ctx context.Context, topic, receiptHandle string) error {
-	_, err := m.SQSClient().DeleteMessage(ctx, &sqs.DeleteMessageInput{
+	_, err := m.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{
 		QueueUrl:      aws.String(m.QueueURL(topic)),
 		ReceiptHandle: aws.String(receiptHandle),
 	})
