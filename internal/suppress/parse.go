@@ -34,15 +34,10 @@ type SSMGetter interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
-// LoadParameter reads the named SSM Parameter Store parameter (String, StringList or
-// SecureString, decrypted) and returns the expressions it holds (see ParseParameter).
-func LoadParameter(ctx context.Context, client SSMGetter, name string) ([]string, error) {
-	_, exprs, err := readParameter(ctx, client, name)
-	return exprs, err
-}
-
-// readParameter reads the named parameter and returns its type and the expressions it
-// holds. The error names the parameter and never quotes its value.
+// readParameter reads the named SSM Parameter Store parameter (String, StringList or
+// SecureString, decrypted) and returns its type and the expressions it holds (see
+// ParseParameter). The error names the parameter and never quotes its value; Load is its
+// caller.
 func readParameter(ctx context.Context, client SSMGetter, name string) (ssmtypes.ParameterType, []string, error) {
 	out, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
 	if err != nil {
