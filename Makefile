@@ -19,7 +19,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-32s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: ## Install the local stack (DynamoDB Local, goaws, Lambda RIE) into git-ignored folders
+tools: ## Install the local stack (DynamoDB Local, Lambda RIE) into git-ignored folders; check for moto_server
 	bash infra/local/install.sh
 
 .PHONY: build
@@ -54,7 +54,7 @@ events: ## Regenerate the sample Lambda events in events/ from events/raw/
 	$(GO) run ./cmd/mkevents
 
 .PHONY: run
-run: ## Run the real function locally (RIE + DynamoDB Local + goaws) on a sample event, twice
+run: ## Run the real function locally (RIE + DynamoDB Local + moto_server) on a sample event, twice
 	$(GO) run ./cmd/localrun
 
 .PHONY: invoke

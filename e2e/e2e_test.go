@@ -48,7 +48,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("first delivery publishes one alert per window", func(t *testing.T) {
 		invokeOK(ctx, t, stack, event)
-		notes, err := stack.GoAWS.Drain(ctx, topic)
+		notes, err := stack.Moto.Drain(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("redelivery publishes nothing and counts nothing twice", func(t *testing.T) {
 		invokeOK(ctx, t, stack, event)
-		notes, err := stack.GoAWS.Drain(ctx, topic)
+		notes, err := stack.Moto.Drain(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestEndToEnd(t *testing.T) {
 		if fe.Message == "" || fe.Type == "" {
 			t.Errorf("function error %+v: want errorMessage and errorType", fe)
 		}
-		notes, err := stack.GoAWS.Drain(ctx, topic)
+		notes, err := stack.Moto.Drain(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestEndToEnd(t *testing.T) {
 
 		// The function still works after a failed invocation.
 		invokeOK(ctx, t, stack, other)
-		notes, err = stack.GoAWS.Drain(ctx, topic)
+		notes, err = stack.Moto.Drain(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,11 +220,11 @@ func checkAlert(t *testing.T, n local.Notification) string {
 func aggregateCounts(ctx context.Context, t *testing.T, stack *local.FunctionStack) map[string]int64 {
 	t.Helper()
 	counts := map[string]int64{}
-	p := dynamodb.NewScanPaginator(stack.DynamoDB.Client(), &dynamodb.ScanInput{TableName: aws.String(table)})
+	p := dynamodb.NewScanPaginator(stack.DynamoDB.Client(), &dynamodb.ScanInput{TableName: aws.String(stack.Table)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			t.Fatalf("scan %s: %v", table, err)
+			t.Fatalf("scan %s: %v", stack.Table, err)
 		}
 		for _, item := range page.Items {
 			pk, _ := item["pk"].(*types.AttributeValueMemberS)

@@ -106,7 +106,7 @@ func Median(ds []time.Duration) time.Duration {
 }
 
 // PeakRSS runs bootstrap under the runtime interface emulator against DynamoDB Local and
-// goaws (local.StartFunctionStack), invokes it once with event, and returns the peak
+// moto (local.StartFunctionStack), invokes it once with event, and returns the peak
 // resident set size (VmHWM) of the bootstrap process afterwards, in bytes. env is extra
 // function environment (NAME=value), e.g. GOGC.
 func PeakRSS(ctx context.Context, bootstrap string, event []byte, env ...string) (int64, error) {

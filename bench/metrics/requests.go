@@ -146,9 +146,9 @@ func (c RequestCount) String() string {
 }
 
 // CountRequests runs each batch through the real handler, store and publisher (against
-// DynamoDB Local and goaws), each batch on a fresh table so that every batch records and
+// DynamoDB Local and moto), each batch on a fresh table so that every batch records and
 // alerts from scratch, and counts the DynamoDB requests it makes.
-func CountRequests(ctx context.Context, ddb *local.DynamoDB, sns *local.GoAWS, topic string, batches []Batch) ([]RequestCount, error) {
+func CountRequests(ctx context.Context, ddb *local.DynamoDB, sns *local.Moto, topic string, batches []Batch) ([]RequestCount, error) {
 	counter := &RequestCounter{}
 	client := ddb.Client(func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: counter} })
 	p := pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser})

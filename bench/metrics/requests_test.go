@@ -7,14 +7,14 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 )
 
-// TestRequestsDoNotGrowWithEvents checks, against DynamoDB Local and goaws, that the
+// TestRequestsDoNotGrowWithEvents checks, against DynamoDB Local and moto, that the
 // DynamoDB requests of a batch depend on its distinct aggregates and alert groups, not on
 // how many events it holds: the same matching lines repeated 1, 10, 98 and 150 times among 1,
 // 10, 98 and 150 times more other traffic cost the same requests. Scale 98 puts 98 ids
 // in one conditional write, 150 takes the path for more ids than one write checks.
 func TestRequestsDoNotGrowWithEvents(t *testing.T) {
 	ddb := local.DynamoDBForTest(t)
-	sns := local.GoAWSForTest(t, "alerts")
+	sns := local.MotoForTest(t, "alerts")
 	batches := Batches(7, 6, 20, 1, 10, 98, 150)
 	counts, err := CountRequests(context.Background(), ddb, sns, "alerts", batches)
 	if err != nil {

@@ -1,6 +1,6 @@
 // Command localrun runs the real Lambda function on this machine, without Docker and
-// without an AWS account: it builds the bootstrap, starts DynamoDB Local, goaws (SNS and
-// SQS) and the AWS Lambda Runtime Interface Emulator on free loopback ports, delivers a
+// without an AWS account: it builds the bootstrap, starts DynamoDB Local, moto_server (SNS
+// and SQS) and the AWS Lambda Runtime Interface Emulator on free loopback ports, delivers a
 // sample CloudWatch Logs event twice and prints the alerts a subscriber of the topic
 // receives.
 //

@@ -48,7 +48,7 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 		return fmt.Errorf("read event: %w", err)
 	}
 
-	step(out, "Checking the local tools (DynamoDB Local, goaws, Lambda runtime interface emulator)")
+	step(out, "Checking the local tools (DynamoDB Local, moto_server, Lambda runtime interface emulator)")
 	if err := ensureTools(ctx, root, out, errOut); err != nil {
 		return err
 	}
@@ -64,14 +64,14 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 		return err
 	}
 
-	step(out, "Starting DynamoDB Local, goaws and the emulator on free loopback ports")
+	step(out, "Starting DynamoDB Local, moto_server and the emulator on free loopback ports")
 	stack, err := local.StartFunctionStack(ctx, local.StackOptions{Bootstrap: bootstrap, Table: table, Topic: topic})
 	if err != nil {
 		return err
 	}
 	defer stack.Stop()
 	fmt.Fprintf(out, "    DynamoDB Local  %s  table %s\n", stack.DynamoDB.Endpoint, table)
-	fmt.Fprintf(out, "    goaws SNS/SQS   %s  topic %s, queue %s subscribed to it\n", stack.GoAWS.Endpoint, topic, local.QueueName(topic))
+	fmt.Fprintf(out, "    moto SNS/SQS    %s  topic %s, queue %s subscribed to it\n", stack.Moto.Endpoint, topic, local.QueueName(topic))
 	fmt.Fprintf(out, "    Lambda (RIE)    %s  running %s\n", stack.Emulator.Endpoint, local.FunctionPackage)
 
 	rel := relative(root, eventPath)
@@ -131,7 +131,7 @@ func missingTools() error {
 	if _, _, err := local.DynamoDBTools(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := local.GoAWSBinary(); err != nil {
+	if _, err := local.MotoBinary(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := local.RIEBinary(); err != nil {
@@ -154,7 +154,7 @@ func deliver(ctx context.Context, stack *local.FunctionStack, event []byte, out 
 	if err != nil {
 		return 0, err
 	}
-	notes, err := stack.GoAWS.Drain(ctx, stack.Topic)
+	notes, err := stack.Moto.Drain(ctx, stack.Topic)
 	if err != nil {
 		return 0, err
 	}

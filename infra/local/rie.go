@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +91,7 @@ func BuildBootstrap(ctx context.Context, root, dir string) (string, error) {
 // local endpoints and dummy credentials (see Environment), the table and topic, and
 // nothing from the caller's environment that could reach a real AWS account (profiles,
 // credential files, instance metadata). extra (NAME=value) is appended last, so it wins.
-func FunctionEnvironment(dynamoDBEndpoint, snsEndpoint, table, topicARN string, extra ...string) []string {
+func FunctionEnvironment(dynamoDBEndpoint, motoEndpoint, table, topicARN string, extra ...string) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"TMPDIR=" + os.TempDir(),
@@ -102,7 +103,7 @@ func FunctionEnvironment(dynamoDBEndpoint, snsEndpoint, table, topicARN string, 
 		"TABLE_NAME=" + table,
 		"TOPIC_ARN=" + topicARN,
 	}
-	env = append(env, Environment(dynamoDBEndpoint, snsEndpoint)...)
+	env = append(env, Environment(dynamoDBEndpoint, motoEndpoint)...)
 	return append(env, extra...)
 }
 
@@ -223,14 +224,14 @@ func (e *Emulator) Stop() {
 }
 
 // FunctionStack is the whole local path of a delivery: DynamoDB Local with the table,
-// goaws with the topic and its subscribed queue, and the function's bootstrap under the
-// runtime interface emulator, pointed at both.
+// moto_server with the topic and its subscribed queue (and SSM, KMS, Kinesis, ...), and
+// the function's bootstrap under the runtime interface emulator, pointed at both.
 type FunctionStack struct {
 	DynamoDB *DynamoDB
-	GoAWS    *GoAWS
+	Moto     *Moto
 	Emulator *Emulator
 	Table    string
-	Topic    string // topic name; GoAWS.TopicARN(Topic) is its ARN
+	Topic    string // topic name; Moto.TopicARN(Topic) is its ARN
 }
 
 // StackOptions configure StartFunctionStack.
@@ -241,20 +242,24 @@ type StackOptions struct {
 	Table, Topic string
 	// Env is extra function configuration (NAME=value), e.g. ALERT_GROUP_BY.
 	Env []string
+	// Prepare, if set, runs once the services are up and the table and topic exist, before
+	// the function starts: it can create what the function reads at start-up (an SSM
+	// parameter, say). The variables it returns (NAME=value) are added after Env.
+	Prepare func(ctx context.Context, s *FunctionStack) ([]string, error)
 }
 
-// StartFunctionStack starts DynamoDB Local and goaws side by side, creates the table,
-// then starts the emulator with the function pointed at them. On error, whatever was
-// started is stopped again.
+// StartFunctionStack starts DynamoDB Local and moto_server side by side, creates the
+// table, runs opts.Prepare, then starts the emulator with the function pointed at them. On
+// error, whatever was started is stopped again.
 func StartFunctionStack(ctx context.Context, opts StackOptions) (*FunctionStack, error) {
 	s := &FunctionStack{Table: opts.Table, Topic: opts.Topic}
-	var dErr, gErr error
+	var dErr, mErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.DynamoDB, dErr = StartDynamoDB(ctx) }()
-	go func() { defer wg.Done(); s.GoAWS, gErr = StartGoAWS(ctx, opts.Topic) }()
+	go func() { defer wg.Done(); s.Moto, mErr = StartMoto(ctx, opts.Topic) }()
 	wg.Wait()
-	if err := errors.Join(dErr, gErr); err != nil {
+	if err := errors.Join(dErr, mErr); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -262,7 +267,16 @@ func StartFunctionStack(ctx context.Context, opts StackOptions) (*FunctionStack,
 		s.Stop()
 		return nil, err
 	}
-	env := FunctionEnvironment(s.DynamoDB.Endpoint, s.GoAWS.Endpoint, opts.Table, s.GoAWS.TopicARN(opts.Topic), opts.Env...)
+	extra := opts.Env
+	if opts.Prepare != nil {
+		more, err := opts.Prepare(ctx, s)
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("prepare the local services: %w", err)
+		}
+		extra = append(slices.Clip(extra), more...)
+	}
+	env := FunctionEnvironment(s.DynamoDB.Endpoint, s.Moto.Endpoint, opts.Table, s.Moto.TopicARN(opts.Topic), extra...)
 	em, err := StartEmulator(ctx, opts.Bootstrap, env)
 	if err != nil {
 		s.Stop()
@@ -278,8 +292,8 @@ func (s *FunctionStack) Stop() {
 	if s.Emulator != nil {
 		s.Emulator.Stop()
 	}
-	if s.GoAWS != nil {
-		s.GoAWS.Stop()
+	if s.Moto != nil {
+		s.Moto.Stop()
 	}
 	if s.DynamoDB != nil {
 		s.DynamoDB.Stop()
@@ -290,22 +304,31 @@ func (s *FunctionStack) Stop() {
 // when the test ends. Missing tools fail the test, with the install command.
 func FunctionStackForTest(t testing.TB, table, topic string, env ...string) *FunctionStack {
 	t.Helper()
+	return StackForTest(t, StackOptions{Table: table, Topic: topic, Env: env})
+}
+
+// StackForTest is FunctionStackForTest with every option: it builds the bootstrap when
+// opts.Bootstrap is empty.
+func StackForTest(t testing.TB, opts StackOptions) *FunctionStack {
+	t.Helper()
+	MustHaveServices(t)
 	for _, check := range []func() error{
 		func() error { _, _, err := DynamoDBTools(); return err },
-		func() error { _, err := GoAWSBinary(); return err },
+		func() error { _, err := MotoBinary(); return err },
 		func() error { _, err := RIEBinary(); return err },
 	} {
 		handleStartError(t, check())
 	}
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
+	if opts.Bootstrap == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.Bootstrap, err = BuildBootstrap(context.Background(), root, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	bootstrap, err := BuildBootstrap(context.Background(), root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := StartFunctionStack(context.Background(), StackOptions{Bootstrap: bootstrap, Table: table, Topic: topic, Env: env})
+	s, err := StartFunctionStack(context.Background(), opts)
 	handleStartError(t, err)
 	t.Cleanup(s.Stop)
 	return s

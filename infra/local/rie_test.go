@@ -61,6 +61,7 @@ func TestFunctionLogLines(t *testing.T) {
 // DynamoDB nor SNS, so the endpoints point nowhere; an undecodable event must come back as
 // a *FunctionError.
 func TestEmulator(t *testing.T) {
+	MustHaveServices(t)
 	if _, err := RIEBinary(); err != nil {
 		handleStartError(t, err)
 	}

@@ -46,6 +46,7 @@ type diskDynamoDB struct {
 
 func startDiskDynamoDB(t *testing.T) *diskDynamoDB {
 	t.Helper()
+	local.MustHaveServices(t)
 	java, jar, err := local.DynamoDBTools()
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ var faultUsers = []string{"user-0", "user-1", "user-2"}
 // The invocation must fail; once DynamoDB is back, the redelivery must leave exact counts
 // and exactly one alert per group.
 func TestDynamoDBStopsMidBatch(t *testing.T) {
-	goaws := local.GoAWSForTest(t, "dbfault")
+	moto := local.MotoForTest(t, "dbfault")
 	db := startDiskDynamoDB(t)
 	tests := []struct {
 		name  string
@@ -170,7 +171,7 @@ func TestDynamoDBStopsMidBatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, db.endpoint, goaws, "dbfault")
+			r := newRig(t, db.endpoint, moto, "dbfault")
 			event, want := faultBatch(t)
 			wire := &tripwire{match: tt.match, fire: func(*http.Request) { db.kill() }}
 			faulty := store.New(r.client(wire), store.Options{Table: r.table})
@@ -187,7 +188,7 @@ func TestDynamoDBStopsMidBatch(t *testing.T) {
 			if tt.staleClaim {
 				held := handler.New(handler.Options{
 					Processor: pipeline.New(r.opts), Store: store.New(r.client(nil), store.Options{Table: r.table}),
-					Publisher: notify.New(r.goaws.SNSClient(), r.goaws.TopicARN(r.topic)),
+					Publisher: notify.New(r.moto.SNSClient(), r.moto.TopicARN(r.topic)),
 					Rule:      detect.UnauthorizedAccess, ClaimLease: time.Minute, HeldWait: 200 * time.Millisecond,
 					Logger: handler.NewLogger(r.log, slog.LevelInfo),
 				})
@@ -235,14 +236,14 @@ func (p *failingAfter) Publish(ctx context.Context, m alert.Message) (string, er
 // unreachable: the invocation fails, and the redelivery publishes the remaining alerts
 // only, with the counts unchanged.
 func TestSNSFailsMidBatch(t *testing.T) {
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "snsfault")
-	r := newRig(t, db.Endpoint, goaws, "snsfault")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "snsfault")
+	r := newRig(t, db.Endpoint, moto, "snsfault")
 	event, want := faultBatch(t)
 	broken := notify.New(sns.NewFromConfig(local.AWSConfig(), func(o *sns.Options) {
 		o.BaseEndpoint = aws.String(closedEndpoint(t))
 		o.RetryMaxAttempts = 1
-	}), goaws.TopicARN("snsfault"))
-	pub := &failingAfter{n: 1, ok: notify.New(goaws.SNSClient(), goaws.TopicARN("snsfault")), broken: broken}
+	}), moto.TopicARN("snsfault"))
+	pub := &failingAfter{n: 1, ok: notify.New(moto.SNSClient(), moto.TopicARN("snsfault")), broken: broken}
 	if err := invokeWith(r.handler(nil, pub), event, "first", 30*time.Second); err == nil {
 		t.Fatal("the invocation succeeded although SNS failed")
 	}
@@ -267,7 +268,7 @@ func TestSNSFailsMidBatch(t *testing.T) {
 // flight: during the aggregate writes, and after the first claim. The invocation fails;
 // the redelivery, with time to spare, completes with exact counts and one alert per group.
 func TestDeadlineExpiresMidBatch(t *testing.T) {
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "deadline")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "deadline")
 	tests := []struct {
 		name  string
 		match func(op string, n int) bool
@@ -277,7 +278,7 @@ func TestDeadlineExpiresMidBatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, db.Endpoint, goaws, "deadline")
+			r := newRig(t, db.Endpoint, moto, "deadline")
 			event, want := faultBatch(t)
 			// The request that trips the wire waits for the invocation's deadline.
 			wire := &tripwire{match: tt.match, fire: func(req *http.Request) { <-req.Context().Done() }}

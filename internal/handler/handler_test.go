@@ -77,7 +77,7 @@ func agg(user, key string, ids ...string) aggregate.Aggregate {
 
 type env struct {
 	db     *local.DynamoDB
-	goaws  *local.GoAWS
+	moto   *local.Moto
 	tables atomic.Int64
 }
 
@@ -97,7 +97,7 @@ func (e *env) fixture(t *testing.T, topic string) *fixture {
 		t.Fatal(err)
 	}
 	f.store = store.New(e.db.Client(), store.Options{Table: f.table})
-	if _, err := e.goaws.Drain(context.Background(), topic); err != nil {
+	if _, err := e.moto.Drain(context.Background(), topic); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -108,7 +108,7 @@ func (f *fixture) handler(proc handler.Processor, st handler.Store, pub handler.
 		st = f.store
 	}
 	if pub == nil {
-		pub = notify.New(f.env.goaws.SNSClient(), f.env.goaws.TopicARN(f.topic))
+		pub = notify.New(f.env.moto.SNSClient(), f.env.moto.TopicARN(f.topic))
 	}
 	return handler.New(handler.Options{
 		Processor:   proc,
@@ -125,7 +125,7 @@ func (f *fixture) handler(proc handler.Processor, st handler.Store, pub handler.
 // alerts drains the topic's queue and returns the user attribute of each alert, sorted.
 func (f *fixture) alerts(t *testing.T) []string {
 	t.Helper()
-	ns, err := f.env.goaws.Drain(context.Background(), f.topic)
+	ns, err := f.env.moto.Drain(context.Background(), f.topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func closedEndpoint(t *testing.T) string {
 
 func TestHandler(t *testing.T) {
 	topics := []string{"first", "concurrent", "dynamodown", "snsfail", "logline"}
-	e := &env{db: local.DynamoDBForTest(t), goaws: local.GoAWSForTest(t, topics...)}
+	e := &env{db: local.DynamoDBForTest(t), moto: local.MotoForTest(t, topics...)}
 
 	batch := pipeline.Result{
 		Aggregates: []aggregate.Aggregate{agg("alice", "k1", "e1", "e2"), agg("alice", "k2", "e3"), agg("bob", "k3", "e4")},
@@ -262,11 +262,11 @@ func TestHandler(t *testing.T) {
 	t.Run("SNS failing: error, then the next delivery publishes once", func(t *testing.T) {
 		f := e.fixture(t, "snsfail")
 		for name, pub := range map[string]handler.Publisher{
-			"missing topic": notify.New(e.goaws.SNSClient(), e.goaws.TopicARN("no-such-topic")),
+			"missing topic": notify.New(e.moto.SNSClient(), e.moto.TopicARN("no-such-topic")),
 			"SNS down": notify.New(sns.NewFromConfig(local.AWSConfig(), func(o *sns.Options) {
 				o.BaseEndpoint = aws.String(closedEndpoint(t))
 				o.RetryMaxAttempts = 1
-			}), e.goaws.TopicARN("snsfail")),
+			}), e.moto.TopicARN("snsfail")),
 		} {
 			if err := invoke(t, f.handler(deliveries{"b1": batch}, nil, pub), "b1"); err == nil {
 				t.Fatalf("%s: Invoke succeeded", name)

@@ -22,14 +22,14 @@ import (
 )
 
 // TestConcurrentLoad runs 50 concurrent invocations of one handler against DynamoDB Local
-// and goaws. The deliveries overlap: 100 log events (5 users × 20 request times, so 20
+// and moto. The deliveries overlap: 100 log events (5 users × 20 request times, so 20
 // aggregates of 5 events each) are spread over the invocations, each carrying 10
 // consecutive events, so every event arrives in five deliveries. The counts must be exact
 // (each event once), and there must be exactly one alert per user. The throughput is
 // logged, not asserted.
 func TestConcurrentLoad(t *testing.T) {
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "load")
-	r := newRig(t, db.Endpoint, goaws, "load")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "load")
+	r := newRig(t, db.Endpoint, moto, "load")
 	const (
 		invocations = 50
 		pool        = 100
@@ -106,8 +106,8 @@ func TestConcurrentLoad(t *testing.T) {
 // and checks that none reaches the log, the published alerts (the whole SNS envelope a
 // subscriber receives) or any DynamoDB item.
 func TestSecretsNeverLeak(t *testing.T) {
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "secrets")
-	r := newRig(t, db.Endpoint, goaws, "secrets")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "secrets")
+	r := newRig(t, db.Endpoint, moto, "secrets")
 	canaries := []string{"SECRET-CANARY-REQUEST-7f3a", "SECRET-CANARY-RESPONSE-91bc", "AKIACANARY0123456789", "canary-session-5d2e", "SECRET-CANARY-ARN-44aa"}
 	extra := map[string]any{
 		"requestObject": map[string]any{"kind": "Secret", "apiVersion": "v1", "metadata": map[string]any{"name": "db"},
@@ -139,7 +139,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	var emf syncBuffer
 	hm := handler.New(handler.Options{
 		Processor: pipeline.New(r.opts), Store: store.New(r.client(nil), store.Options{Table: r.table}),
-		Publisher: notify.New(r.goaws.SNSClient(), r.goaws.TopicARN(r.topic)),
+		Publisher: notify.New(r.moto.SNSClient(), r.moto.TopicARN(r.topic)),
 		Rule:      detect.UnauthorizedAccess, ClaimLease: time.Minute,
 		Logger: slog.New(slog.DiscardHandler), Metrics: &emf,
 	})

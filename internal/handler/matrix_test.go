@@ -72,12 +72,12 @@ type eventCase struct {
 }
 
 // TestBadInputMatrix sends hostile and malformed deliveries through the handler wired to
-// the real pipeline, DynamoDB Local and goaws. A delivery that cannot be decoded fails the
+// the real pipeline, DynamoDB Local and moto. A delivery that cannot be decoded fails the
 // invocation with a clear error (so Lambda retries it and then uses the on-failure
 // destination); a bad log event inside a good delivery is skipped and counted by reason
 // while the good event beside it is still counted and alerted: nothing is dropped silently.
 func TestBadInputMatrix(t *testing.T) {
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "matrix")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "matrix")
 
 	good := func(user string) string { return auditLine(t, user, "203.0.113.9", time.Minute, nil) }
 	plain := subscriptionMessage(t, []logEvent{{ID: "1", Timestamp: hourNow.UnixMilli(), Message: good("zlib-user")}})
@@ -120,7 +120,7 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 	for i, lc := range lineCases {
 		t.Run("line/"+lc.name, func(t *testing.T) {
-			r := newRig(t, db.Endpoint, goaws, "matrix")
+			r := newRig(t, db.Endpoint, moto, "matrix")
 			goodUser := fmt.Sprintf("good-%d", i)
 			h := r.handler(nil, nil)
 			event := rawDelivery(t, []string{lc.line, good(goodUser)}, lc.verbatim)
@@ -184,7 +184,7 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 	for _, ec := range eventCases {
 		t.Run("event/"+ec.name, func(t *testing.T) {
-			r := newRig(t, db.Endpoint, goaws, "matrix")
+			r := newRig(t, db.Endpoint, moto, "matrix")
 			h := r.handler(nil, nil)
 			err := invokeWith(h, ec.event, "event", 30*time.Second)
 			wantErr := ec.errIs != nil || ec.errHas != ""
@@ -220,11 +220,11 @@ func TestBadInputMatrix(t *testing.T) {
 // TestGzipBombMemory checks that a delivery inflating to 1 GiB fails with ErrTooLarge
 // after allocating memory in proportion to the configured cap, not to the bomb.
 func TestGzipBombMemory(t *testing.T) {
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "bomb")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "bomb")
 	event := awslogs(gzipBomb(t))
 	for _, capBytes := range []int64{8 << 20, cwlogs.DefaultMaxDecompressedBytes} {
 		t.Run(fmt.Sprint(capBytes>>20, "MiB"), func(t *testing.T) {
-			r := newRig(t, db.Endpoint, goaws, "bomb")
+			r := newRig(t, db.Endpoint, moto, "bomb")
 			r.opts.MaxDecompressedBytes = capBytes
 			h := r.handler(nil, nil)
 			runtime.GC()

@@ -29,7 +29,7 @@ import (
 
 // TestMatchModesAndSuppressions runs the mixed sample delivery (an RBAC denial by mallory,
 // a ResourceQuota admission 403 for the CI service account, allowed requests and junk)
-// through the real pipeline, DynamoDB Local and goaws with each match mode and with a
+// through the real pipeline, DynamoDB Local and moto with each match mode and with a
 // suppression: only the expected users are stored and alerted, and suppressed matches are
 // counted in the metrics but never stored.
 func TestMatchModesAndSuppressions(t *testing.T) {
@@ -61,7 +61,7 @@ func TestMatchModesAndSuppressions(t *testing.T) {
 	for i := range tests {
 		topics[i] = fmt.Sprintf("modes%d", i)
 	}
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, topics...)
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, topics...)
 	ctx := context.Background()
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +82,7 @@ func TestMatchModesAndSuppressions(t *testing.T) {
 				Processor: pipeline.New(opts),
 				// The sample's events have fixed dates; DynamoDB Local expires items by the real clock.
 				Store:      store.New(db.Client(), store.Options{Table: table, Retention: 3650 * 24 * time.Hour}),
-				Publisher:  notify.New(goaws.SNSClient(), goaws.TopicARN(topics[i])),
+				Publisher:  notify.New(moto.SNSClient(), moto.TopicARN(topics[i])),
 				Rule:       detect.UnauthorizedAccess,
 				Alert:      alert.Options{Region: "eu-west-1"},
 				ClaimLease: time.Minute,
@@ -95,7 +95,7 @@ func TestMatchModesAndSuppressions(t *testing.T) {
 				}
 			}
 
-			ns, err := goaws.Drain(ctx, topics[i])
+			ns, err := moto.Drain(ctx, topics[i])
 			if err != nil {
 				t.Fatal(err)
 			}

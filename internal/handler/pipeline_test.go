@@ -32,7 +32,7 @@ func TestHandlerWithPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "e2e")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "e2e")
 	ctx := context.Background()
 	if err := db.CreateTable(ctx, "detector"); err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestHandlerWithPipeline(t *testing.T) {
 	h := handler.New(handler.Options{
 		Processor:  pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser, Region: "eu-west-1"}),
 		Store:      st,
-		Publisher:  notify.New(goaws.SNSClient(), goaws.TopicARN("e2e")),
+		Publisher:  notify.New(moto.SNSClient(), moto.TopicARN("e2e")),
 		Rule:       detect.UnauthorizedAccess,
 		Alert:      alert.Options{Region: "eu-west-1"},
 		ClaimLease: time.Minute,
@@ -56,7 +56,7 @@ func TestHandlerWithPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	alerts, err := goaws.Drain(ctx, "e2e")
+	alerts, err := moto.Drain(ctx, "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}

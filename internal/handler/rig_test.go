@@ -31,7 +31,7 @@ import (
 
 // This file holds the helpers of the hardening tests (bad-input matrix, faults, load,
 // secrets): real CloudWatch Logs deliveries built from audit lines, run through the real
-// pipeline, store (DynamoDB Local) and publisher (goaws).
+// pipeline, store (DynamoDB Local) and publisher (moto).
 
 // hourNow is the current hour: DynamoDB Local expires items by the real clock, so the
 // events of these tests happen now.
@@ -138,7 +138,7 @@ func (b *syncBuffer) String() string {
 // rig is one test's table, topic, log and handler wiring around shared local services.
 type rig struct {
 	dbEndpoint string
-	goaws      *local.GoAWS
+	moto       *local.Moto
 	table      string
 	topic      string
 	log        *syncBuffer
@@ -148,17 +148,17 @@ type rig struct {
 var rigTables atomic.Int64
 
 // newRig creates a table in the DynamoDB Local at dbEndpoint and empties topic's queue.
-func newRig(t *testing.T, dbEndpoint string, goaws *local.GoAWS, topic string) *rig {
+func newRig(t *testing.T, dbEndpoint string, moto *local.Moto, topic string) *rig {
 	t.Helper()
 	r := &rig{
-		dbEndpoint: dbEndpoint, goaws: goaws, topic: topic, log: &syncBuffer{},
+		dbEndpoint: dbEndpoint, moto: moto, topic: topic, log: &syncBuffer{},
 		table: fmt.Sprintf("hardening-%d", rigTables.Add(1)),
 		opts:  pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser, Region: local.Region},
 	}
 	if err := store.CreateTable(context.Background(), r.client(nil), r.table); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := goaws.Drain(context.Background(), topic); err != nil {
+	if _, err := moto.Drain(context.Background(), topic); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -180,7 +180,7 @@ func (r *rig) handler(st handler.Store, pub handler.Publisher) *handler.Handler 
 		st = store.New(r.client(nil), store.Options{Table: r.table})
 	}
 	if pub == nil {
-		pub = notify.New(r.goaws.SNSClient(), r.goaws.TopicARN(r.topic))
+		pub = notify.New(r.moto.SNSClient(), r.moto.TopicARN(r.topic))
 	}
 	return handler.New(handler.Options{
 		Processor:   pipeline.New(r.opts),
@@ -223,7 +223,7 @@ func (r *rig) summaries(t *testing.T) []map[string]any {
 // notifications drains the topic's queue.
 func (r *rig) notifications(t *testing.T) []local.Notification {
 	t.Helper()
-	ns, err := r.goaws.Drain(context.Background(), r.topic)
+	ns, err := r.moto.Drain(context.Background(), r.topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,12 +53,12 @@ func oldDelivery(t *testing.T, age time.Duration) ([]byte, time.Time) {
 // failure queue), and when two copies race. No item is ever written with an expiresAt in
 // the past.
 func TestTimeTravel(t *testing.T) {
-	db, goaws := local.DynamoDBForTest(t), local.GoAWSForTest(t, "timetravel")
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "timetravel")
 	ages := []time.Duration{2 * time.Hour, 8 * 24 * time.Hour, 30 * 24 * time.Hour, 400 * 24 * time.Hour}
 
 	for _, age := range ages {
 		t.Run(fmt.Sprintf("%dh old, redelivered", age/time.Hour), func(t *testing.T) {
-			r := newRig(t, db.Endpoint, goaws, "timetravel")
+			r := newRig(t, db.Endpoint, moto, "timetravel")
 			clock := &testClock{}
 			h := r.handler(store.New(r.client(nil), store.Options{Table: r.table, Now: clock.now}), nil)
 			event, window := oldDelivery(t, age)
@@ -91,7 +91,7 @@ func TestTimeTravel(t *testing.T) {
 		})
 
 		t.Run(fmt.Sprintf("%dh old, two copies race", age/time.Hour), func(t *testing.T) {
-			r := newRig(t, db.Endpoint, goaws, "timetravel")
+			r := newRig(t, db.Endpoint, moto, "timetravel")
 			event, window := oldDelivery(t, age)
 			var wg sync.WaitGroup
 			errs := make([]error, 2)

@@ -39,7 +39,7 @@ func message(t *testing.T) alert.Message {
 }
 
 func TestPublish(t *testing.T) {
-	g := local.GoAWSForTest(t, "alerts")
+	g := local.MotoForTest(t, "alerts")
 	ctx := context.Background()
 
 	t.Run("delivers subject, per-protocol message and attributes", func(t *testing.T) {

@@ -34,17 +34,19 @@ type SSMGetter interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
-// LoadParameter reads the named SSM Parameter Store parameter (String, StringList or
-// SecureString, decrypted) and returns the expressions it holds (see ParseParameter).
-func LoadParameter(ctx context.Context, client SSMGetter, name string) ([]string, error) {
+// readParameter reads the named SSM Parameter Store parameter (String, StringList or
+// SecureString, decrypted) and returns its type and the expressions it holds (see
+// ParseParameter). The error names the parameter and never quotes its value; Load is its
+// caller.
+func readParameter(ctx context.Context, client SSMGetter, name string) (ssmtypes.ParameterType, []string, error) {
 	out, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
 	if err != nil {
-		return nil, fmt.Errorf("get SSM parameter %q: %w", name, err)
+		return "", nil, fmt.Errorf("get SSM parameter %q: %w", name, err)
 	}
 	if out.Parameter == nil {
-		return nil, fmt.Errorf("get SSM parameter %q: %w", name, errNoParameter)
+		return "", nil, fmt.Errorf("get SSM parameter %q: %w", name, errNoParameter)
 	}
-	return ParseParameter(out.Parameter.Type, aws.ToString(out.Parameter.Value)), nil
+	return out.Parameter.Type, ParseParameter(out.Parameter.Type, aws.ToString(out.Parameter.Value)), nil
 }
 
 var errNoParameter = errors.New("response has no parameter")

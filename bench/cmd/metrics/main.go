@@ -3,7 +3,7 @@
 // from exec of the host bootstrap to its first call for an event, its peak RSS on a
 // maximum-size delivery under the Lambda runtime interface emulator, and the DynamoDB
 // requests per batch as the events of a batch grow. It needs the local services of
-// infra/local (DynamoDB Local, goaws, aws-lambda-rie).
+// infra/local (DynamoDB Local, moto, aws-lambda-rie).
 package main
 
 import (
@@ -91,7 +91,7 @@ func run(ctx context.Context, starts int, extra []string) error {
 		return err
 	}
 	defer ddb.Stop()
-	sns, err := local.StartGoAWS(ctx, "alerts")
+	sns, err := local.StartMoto(ctx, "alerts")
 	if err != nil {
 		return err
 	}
