@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,10 @@ var aggregateAttrs = []string{
 }
 
 // Aggregates returns the stored aggregates of group g, with their counts from every
-// delivery so far, ordered by aggregate key. EventIDs are not returned.
+// delivery so far, ordered by aggregate key. The items of one aggregate (its first item
+// and the overflow items after it) are merged into one: counts summed, the earliest
+// firstSeen, the latest lastSeen and the source of the item seen last. EventIDs are not
+// returned.
 func (s *Store) Aggregates(ctx context.Context, g GroupKey) ([]aggregate.Aggregate, error) {
 	e := newExpr()
 	proj := make([]string, len(aggregateAttrs))
@@ -41,16 +45,37 @@ func (s *Store) Aggregates(ctx context.Context, g GroupKey) ([]aggregate.Aggrega
 		ConsistentRead:            aws.Bool(true),
 	})
 	var out []aggregate.Aggregate
+	index := map[string]int{}
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("query aggregates of %s: %w", g.PartitionKey(), err)
 		}
 		for _, item := range page.Items {
-			out = append(out, fromItem(item))
+			a := fromItem(item)
+			i, ok := index[a.Key]
+			if !ok {
+				index[a.Key] = len(out)
+				out = append(out, a)
+				continue
+			}
+			mergeItem(&out[i], a)
 		}
 	}
+	slices.SortFunc(out, func(x, y aggregate.Aggregate) int { return strings.Compare(x.Key, y.Key) })
 	return out, nil
+}
+
+// mergeItem adds another stored item of the same aggregate to m.
+func mergeItem(m *aggregate.Aggregate, a aggregate.Aggregate) {
+	m.Count += a.Count
+	if !a.FirstSeen.IsZero() && (m.FirstSeen.IsZero() || a.FirstSeen.Before(m.FirstSeen)) {
+		m.FirstSeen = a.FirstSeen
+	}
+	if a.LastSeen.After(m.LastSeen) {
+		m.LastSeen = a.LastSeen
+		m.Source = a.Source
+	}
 }
 
 // fromItem rebuilds an aggregate from its stored attributes.

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -57,17 +55,14 @@ func merge(aggs []aggregate.Aggregate) []aggregate.Aggregate {
 	return out
 }
 
-// record writes one aggregate, choosing how its contribution is made idempotent.
+// record writes one aggregate: its ids chunk by chunk, or its count alone when it has none.
 func (s *Store) record(ctx context.Context, a aggregate.Aggregate) error {
 	ids := uniqueSorted(a.EventIDs)
 	var err error
-	switch {
-	case len(ids) == 0:
+	if len(ids) == 0 {
 		err = s.addCount(ctx, a)
-	case len(ids) <= MaxIDsPerWrite:
+	} else {
 		err = s.addIDs(ctx, a, ids)
-	default:
-		err = s.addToken(ctx, a, ids)
 	}
 	if err != nil {
 		return fmt.Errorf("record aggregate %s of %s: %w", a.Key, GroupOf(a).PartitionKey(), err)
@@ -75,71 +70,104 @@ func (s *Store) record(ctx context.Context, a aggregate.Aggregate) error {
 	return nil
 }
 
-// addCount adds the count of an aggregate without ids (raw lines): no idempotency.
+// itemSK returns the sort key of item n (from 0) of the aggregate with the given key:
+// item 0 is "agg#<key>", the overflow items that follow it "agg#<key>#2", "agg#<key>#3"...
+func itemSK(aggregateKey string, n int) string {
+	if n == 0 {
+		return skAggPrefix + aggregateKey
+	}
+	return skAggPrefix + aggregateKey + "#" + strconv.Itoa(n+1)
+}
+
+// addCount adds the count of an aggregate without ids (raw lines) to its first item: no
+// idempotency.
 func (s *Store) addCount(ctx context.Context, a aggregate.Aggregate) error {
-	newItem, _, err := s.apply(ctx, a, contribution{count: a.Count})
+	sk := itemSK(a.Key, 0)
+	newItem, _, err := s.apply(ctx, a, sk, contribution{count: a.Count})
 	if err != nil {
 		return err
 	}
-	return s.fixSeen(ctx, a, newItem)
+	return s.fixSeen(ctx, a, sk, newItem)
 }
 
-// addIDs adds the ids not yet stored, and their number to the count.
+// fullItems is what one Record call learned about the full items of one aggregate, in
+// item order. A full item takes no more ids (every write of ids requires a set smaller
+// than MaxStoredIDs), so what was read once stays true and later chunks need not ask again.
+type fullItems []map[string]bool
+
+// addIDs adds the ids not yet stored, and their number to the count, MaxIDsPerWrite ids
+// per conditional write.
 func (s *Store) addIDs(ctx context.Context, a aggregate.Aggregate, ids []string) error {
-	pending := ids
-	// Each failed attempt removes at least one id from pending (the one the condition
-	// found), so the loop ends; the bound only guards against a misbehaving server.
-	for attempt := 0; attempt <= len(ids)+1; attempt++ {
+	var full fullItems
+	for start := 0; start < len(ids); start += MaxIDsPerWrite {
+		if err := s.addChunk(ctx, a, &full, ids[start:min(start+MaxIDsPerWrite, len(ids))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addChunk adds the ids of chunk that no item of the aggregate holds yet. The items are
+// visited in order: an id is absent from the full items already known when none of their
+// sets holds it, and absent from the first item that is not full when the write's
+// condition says so; the ids go into that item. Since an item is only passed over once it
+// is full, and a full item never changes, every id is found in the one item that holds it,
+// whatever the chunking of the delivery that stored it and of the one that sees it again.
+func (s *Store) addChunk(ctx context.Context, a aggregate.Aggregate, full *fullItems, chunk []string) error {
+	pk := GroupOf(a).PartitionKey()
+	pending := chunk
+	for n := 0; ; {
+		for ; n < len(*full); n++ {
+			pending = absentFrom((*full)[n], pending)
+		}
 		if len(pending) == 0 {
 			return nil
 		}
-		newItem, old, err := s.apply(ctx, a, contribution{
+		sk := itemSK(a.Key, n)
+		newItem, old, err := s.apply(ctx, a, sk, contribution{
 			count:   int64(len(pending)),
 			members: pending,
 			guard:   pending,
 			limit:   true,
 		})
 		if err == nil {
-			return s.fixSeen(ctx, a, newItem)
+			return s.fixSeen(ctx, a, sk, newItem)
 		}
 		if old == nil {
 			return err
 		}
 		present := stringSet(old[attrIDs])
-		remaining := pending[:0:0]
-		for _, id := range pending {
-			if !present[id] {
-				remaining = append(remaining, id)
+		remaining := absentFrom(present, pending)
+		isFull := len(present) >= MaxStoredIDs
+		if isFull || len(remaining) == 0 {
+			// The events found here were seen again (and a full item is read on the way to
+			// the later ones): restart this item's retention, so that it never expires
+			// before the items after it.
+			if err := s.touch(ctx, old, pk, sk, a.Window); err != nil {
+				return err
 			}
 		}
-		if len(remaining) == 0 {
-			return s.touch(ctx, old, GroupOf(a).PartitionKey(), skAggPrefix+a.Key, a.Window)
-		}
-		if len(present) >= MaxStoredIDs {
-			return s.addToken(ctx, a, remaining)
+		switch {
+		case isFull:
+			*full = append(*full, present)
+		case len(remaining) == len(pending):
+			// Neither full nor holding any of these ids: only a misbehaving server fails
+			// the condition then.
+			return fmt.Errorf("add event ids to %s: condition failed without a reason", sk)
 		}
 		pending = remaining
 	}
-	return fmt.Errorf("add event ids: condition still failing after %d attempts", len(ids)+2)
 }
 
-// addToken adds len(ids) to the count once per distinct set of ids, recorded as a token.
-func (s *Store) addToken(ctx context.Context, a aggregate.Aggregate, ids []string) error {
-	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
-	token := tokenPrefix + hex.EncodeToString(sum[:16])
-	newItem, old, err := s.apply(ctx, a, contribution{
-		count:   int64(len(ids)),
-		members: []string{token},
-		guard:   []string{token},
-	})
-	if old != nil {
-		// This batch was already counted: only its retention restarts.
-		return s.touch(ctx, old, GroupOf(a).PartitionKey(), skAggPrefix+a.Key, a.Window)
+// absentFrom returns the ids that are not in present.
+func absentFrom(present map[string]bool, ids []string) []string {
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !present[id] {
+			out = append(out, id)
+		}
 	}
-	if err != nil {
-		return err
-	}
-	return s.fixSeen(ctx, a, newItem)
+	return out
 }
 
 // contribution is what one conditional write adds to an aggregate item.
@@ -152,7 +180,7 @@ type contribution struct {
 
 // apply runs one UpdateItem. On success it returns the updated attributes; when the
 // condition fails it returns the old item (and the error).
-func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, c contribution) (newItem, old map[string]types.AttributeValue, err error) {
+func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, sk string, c contribution) (newItem, old map[string]types.AttributeValue, err error) {
 	e := newExpr()
 	first, last := a.FirstSeen, a.LastSeen
 	if first.IsZero() {
@@ -202,7 +230,7 @@ func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, c contribution
 	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
-		Key:                                 key(GroupOf(a).PartitionKey(), skAggPrefix+a.Key),
+		Key:                                 key(GroupOf(a).PartitionKey(), sk),
 		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ") + " ADD " + strings.Join(add, ", ")),
 		ExpressionAttributeNames:            e.names,
 		ExpressionAttributeValues:           e.values,
@@ -225,7 +253,7 @@ func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, c contribution
 // fixSeen lowers firstSeen and raises lastSeen when this contribution widens them:
 // DynamoDB update expressions have no min or max, so an item written first by a later
 // event needs a second, conditional write. It happens only for late or reordered data.
-func (s *Store) fixSeen(ctx context.Context, a aggregate.Aggregate, newItem map[string]types.AttributeValue) error {
+func (s *Store) fixSeen(ctx context.Context, a aggregate.Aggregate, sk string, newItem map[string]types.AttributeValue) error {
 	first, last := a.FirstSeen, a.LastSeen
 	if first.IsZero() || last.IsZero() {
 		return nil
@@ -243,7 +271,7 @@ func (s *Store) fixSeen(ctx context.Context, a aggregate.Aggregate, newItem map[
 		e := newExpr()
 		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(s.table),
-			Key:                       key(GroupOf(a).PartitionKey(), skAggPrefix+a.Key),
+			Key:                       key(GroupOf(a).PartitionKey(), sk),
 			UpdateExpression:          aws.String("SET " + e.set(fix.attr, str(fix.value))),
 			ConditionExpression:       aws.String(e.name(fix.attr) + " " + fix.op + " " + e.value(str(fix.value))),
 			ExpressionAttributeNames:  e.names,

@@ -9,7 +9,8 @@
 // group share a partition:
 //
 //	pk = "<rule>#<window start, RFC 3339 UTC>#<group key>"
-//	sk = "agg#<aggregate key>"   one item per aggregate (stats row) of the group
+//	sk = "agg#<aggregate key>"   the first item of an aggregate (stats row) of the group
+//	sk = "agg#<aggregate key>#N" its overflow items, N = 2, 3, ... (see Idempotent counting)
 //	sk = "alert"                 the group's alert item (claim, lease, SNS message id)
 //
 // A group key longer than MaxGroupKeyBytes is replaced by "sha256:<hex>" in pk (the key
@@ -36,21 +37,36 @@
 // string set ids, and an UpdateItem adds the count and the ids in one conditional write
 // whose condition says none of the ids is present yet. When the condition fails, the old
 // item (ReturnValuesOnConditionCheckFailure=ALL_OLD) tells which ids are already counted,
-// and the write is retried with the others only. Bounds:
+// and the write is retried with the others only. So each log event is counted exactly
+// once, whatever the regrouping of the same events into deliveries and whatever the races
+// between invocations. Bounds:
 //
 //   - At most MaxIDsPerWrite ids go into one condition (a DynamoDB expression is limited to
-//     4 KB and 300 operators). A larger contribution of one delivery to one aggregate is recorded under a
-//     single per-delivery token (a hash of its sorted ids) instead: a redelivery of the
-//     same batch is still counted once, but events shared with another, different
-//     delivery are not recognised. CloudWatch Logs redelivers whole batches, and the
-//     aggregate key includes requestReceivedTimestamp (microseconds), so more than
-//     MaxIDsPerWrite events in one aggregate and one delivery is rare.
-//   - The ids set of an item stops growing at MaxStoredIDs entries (item size is limited
-//     to 400 KB); later contributions are recorded under tokens as above.
+//     4 KB and 300 operators): the sorted ids of an aggregate are written in chunks of that
+//     size, one conditional write each.
+//   - An item takes ids only while its set holds fewer than MaxStoredIDs (so it ends below
+//     MaxStoredIDs+MaxIDsPerWrite, and with the other bounds under about 200 KB, half of
+//     DynamoDB's 400 KB item limit). Further ids go to overflow items of the same
+//     aggregate, "agg#<key>#2", "#3", and so on, each written only once the previous one is
+//     full. A full item never changes again, so a write learns it from its failed
+//     condition once per Record call, drops the ids that item holds and goes on to the next
+//     one: an id is always looked for in every item before the one it is added to. A write
+//     that reads a full item also restarts its retention, so the items of an aggregate
+//     never expire before the items after them. Aggregates reads the items back as one
+//     aggregate (counts summed, earliest firstSeen, latest lastSeen).
 //   - Aggregates without ids (raw lines replayed from files) are simply added.
 //
-// Requests per delivery grow with the number of distinct aggregates and alert groups,
-// never with the number of events, and run with bounded concurrency.
+// Cost: a delivery contributing d ids to an aggregate makes ceil(d/MaxIDsPerWrite)
+// conditional writes, plus one retry of a chunk for each write whose condition finds some
+// of its ids already counted (an overlap with an earlier or a concurrent delivery), plus
+// one failed write per full item it passes (an aggregate of n stored ids has about
+// n/MaxStoredIDs of them), plus a write that restarts an item's retention or widens its
+// firstSeen or lastSeen when those are behind (late data). A full item weighs up to about
+// 200 KB and DynamoDB charges a write by item size, so such items are costly: they only
+// exist for aggregates of more than MaxStoredIDs events, which the aggregate key (it
+// includes the microsecond requestReceivedTimestamp) makes rare. Requests per delivery
+// therefore grow with its distinct aggregates and alert groups, and with its events only
+// beyond MaxIDsPerWrite events in one aggregate; they run with bounded concurrency.
 //
 // Request and response bodies of audit events never reach this package: the aggregate
 // fields do not include them.
@@ -86,7 +102,8 @@ const (
 	// MaxIDsPerWrite is the most event ids checked in one conditional write. Each id costs
 	// three operators of the condition, and DynamoDB allows 300 in one expression.
 	MaxIDsPerWrite = 90
-	// MaxStoredIDs is the size at which an item's ids set stops taking single ids.
+	// MaxStoredIDs is the size at which an item's ids set is full: further ids of the
+	// aggregate go to its next item.
 	MaxStoredIDs = 2000
 	// MaxGroupKeyBytes is the longest group key used verbatim in a partition key.
 	MaxGroupKeyBytes = 1024
@@ -226,7 +243,6 @@ const (
 	attrSK        = "sk"
 	attrExpiresAt = "expiresAt"
 	attrIDs       = "ids"
-	tokenPrefix   = "batch:"
 )
 
 // timeFormat is fixed-width UTC with microseconds, so stored times sort as strings.

@@ -173,7 +173,7 @@ func TestStore(t *testing.T) {
 		}
 	})
 
-	t.Run("large contribution is counted once per delivery", func(t *testing.T) {
+	t.Run("a contribution larger than one write is counted once", func(t *testing.T) {
 		f := newFixture(t, db)
 		big := agg("alice", "k1", ids("e", store.MaxIDsPerWrite+50)...)
 		for range 2 {
