@@ -103,7 +103,7 @@ func (e *Error) PossiblyPublished() bool { return e.MaybeAccepted }
 // failure to connect at all, proves that it did not.
 func MaybeAccepted(err error) bool {
 	var resp *awshttp.ResponseError
-	if errors.As(err, &resp) {
+	if errors.As(err, &resp) && resp.HTTPStatusCode() != 0 { // 0: no answer at all
 		return resp.HTTPStatusCode() >= 500
 	}
 	var dns *net.DNSError
