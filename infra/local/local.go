@@ -57,14 +57,35 @@ func RepoRoot() (string, error) {
 }
 
 // freePort returns a TCP port that was free on the loopback interface a moment ago.
+//
+// The port is closed again before the service binds it, so the kernel may offer it to the
+// next caller too: ports handed out before are never handed out again by this process,
+// so services started in parallel cannot get the same one. (Another process can still take
+// it in between; the service then fails to start with "address already in use".)
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find a free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		portsMu.Lock()
+		taken := portsGiven[port]
+		portsGiven[port] = true
+		portsMu.Unlock()
+		if !taken {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("find a free port: every port offered was handed out before")
 }
+
+// portsGiven are the ports freePort has handed out.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // process is a started child process and its process group.
 type process struct {

@@ -49,6 +49,9 @@ type FunctionError struct {
 	StackTrace []string `json:"stackTrace,omitempty"`
 }
 
+// TimeoutErrorType is the Type of the FunctionError for an invocation that timed out.
+const TimeoutErrorType = "Sandbox.Timedout"
+
 // Error returns the handler's error type and message.
 func (e *FunctionError) Error() string {
 	if e.Type == "" {
@@ -181,7 +184,18 @@ func (e *Emulator) Invoke(ctx context.Context, event []byte) ([]byte, error) {
 // functionError decodes a handler error from an invocation response, or returns nil. The
 // emulator answers a failed invocation with HTTP 200; the body is the runtime's error
 // document, {"errorMessage":…,"errorType":…}, and some versions add X-Amz-Function-Error.
+//
+// A body that is not JSON at all is an error too: a function's response is JSON, and the
+// emulator answers a timeout with HTTP 200 and the plain text "Task timed out after N.00
+// seconds".
 func functionError(h http.Header, body []byte) *FunctionError {
+	if !json.Valid(body) {
+		msg := string(bytes.TrimSpace(body))
+		if strings.HasPrefix(msg, "Task timed out") {
+			return &FunctionError{Message: msg, Type: TimeoutErrorType}
+		}
+		return &FunctionError{Message: msg}
+	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
 		if h.Get("X-Amz-Function-Error") != "" {

@@ -3,10 +3,12 @@ package local
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +30,10 @@ func TestFunctionError(t *testing.T) {
 		{name: "header, other body", header: withHeader, body: `"Task timed out"`,
 			want: &FunctionError{Message: `"Task timed out"`}},
 		{name: "header, not JSON", header: withHeader, body: `crashed`, want: &FunctionError{Message: "crashed"}},
+		// What the emulator answers, with HTTP 200 and no header, when the function times out.
+		{name: "timeout", body: "Task timed out after 1.00 seconds",
+			want: &FunctionError{Message: "Task timed out after 1.00 seconds", Type: TimeoutErrorType}},
+		{name: "not JSON", body: "<html>", want: &FunctionError{Message: "<html>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,5 +128,91 @@ func TestEmulator(t *testing.T) {
 	em.Stop() // idempotent
 	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("process group %d still exists after Stop (kill 0: %v)", pid, err)
+	}
+}
+
+// TestFreePortNeverTwice: ports handed out concurrently are all distinct.
+func TestFreePortNeverTwice(t *testing.T) {
+	const n = 200
+	ports := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := freePort()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ports <- p
+		}()
+	}
+	wg.Wait()
+	close(ports)
+	seen := map[int]bool{}
+	for p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d ports, want %d", len(seen), n)
+	}
+}
+
+// TestEmulatorTimeout: when the function runs past its timeout (DynamoDB here never
+// answers), the emulator answers HTTP 200 with "Task timed out"; Invoke reports it as a
+// *FunctionError, so make invoke and the tests never take it for success.
+func TestEmulatorTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Lambda runtime interface emulator")
+	}
+	if _, err := RIEBinary(); err != nil {
+		handleStartError(t, err)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancelBuild()
+	bootstrap, err := BuildBootstrap(buildCtx, root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A server that accepts connections and never answers.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	env := FunctionEnvironment("http://"+silent.Addr().String(), "http://127.0.0.1:9", "table",
+		"arn:aws:sns:"+Region+":"+AccountID+":topic", "AWS_LAMBDA_FUNCTION_TIMEOUT=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	em, err := StartEmulator(ctx, bootstrap, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Stop()
+	event, err := os.ReadFile(filepath.Join(root, "events", "cloudwatch-iam-user.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := em.Invoke(ctx, event)
+	var fe *FunctionError
+	if !errors.As(err, &fe) || fe.Type != TimeoutErrorType || !strings.Contains(fe.Message, "Task timed out") {
+		t.Fatalf("Invoke past the timeout = %q, %v; want a timeout *FunctionError\n%s", resp, err, em.Logs())
 	}
 }
