@@ -252,3 +252,40 @@ var (
 	_ = aws.String
 	_ = dynamodb.NewFromConfig
 )
+
+// TestDynamoDBStopsDuringConcurrentDeliveries kills DynamoDB Local while three copies of a
+// delivery run at once. Once it is back, Lambda's retry (after the leases) leaves exact
+// counts, and every group has exactly one unflagged alert over all deliveries.
+func TestDynamoDBStopsDuringConcurrentDeliveries(t *testing.T) {
+	moto := local.MotoForTest(t, "dbconcurrent")
+	db := startDiskDynamoDB(t)
+	r := newRig(t, db.endpoint, moto, "dbconcurrent")
+	event, want := faultBatch(t)
+	wire := &tripwire{match: func(_ string, n int) bool { return n == 12 }, fire: func(*http.Request) { db.kill() }}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := r.handler(store.New(r.client(wire), store.Options{Table: r.table}), nil)
+			_ = invokeWith(h, event, fmt.Sprintf("copy-%d", i), 20*time.Second) // may fail: DynamoDB is gone
+		}()
+	}
+	wg.Wait()
+	if !wire.fired {
+		t.Fatal("the fault was never injected")
+	}
+	got := r.received(t)
+	db.start()
+	// Lambda's retries come after the leases of the claims left behind.
+	later := func() time.Time { return time.Now().Add(5 * time.Minute) }
+	retry := r.handler(store.New(r.client(nil), store.Options{Table: r.table, Now: later}), nil)
+	if err := invokeWith(retry, event, "retry", 30*time.Second); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	got = append(got, r.received(t)...)
+	checkAlerts(t, got, faultUsers)
+	if counts := r.counts(t, faultUsers...); !maps.Equal(counts, want) {
+		t.Errorf("counts = %v, want %v", counts, want)
+	}
+}
