@@ -26,7 +26,7 @@ const (
 	// 21600) after the first attempt.
 	DefaultRedeliveryHorizon     = 14*24*time.Hour + 6*time.Hour
 	DefaultClaimLease            = 30 * time.Second
-	DefaultWriteConcurrency      = 8
+	DefaultWriteConcurrency      = store.DefaultConcurrency
 	DefaultMaxAggregatesPerAlert = 20
 	MaxWriteConcurrency          = 64
 )
@@ -129,16 +129,15 @@ func (l *loader) topicARN(name string) string {
 	return v
 }
 
+// groupBy reads the alert grouping with aggregate.ParseGroupBy, the one parser replay uses
+// too (case and spaces do not matter).
 func (l *loader) groupBy(name string) aggregate.GroupBy {
-	v := aggregate.GroupBy(strings.ReplaceAll(l.get(name), " ", ""))
-	switch v {
-	case "":
-		return aggregate.GroupByUser
-	case aggregate.GroupByUser, aggregate.GroupByUserSrcIP, aggregate.GroupByAggregate:
-		return v
+	g, err := aggregate.ParseGroupBy(l.get(name))
+	if err != nil {
+		l.fail(name, "%v", err)
+		return ""
 	}
-	l.fail(name, "%q is not one of user, user,src_ip, aggregate", v)
-	return ""
+	return g
 }
 
 func (l *loader) matchMode(name string) detect.Mode {

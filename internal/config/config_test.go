@@ -53,6 +53,9 @@ func TestLoad(t *testing.T) {
 		{"defaults", base, func(*config.Config) {}},
 		{"group by user and source IP", with(map[string]string{"ALERT_GROUP_BY": "user, src_ip"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
 		{"group by aggregate", with(map[string]string{"ALERT_GROUP_BY": "aggregate"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByAggregate }},
+		// The same parser as replay: case and spaces do not matter.
+		{"group by User", with(map[string]string{"ALERT_GROUP_BY": "User"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUser }},
+		{"group by USER, SRC_IP", with(map[string]string{"ALERT_GROUP_BY": " USER, SRC_IP "}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
 		{"retention as duration", with(map[string]string{"RETENTION": "360h"}), func(c *config.Config) { c.Retention = 360 * time.Hour }},
 		{"retention in days", with(map[string]string{"RETENTION": "30"}), func(c *config.Config) { c.Retention = 30 * 24 * time.Hour }},
 		{"retention in days with unit", with(map[string]string{"RETENTION": "400d"}), func(c *config.Config) { c.Retention = 400 * 24 * time.Hour }},
