@@ -19,6 +19,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/suppress"
+	"github.com/eks-unauthorized-access/detector/internal/version"
 )
 
 // format is an output format of --format.
@@ -60,8 +61,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	suppressFile := fl.String("suppress-file", "", "a file of CEL suppression expressions, one per line (# comments), as in the SSM parameter")
 	region := fl.String("region", os.Getenv("AWS_REGION"), "AWS region for the alerts' console links (--format alerts)")
 	nowFlag := fl.String("now", "", "RFC 3339 time written as the alerts' generatedAt (default: the current time), for reproducible output")
+	versionFlag := fl.Bool("version", false, "print the version and exit")
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
+	}
+	if *versionFlag {
+		fmt.Fprintln(stdout, "replay", version.Version)
+		return exitOK
 	}
 	alertOpts := alert.Options{Region: *region}
 	if *nowFlag != "" {

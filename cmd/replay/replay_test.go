@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eks-unauthorized-access/detector/internal/version"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -92,4 +94,14 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestReplayVersion(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := run([]string{"--version"}, strings.NewReader(""), &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if got, want := out.String(), "replay "+version.Version+"\n"; got != want || version.Version == "" {
+		t.Errorf("replay --version = %q, want %q", got, want)
+	}
 }

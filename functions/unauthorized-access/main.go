@@ -26,6 +26,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 	"github.com/eks-unauthorized-access/detector/internal/suppress"
+	"github.com/eks-unauthorized-access/detector/internal/version"
 )
 
 func main() {
@@ -66,6 +67,8 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 	if filter.Len() > 0 {
 		opts.Suppressor = filter
 	}
+	logger := handler.NewLogger(os.Stdout, cfg.LogLevel)
+	logger.Info("start", "version", version.Version) // which release runs, once per cold start
 	return handler.New(handler.Options{
 		Processor: pipeline.New(opts),
 		Store: store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
@@ -78,7 +81,7 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		Alert:        alert.Options{Region: cfg.Region, MaxAggregates: cfg.MaxAggregatesPerAlert},
 		ClaimLease:   cfg.ClaimLease,
 		Concurrency:  cfg.WriteConcurrency,
-		Logger:       handler.NewLogger(os.Stdout, cfg.LogLevel),
+		Logger:       logger,
 		Metrics:      os.Stdout,
 		FunctionName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
 	}), nil
