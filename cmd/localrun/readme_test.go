@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/infra/local"
+)
+
+// varying are the parts of make run's output that change from run to run: ports, timings
+// and the build platform.
+var varying = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`http://127\.0\.0\.1:\d+`), "http://127.0.0.1:PORT"},
+	{regexp.MustCompile(`returned (\S+) in [0-9.]+(ms|s|µs)`), "returned $1 in N"},
+	{regexp.MustCompile(`for this machine \([a-z0-9]+/[a-z0-9]+\)`), "for this machine (OS/ARCH)"},
+}
+
+func normalize(s string) string {
+	for _, v := range varying {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	return strings.TrimSpace(s)
+}
+
+// readmeRuns returns the make run transcripts shown in the README (console blocks that
+// deliver an event), without their command line.
+func readmeRuns(t *testing.T) []string {
+	t.Helper()
+	root, err := local.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []string
+	for _, block := range regexp.MustCompile("(?s)```console\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		text := block[1]
+		if !strings.Contains(text, "==> Delivery 1:") {
+			continue
+		}
+		if first, rest, ok := strings.Cut(text, "\n"); ok && (strings.Contains(first, "go run ./cmd/localrun") || strings.Contains(first, "make run")) {
+			text = rest
+		}
+		runs = append(runs, text)
+	}
+	return runs
+}
+
+// TestReadmeRun runs make run's program for real (the local services, the real bootstrap)
+// and checks that the README shows exactly its output, ports and timings aside: the
+// README's example cannot drift from what a user sees.
+func TestReadmeRun(t *testing.T) {
+	local.MustHaveServices(t)
+	runs := readmeRuns(t)
+	if len(runs) == 0 {
+		t.Fatal("the README shows no make run output")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	if err := run(ctx, options{event: "events/cloudwatch-iam-user.json"}, &out, io.Discard); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := normalize(out.String())
+	for i, shown := range runs {
+		if want := normalize(shown); got != want {
+			t.Errorf("README transcript %d differs from make run's output:\n%s", i+1, lineDiff(want, got))
+		}
+	}
+}
+
+// lineDiff lists the lines that differ, README first.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := range max(len(w), len(g)) {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			b.WriteString("line " + strconv.Itoa(i+1) + "\n  README:   " + wl + "\n  make run: " + gl + "\n")
+		}
+	}
+	return b.String()
+}
