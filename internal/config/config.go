@@ -65,7 +65,8 @@ type Config struct {
 	// MaxAggregatesPerAlert bounds the aggregates listed in one alert
 	// (MAX_AGGREGATES_PER_ALERT); the others are counted in totals only.
 	MaxAggregatesPerAlert int
-	// LogLevel is the minimum level logged (LOG_LEVEL).
+	// LogLevel is the minimum level logged: Lambda's AWS_LAMBDA_LOG_LEVEL (the template's
+	// ApplicationLogLevel), else LOG_LEVEL.
 	LogLevel slog.Level
 	// Region is the AWS region (AWS_REGION, set by Lambda); copied into alerts.
 	Region string
@@ -201,15 +202,29 @@ func (l *loader) positive(name string, def, max int) int {
 	return i
 }
 
+// logLevel reads the platform's level first: Lambda sets AWS_LAMBDA_LOG_LEVEL from the
+// function's ApplicationLogLevel (JSON log format), with TRACE and FATAL beyond slog's
+// levels; name (LOG_LEVEL) is for runs outside Lambda.
 func (l *loader) logLevel(name string) slog.Level {
-	v := l.get(name)
+	src, v := platformLogLevel, l.get(platformLogLevel)
 	if v == "" {
+		src, v = name, l.get(name)
+	}
+	switch strings.ToUpper(v) {
+	case "":
 		return slog.LevelInfo
+	case "TRACE":
+		return slog.LevelDebug
+	case "FATAL":
+		return slog.LevelError
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(v)); err != nil {
-		l.fail(name, "%q is not one of debug, info, warn, error", v)
+		l.fail(src, "%q is not one of debug, info, warn, error", v)
 		return slog.LevelInfo
 	}
 	return level
 }
+
+// platformLogLevel is the variable Lambda sets from the function's ApplicationLogLevel.
+const platformLogLevel = "AWS_LAMBDA_LOG_LEVEL"

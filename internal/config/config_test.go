@@ -54,6 +54,8 @@ func TestLoad(t *testing.T) {
 		{"group by user and source IP", with(map[string]string{"ALERT_GROUP_BY": "user, src_ip"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
 		{"group by aggregate", with(map[string]string{"ALERT_GROUP_BY": "aggregate"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByAggregate }},
 		// The same parser as replay: case and spaces do not matter.
+		{"Lambda's log level", with(map[string]string{"AWS_LAMBDA_LOG_LEVEL": "WARN", "LOG_LEVEL": "debug"}), func(c *config.Config) { c.LogLevel = slog.LevelWarn }},
+		{"Lambda's TRACE", with(map[string]string{"AWS_LAMBDA_LOG_LEVEL": "TRACE"}), func(c *config.Config) { c.LogLevel = slog.LevelDebug }},
 		{"group by User", with(map[string]string{"ALERT_GROUP_BY": "User"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUser }},
 		{"group by USER, SRC_IP", with(map[string]string{"ALERT_GROUP_BY": " USER, SRC_IP "}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
 		{"retention as duration", with(map[string]string{"RETENTION": "360h"}), func(c *config.Config) { c.Retention = 360 * time.Hour }},

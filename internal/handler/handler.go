@@ -24,6 +24,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/metrics"
+	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -46,6 +47,22 @@ type Store interface {
 // possiblyPublished is implemented by publish errors that know whether the message may
 // have reached SNS anyway (*notify.Error).
 type possiblyPublished interface{ PossiblyPublished() bool }
+
+// publishErrorKind classifies a failed publish in err for the summary line: outcomeUnknown
+// (SNS may have accepted it), retryable (a later attempt may succeed) or needsOperator (a
+// missing topic, a denied permission); "" when err holds no publish error.
+func publishErrorKind(err error) string {
+	var pe *notify.Error
+	switch {
+	case !errors.As(err, &pe):
+		return ""
+	case pe.MaybeAccepted:
+		return "outcomeUnknown"
+	case pe.Retryable:
+		return "retryable"
+	}
+	return "needsOperator"
+}
 
 // maybePublished reports whether a failed publish may have reached SNS. An error that
 // does not say (building the alert failed, say) happened before anything was sent.
@@ -429,6 +446,9 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 	if err != nil {
 		level = slog.LevelError
 		attrs = append(attrs, slog.String("error", err.Error()))
+		if kind := publishErrorKind(err); kind != "" {
+			attrs = append(attrs, slog.String("publishError", kind))
+		}
 	}
 	h.opts.Logger.LogAttrs(ctx, level, "invocation", attrs...)
 }

@@ -106,9 +106,13 @@ func TestPublishOutcomes(t *testing.T) {
 				markSent:    func(store.Claim, string) error { sent.Add(1); return nil },
 			}
 			pub := publishFunc(func(alert.Message) (string, error) { return "m-1", tc.err })
-			err := invokeWith(fakeHandler(st, pub, &syncBuffer{}, 0), oneGroup(t), "r", 10*time.Second)
+			log := &syncBuffer{}
+			err := invokeWith(fakeHandler(st, pub, log, 0), oneGroup(t), "r", 10*time.Second)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("Invoke error %v, want error %v", err, tc.wantErr)
+			}
+			if want := map[bool]string{true: `"publishError":"outcomeUnknown"`, false: `"publishError":"retryable"`}[tc.wantUnknown == 1]; tc.err != nil && tc.err.Error() != "render failed" && !strings.Contains(log.String(), want) {
+				t.Errorf("summary line lacks %s:\n%s", want, log)
 			}
 			if unknowns.Load() != int64(tc.wantUnknown) || releases.Load() != int64(tc.wantReleased) || sent.Load() != int64(tc.wantSent) {
 				t.Errorf("unknown %d, released %d, sent %d; want %d, %d, %d", unknowns.Load(), releases.Load(), sent.Load(),
