@@ -108,7 +108,8 @@ func TestReplayBadInputMatrix(t *testing.T) {
 			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			code := run(nil, strings.NewReader(tt.stdin+"\n"), &stdout, &stderr)
+			// --parse-all: every bad line is parsed and counted by reason.
+			code := run([]string{"--parse-all"}, strings.NewReader(tt.stdin+"\n"), &stdout, &stderr)
 			runtime.ReadMemStats(&after)
 			if code != tt.exit {
 				t.Fatalf("exit %d, want %d; stderr:\n%.2000s", code, tt.exit, stderr.String())
