@@ -138,7 +138,8 @@ type Decoder struct {
 	datas [][]byte // raw data strings of the event, aliasing it
 	ps    payloadScanner
 
-	win    window // Stream's inflation window
+	win    window   // Stream's inflation window
+	ev     LogEvent // the event handed to the sink
 	idBuf  []byte
 	msgBuf []byte
 	// Tests set a tiny window, and a reader that hands over a few bytes at a time, so

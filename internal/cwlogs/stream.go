@@ -239,15 +239,17 @@ func (d *Decoder) fastRecord(bound int64, sink Sink) bool {
 }
 
 func (d *Decoder) emit(id []byte, ts int64, msg []byte, sink Sink) {
-	e := LogEvent{Timestamp: ts, Message: msg, Escaped: true, split: true, rawID: id}
-	sink.LogEvent(&e)
+	// One event reused: passed through the interface, a local would escape to the heap.
+	d.ev = LogEvent{Timestamp: ts, Message: msg, Escaped: true, split: true, rawID: id}
+	sink.LogEvent(&d.ev)
 }
 
 // record reads one log event of any layout, as payloadScanner.fast does; a message is
 // copied out of the window (more members may follow it), cut when longer than the window.
 func (d *Decoder) record(bound int64, sink Sink) bool {
 	w := &d.win
-	var e LogEvent
+	d.ev = LogEvent{}
+	e := &d.ev
 	d.idBuf, d.msgBuf = d.idBuf[:0], d.msgBuf[:0]
 	ok := w.object(func(key []byte) bool {
 		switch string(key) {
@@ -288,7 +290,7 @@ func (d *Decoder) record(bound int64, sink Sink) bool {
 		e.Message = d.msgBuf
 	}
 	e.rawID = d.idBuf
-	sink.LogEvent(&e)
+	sink.LogEvent(e)
 	return true
 }
 
