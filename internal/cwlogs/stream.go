@@ -8,7 +8,7 @@ import (
 // DefaultMaxLineBytes is the default bound on the bytes of one log message held at once
 // (as written in the payload, escapes included). CloudWatch Logs accepts events of up to
 // 1 MB; a longer message is handed over cut (LogEvent.Cut).
-const DefaultMaxLineBytes = 4 << 20
+const DefaultMaxLineBytes = 8 << 20
 
 // Sink receives what Decoder.Stream decodes, in order.
 type Sink interface {
