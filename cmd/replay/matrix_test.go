@@ -92,8 +92,9 @@ func TestReplayBadInputMatrix(t *testing.T) {
 		{"unknown event shape", `{"version":"0","detail-type":"Scheduled Event","source":"aws.events"}`, exitInput, "<stdin>:1: parse audit line: not an audit event", 0},
 		{"control message", `{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination"}]}`,
 			exitOK, "1 payloads (1 control), 0 log events", 0},
+		// The line CloudWatch Logs cut after responseStatus is still read.
 		{"bad log events in a good delivery", badLines, exitOK,
-			"9 log events, 2 audit events, 2 matches (0 suppressed, 0 duplicate log events), 7 log events skipped (not_audit=2 not_json=4 truncated=1)", 2},
+			"9 log events, 3 audit events, 3 matches (0 suppressed, 0 duplicate log events), 6 log events skipped (not_audit=2 not_json=4)", 3},
 		{"raw deeply nested line", nested, exitInput, "<stdin>:1: not JSON", 0},
 		{"raw line of several MB", "create Forbidden " + strings.Repeat("A", 5<<20), exitInput, "<stdin>:1: not JSON", 0},
 		{"raw line not UTF-8", "\xff\xfe{\"verb\":\"create\"}", exitInput, "<stdin>:1: not JSON", 0},
@@ -106,7 +107,8 @@ func TestReplayBadInputMatrix(t *testing.T) {
 			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			code := run(nil, strings.NewReader(tt.stdin+"\n"), &stdout, &stderr)
+			// --parse-all: every bad line is parsed and counted by reason.
+			code := run([]string{"--parse-all"}, strings.NewReader(tt.stdin+"\n"), &stdout, &stderr)
 			runtime.ReadMemStats(&after)
 			if code != tt.exit {
 				t.Fatalf("exit %d, want %d; stderr:\n%.2000s", code, tt.exit, stderr.String())

@@ -62,6 +62,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	region := fl.String("region", os.Getenv("AWS_REGION"), "AWS region for the alerts' console links (--format alerts)")
 	nowFlag := fl.String("now", "", "RFC 3339 time written as the alerts' generatedAt (default: the current time), for reproducible output")
 	versionFlag := fl.Bool("version", false, "print the version and exit")
+	parseAll := fl.Bool("parse-all", false, "parse every log event instead of only those the function's prefilter lets through, so that every unusable line is counted (slower)")
+	maxBytes := fl.Int64("max-decompressed-bytes", cwlogs.DefaultMaxDecompressedBytes, "bound on work per delivery, as MAX_DECOMPRESSED_BYTES: log events past it are counted as past_work_bound")
+	maxLine := fl.Int("max-line-bytes", cwlogs.DefaultMaxLineBytes, "bytes of one log message held at once; a longer line is read as a cut line")
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -107,7 +110,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "replay:", err)
 		return exitUsage
 	}
-	opts := pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: mode, GroupBy: groupBy, Region: *region, ParseAll: true}
+	// By default the function's own path: the same prefilter, decoder and bounds.
+	opts := pipeline.Options{
+		Rule: detect.UnauthorizedAccess, Mode: mode, GroupBy: groupBy, Region: *region, ParseAll: *parseAll,
+		MaxDecompressedBytes: *maxBytes, MaxLineBytes: *maxLine,
+	}
 	if filter != nil {
 		opts.Suppressor = filter
 	}
@@ -170,12 +177,15 @@ func (r *replayer) read(name string, in io.Reader) {
 type envelope map[string]json.RawMessage
 
 func (r *replayer) line(line []byte) error {
-	var env envelope
-	if err := json.Unmarshal(line, &env); err != nil {
-		if !json.Valid(line) {
-			return errors.New("not JSON")
+	env, ok := topKeys(line)
+	if !ok {
+		// Not an object as far as the quick walk sees: encoding/json says what it is.
+		if err := json.Unmarshal(line, &env); err != nil {
+			if !json.Valid(line) {
+				return errors.New("not JSON")
+			}
+			return errors.New("not a JSON object")
 		}
-		return errors.New("not a JSON object")
 	}
 	switch {
 	case has(env, "awslogs") || has(env, "Records"):
@@ -190,6 +200,63 @@ func (r *replayer) line(line []byte) error {
 	default:
 		return r.batch.AddAuditLine(line, aggregate.Source{})
 	}
+}
+
+// topKeys lists the keys of the top-level object of line that tell input kinds apart,
+// without decoding anything: one pass over the bytes that skips strings and nested
+// values. It reports false for anything that is not an object in its outline (the
+// caller asks encoding/json why); the decoders validate the rest.
+func topKeys(line []byte) (envelope, bool) {
+	b := bytes.TrimSpace(line)
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return nil, false
+	}
+	env := envelope{}
+	depth := 0
+	expectKey := true
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			end := i + 1
+			for {
+				k := bytes.IndexByte(b[end:], '"')
+				if k < 0 {
+					return nil, false
+				}
+				end += k
+				n := 0
+				for end-n-1 > i && b[end-n-1] == '\\' {
+					n++
+				}
+				if n%2 == 0 {
+					break
+				}
+				end++
+			}
+			if depth == 1 && expectKey {
+				switch key := string(b[i+1 : end]); key {
+				case "awslogs", "Records", "messageType":
+					env[key] = nil
+				}
+				expectKey = false
+			}
+			i = end
+		case '{', '[':
+			depth++
+			expectKey = b[i] == '{'
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return nil, false
+			}
+		case ',':
+			expectKey = depth == 1 || expectKey
+			if depth == 1 {
+				expectKey = true
+			}
+		}
+	}
+	return env, depth == 0
 }
 
 func has(env envelope, key string) bool {

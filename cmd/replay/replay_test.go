@@ -31,7 +31,11 @@ func TestReplayGolden(t *testing.T) {
 			summary: "13 audit events, 9 matches"},
 		{golden: "raw-authz-splunk", args: append([]string{"--match-mode", "authz"}, raw...),
 			summary: "13 audit events, 8 matches"},
+		// By default replay runs the function's path: lines the prefilter rejects are not
+		// parsed; --parse-all parses and counts every line.
 		{golden: "events-json", args: append([]string{"--format", "json"}, events...),
+			summary: "7 payloads (1 control), 22 log events, 15 audit events, 15 matches (0 suppressed, 0 duplicate log events)"},
+		{golden: "events-json", args: append([]string{"--format", "json", "--parse-all"}, events...),
 			summary: "7 payloads (1 control), 22 log events, 19 audit events, 15 matches (0 suppressed, 0 duplicate log events), 3 log events skipped (not_audit=1 not_json=1 truncated=1)"},
 		{golden: "events-group-by-user-src-ip", args: []string{"--format", "json", "--group-by", "user,src_ip", "../../events/cloudwatch-iam-user.json"},
 			summary: "4 matches"},
@@ -41,7 +45,7 @@ func TestReplayGolden(t *testing.T) {
 			summary: "9 matches (5 suppressed"},
 		{golden: "stdin-splunk", args: nil, stdin: mustRead(t, "../../events/cloudwatch-mixed-batch.json"),
 			summary: "2 matches"},
-		{golden: "bad-input", args: []string{"testdata/bad-input.jsonl"}, exit: 1,
+		{golden: "bad-input", args: []string{"--parse-all", "testdata/bad-input.jsonl"}, exit: 1,
 			summary: "3 audit events, 3 matches (0 suppressed, 1 duplicate log events), 1 log events skipped (not_json=1), 5 input lines not decoded",
 			errs: []string{"testdata/bad-input.jsonl:2: not JSON", "testdata/bad-input.jsonl:4: not a JSON object",
 				"testdata/bad-input.jsonl:5: parse audit line: not an audit event", "testdata/bad-input.jsonl:6: decode lambda event:",

@@ -53,7 +53,12 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	filter, err := suppress.Load(ctx, ssm.NewFromConfig(awsCfg), cfg.Suppressions, cfg.SuppressionsParameter)
+	var params suppress.SSMGetter
+	if cfg.SuppressionsParameter != "" {
+		// The SSM client only when a parameter is configured: it costs start-up time.
+		params = ssm.NewFromConfig(awsCfg)
+	}
+	filter, err := suppress.Load(ctx, params, cfg.Suppressions, cfg.SuppressionsParameter)
 	if err != nil {
 		return nil, fmt.Errorf("load suppressions: %w", err)
 	}

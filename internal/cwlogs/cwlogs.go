@@ -64,10 +64,26 @@ type LogEvent struct {
 	// The bytes may alias the decoder's buffer and are valid until the next Decode.
 	Message []byte
 	Escaped bool
+	// Cut is set by Stream on a message longer than the decoder holds at once
+	// (MaxLineBytes): Message holds its first bytes, ending on a whole escape.
+	Cut bool
+	// PastBound is set by Stream on a log event whose message starts past the bound on
+	// work (MaxBytes): Message is nil, the line was not read.
+	PastBound bool
+
+	rawID []byte // the id as read by Stream, valid during the Sink call
 
 	// split is set on events read by the record splitter, whose Message may run past the
 	// real end for a writer that appends keys after "message" (never CloudWatch Logs).
 	split bool
+}
+
+// EventID returns the log event's id.
+func (e *LogEvent) EventID() string {
+	if e.ID != "" || len(e.rawID) == 0 {
+		return e.ID
+	}
+	return string(e.rawID)
 }
 
 // Text returns the log line with the payload's JSON string escapes decoded.
@@ -108,8 +124,11 @@ func (e LogEvent) Text() ([]byte, error) {
 // Decoder decodes Lambda events; the zero value uses DefaultMaxDecompressedBytes.
 // A Decoder may reuse buffers between calls and is not safe for concurrent use.
 type Decoder struct {
-	// MaxBytes caps the total inflated size of one Decode call.
+	// MaxBytes caps the total inflated size of one Decode call; for Stream it is a bound
+	// on work (see Stream).
 	MaxBytes int64
+	// MaxLineBytes bounds the bytes of one message Stream holds (0: DefaultMaxLineBytes).
+	MaxLineBytes int
 
 	comp  []byte // compressed bytes
 	out   []byte // inflated payloads of the current Decode, back to back
@@ -118,4 +137,13 @@ type Decoder struct {
 	zl    io.ReadCloser
 	datas [][]byte // raw data strings of the event, aliasing it
 	ps    payloadScanner
+
+	win    window   // Stream's inflation window
+	ev     LogEvent // the event handed to the sink
+	idBuf  []byte
+	msgBuf []byte
+	// Tests set a tiny window, and a reader that hands over a few bytes at a time, so
+	// that every token crosses the window's edge somewhere.
+	testWindow int
+	testReader func(io.Reader) io.Reader
 }

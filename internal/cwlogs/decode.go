@@ -133,11 +133,20 @@ func (d *Decoder) envelopeJSON(event []byte) ([][]byte, error) {
 
 // decodeData turns one base64 data string into inflated JSON appended to d.out.
 func (d *Decoder) decodeData(data []byte, limit int64) error {
+	comp, err := d.compressed(data)
+	if err != nil {
+		return err
+	}
+	return d.inflate(comp, limit)
+}
+
+// compressed decodes one base64 data string into d.comp.
+func (d *Decoder) compressed(data []byte) ([]byte, error) {
 	if bytes.IndexByte(data, '\\') >= 0 {
 		// JSON writers may escape '/' as "\/"; base64 has no other character to escape.
 		u, err := unescape(data)
 		if err != nil {
-			return fmt.Errorf("unescape base64 data: %w", err)
+			return nil, fmt.Errorf("unescape base64 data: %w", err)
 		}
 		data = u
 	}
@@ -147,15 +156,14 @@ func (d *Decoder) decodeData(data []byte, limit int64) error {
 	}
 	n, err := base64.StdEncoding.Decode(d.comp[:n], data)
 	if err != nil {
-		return fmt.Errorf("decode base64: %w", err)
+		return nil, fmt.Errorf("decode base64: %w", err)
 	}
-	return d.inflate(d.comp[:n], limit)
+	return d.comp[:n], nil
 }
 
-// inflate decompresses a gzip or zlib stream (told apart by its header bytes) and appends
-// it to d.out, failing with ErrTooLarge as soon as more than limit bytes come out.
-func (d *Decoder) inflate(comp []byte, limit int64) error {
-	var r io.Reader
+// reader returns a reader of the inflated bytes of a gzip or zlib stream (told apart by
+// its header bytes), and a hint of their size.
+func (d *Decoder) reader(comp []byte) (io.Reader, int64, error) {
 	d.src.Reset(comp)
 	hint := int64(len(comp)) * 8
 	switch {
@@ -163,17 +171,17 @@ func (d *Decoder) inflate(comp []byte, limit int64) error {
 		if d.gz == nil {
 			gz, err := gzip.NewReader(&d.src)
 			if err != nil {
-				return fmt.Errorf("read gzip header: %w", err)
+				return nil, 0, fmt.Errorf("read gzip header: %w", err)
 			}
 			d.gz = gz
 		} else if err := d.gz.Reset(&d.src); err != nil {
-			return fmt.Errorf("read gzip header: %w", err)
+			return nil, 0, fmt.Errorf("read gzip header: %w", err)
 		}
-		r = d.gz
 		if len(comp) >= 18 {
 			// ISIZE, the size of the last member mod 2^32: exact for one-member streams.
 			hint = int64(binary.LittleEndian.Uint32(comp[len(comp)-4:]))
 		}
+		return d.gz, hint, nil
 	case len(comp) >= 2 && comp[0]&0x0f == 8 && (uint16(comp[0])<<8|uint16(comp[1]))%31 == 0:
 		var err error
 		if d.zl == nil {
@@ -182,11 +190,28 @@ func (d *Decoder) inflate(comp []byte, limit int64) error {
 			err = d.zl.(zlib.Resetter).Reset(&d.src, nil)
 		}
 		if err != nil {
-			return fmt.Errorf("read zlib header: %w", err)
+			return nil, 0, fmt.Errorf("read zlib header: %w", err)
 		}
-		r = d.zl
+		return d.zl, hint, nil
 	default:
-		return ErrUnknownCompression
+		return nil, 0, ErrUnknownCompression
+	}
+}
+
+// inflateError wraps an error of the inflating reader.
+func inflateError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("inflate: truncated stream: %w", err)
+	}
+	return fmt.Errorf("inflate: %w", err)
+}
+
+// inflate decompresses a gzip or zlib stream and appends it to d.out, failing with
+// ErrTooLarge as soon as more than limit bytes come out.
+func (d *Decoder) inflate(comp []byte, limit int64) error {
+	r, hint, err := d.reader(comp)
+	if err != nil {
+		return err
 	}
 	start := len(d.out)
 	// One byte past the limit proves the excess; one byte past the hint lets the reader
@@ -213,10 +238,7 @@ func (d *Decoder) inflate(comp []byte, limit int64) error {
 			return nil
 		}
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("inflate: truncated stream: %w", err)
-			}
-			return fmt.Errorf("inflate: %w", err)
+			return inflateError(err)
 		}
 	}
 }

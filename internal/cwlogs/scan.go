@@ -69,7 +69,13 @@ func zeroBytes(t uint64) uint64 {
 // payload are nearly all escaped (\"), and testing for a quote not preceded by a
 // backslash word-wise is much cheaper than stopping at each quote.
 func stringEnd(b []byte, start int) int {
-	i := start
+	return stringEndFrom(b, start, start)
+}
+
+// stringEndFrom is stringEnd for a string known to have no closing quote before b[from]:
+// the search starts there (escape parity is still counted from start).
+func stringEndFrom(b []byte, start, from int) int {
+	i := from
 	var carry uint64 // the backslash flags of the last two bytes before b[i], in bytes 0 and 1
 	for ; i+8 <= len(b); i += 8 {
 		x := binary.LittleEndian.Uint64(b[i:])

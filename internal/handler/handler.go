@@ -376,6 +376,8 @@ var skipMetric = map[pipeline.SkipReason]metrics.SkipReason{
 	pipeline.SkipNotAudit:    metrics.SkipNotAudit,
 	pipeline.SkipTruncated:   metrics.SkipTruncated,
 	pipeline.SkipBadEncoding: metrics.SkipReason("BadEncoding"),
+	// Lines of a delivery past MAX_DECOMPRESSED_BYTES: counted, not read.
+	pipeline.SkipPastWorkBound: metrics.SkipReason("PastWorkBound"),
 }
 
 // metrics writes the invocation's EMF record. Aggregates count as written only when the
@@ -429,6 +431,7 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int("candidates", sum.stats.Candidates),
 		slog.Int("duplicateLogEvents", sum.stats.DuplicateLogEvents),
 		slog.Int("skipped", sum.stats.SkippedTotal()),
+		slog.Int("truncatedParsed", sum.stats.TruncatedParsed),
 		slog.Int("aggregates", sum.aggregates),
 		slog.Int("alertGroups", sum.groups),
 		slog.Int64("alertsPublished", sum.published.Load()),

@@ -33,8 +33,13 @@ type Options struct {
 	GroupBy aggregate.GroupBy
 	// Region is copied into every aggregate's Source ("" in replay).
 	Region string
-	// MaxDecompressedBytes caps the inflated size of one Lambda event (0: the default).
+	// MaxDecompressedBytes bounds the work on one Lambda event (0: the default): log
+	// events whose message starts past this many inflated bytes are counted as
+	// SkipPastWorkBound, not read. Memory does not depend on it: deliveries are streamed.
 	MaxDecompressedBytes int64
+	// MaxLineBytes bounds the bytes of one log message held at once (0: the default); a
+	// longer line is read as a cut line (see parseCut).
+	MaxLineBytes int
 	// Suppressor filters matches; nil suppresses nothing.
 	Suppressor Suppressor
 	// ParseAll parses every log event instead of only those the prefilter lets through,
@@ -51,7 +56,13 @@ const (
 	SkipNotAudit    SkipReason = "not_audit"
 	SkipTruncated   SkipReason = "truncated"
 	SkipBadEncoding SkipReason = "bad_encoding" // the payload's JSON string escapes are invalid
+	// SkipPastWorkBound counts the log events of a delivery past the bound on work
+	// (Options.MaxDecompressedBytes): counted, never read.
+	SkipPastWorkBound SkipReason = "past_work_bound"
 )
+
+// skipReasons lists every skip reason, for counting by index.
+var skipReasons = [...]SkipReason{SkipNotJSON, SkipNotAudit, SkipTruncated, SkipBadEncoding, SkipPastWorkBound}
 
 // Stats count what one run saw. Matches includes suppressed matches; Suppressed and
 // DuplicateLogEvents are subsets of Matches.
@@ -67,7 +78,10 @@ type Stats struct {
 	// SuppressionErrors counts suppression expressions that failed at run time on a match
 	// (the match is then not suppressed): a sign of an expression to fix.
 	SuppressionErrors int
-	Skipped           map[SkipReason]int
+	// TruncatedParsed counts lines cut (by CloudWatch Logs, or at MaxLineBytes) that were
+	// still read from their complete members: they are also counted in AuditEvents.
+	TruncatedParsed int
+	Skipped         map[SkipReason]int
 }
 
 // SkippedTotal returns the number of skipped log events, all reasons together.
@@ -94,7 +108,7 @@ type Pipeline struct {
 
 // New returns a Pipeline with the given options.
 func New(opts Options) *Pipeline {
-	return &Pipeline{opts: opts, dec: cwlogs.Decoder{MaxBytes: opts.MaxDecompressedBytes}}
+	return &Pipeline{opts: opts, dec: cwlogs.Decoder{MaxBytes: opts.MaxDecompressedBytes, MaxLineBytes: opts.MaxLineBytes}}
 }
 
 // Process runs one raw Lambda event (a CloudWatch Logs subscription event or a Kinesis
@@ -114,6 +128,7 @@ type Batch struct {
 	p     *Pipeline
 	acc   *aggregate.Accumulator
 	stats Stats
+	es    eventSink
 	// suppressErrors is the suppressor's error count when the batch started.
 	suppressErrors int64
 }
@@ -135,18 +150,16 @@ func (p *Pipeline) NewBatch() *Batch {
 	return b
 }
 
-// AddEvent decodes a raw Lambda event and adds its payloads. Nothing is added when the
-// event cannot be decoded.
+// AddEvent decodes a raw Lambda event and adds its payloads. The payloads are streamed:
+// each log event is filtered, parsed and evaluated as it is inflated, and what it gives is
+// kept aside until the event is decoded whole. Nothing is added when the event cannot be
+// decoded.
 func (b *Batch) AddEvent(event []byte) error {
-	payloads, err := b.p.dec.Decode(event)
-	if err != nil {
+	s := b.sink()
+	if err := b.p.dec.Stream(event, s); err != nil {
 		return fmt.Errorf("decode lambda event: %w", err)
 	}
-	for i, pl := range payloads {
-		if err := b.addPayload(pl); err != nil {
-			return fmt.Errorf("decode lambda event: payload %d: %w", i, err)
-		}
-	}
+	s.commit()
 	return nil
 }
 
@@ -154,14 +167,135 @@ func (b *Batch) AddEvent(event []byte) error {
 // A log event around which the subscription message is not JSON is counted as
 // SkipBadEncoding; AddEvent fails the whole batch instead.
 func (b *Batch) AddPayload(pl cwlogs.Payload) {
-	_ = b.addPayload(pl)
+	s := b.sink()
+	s.Restart()
+	for i := range pl.LogEvents {
+		s.LogEvent(&pl.LogEvents[i])
+	}
+	pl.LogEvents = nil
+	_ = s.Payload(&pl)
+	s.commit()
 }
 
-// addPayload is AddPayload returning cwlogs.ErrMalformedMessage, after counting the line.
-func (b *Batch) addPayload(pl cwlogs.Payload) error {
-	b.stats.Payloads++
+// sink returns the batch's cwlogs.Sink, emptied.
+func (b *Batch) sink() *eventSink {
+	s := &b.es
+	s.b = b
+	s.event.reset()
+	s.payload.reset()
+	s.pending, s.payloadStart, s.err = s.pending[:0], 0, nil
+	return s
+}
+
+// counts are the per-line counts of Stats, kept aside until a payload and its event are
+// decoded whole.
+type counts struct {
+	payloads, controls, logEvents, candidates, auditEvents, matches, truncatedParsed int
+	skipped                                                                          [len(skipReasons)]int
+}
+
+func (c *counts) reset() { *c = counts{} }
+
+func (c *counts) add(o *counts) {
+	c.payloads += o.payloads
+	c.controls += o.controls
+	c.logEvents += o.logEvents
+	c.candidates += o.candidates
+	c.auditEvents += o.auditEvents
+	c.matches += o.matches
+	c.truncatedParsed += o.truncatedParsed
+	for i, n := range o.skipped {
+		c.skipped[i] += n
+	}
+}
+
+// pending is a match waiting for its payload's envelope (source, derived id) and for the
+// event to be decoded whole.
+type pending struct {
+	m         detect.Match
+	id        string
+	timestamp int64
+	text      []byte // for a log event without id: the line, to derive one
+	src       aggregate.Source
+}
+
+// eventSink runs the per-line steps on the log events cwlogs.Decoder.Stream hands over.
+type eventSink struct {
+	b              *Batch
+	event, payload counts
+	pending        []pending
+	payloadStart   int   // the first pending match of the current payload
+	err            error // cwlogs.ErrMalformedMessage around a log event of the payload
+}
+
+var _ cwlogs.Sink = (*eventSink)(nil)
+
+// Restart implements cwlogs.Sink: the payload's log events so far are void.
+func (s *eventSink) Restart() {
+	s.payload.reset()
+	s.pending = s.pending[:s.payloadStart]
+	s.err = nil
+}
+
+// LogEvent implements cwlogs.Sink: prefilter, unescape, parse and evaluate one log event.
+func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
+	opts := &s.b.p.opts
+	c := &s.payload
+	c.logEvents++
+	if le.PastBound {
+		c.skip(SkipPastWorkBound)
+		return
+	}
+	if !opts.ParseAll && !detect.MayMatch(le.Message, opts.Mode) {
+		return
+	}
+	c.candidates++
+	text, err := le.Text()
+	if err != nil {
+		c.skip(SkipBadEncoding)
+		if errors.Is(err, cwlogs.ErrMalformedMessage) && s.err == nil {
+			s.err = err
+		}
+		return
+	}
+	ev, err := audit.Parse(text)
+	if err != nil || le.Cut {
+		var ok bool
+		if ev, ok = parseCut(text, le.Cut, err); !ok {
+			if le.Cut {
+				c.skip(SkipTruncated)
+			} else {
+				c.skip(SkipReasonOf(err))
+			}
+			return
+		}
+		c.truncatedParsed++
+	}
+	c.auditEvents++
+	m, ok := detect.Evaluate(ev, time.UnixMilli(le.Timestamp), opts.Mode)
+	if !ok {
+		return
+	}
+	c.matches++
+	p := pending{m: m, id: le.EventID(), timestamp: le.Timestamp}
+	if p.id == "" {
+		p.text = append([]byte(nil), text...)
+	}
+	s.pending = append(s.pending, p)
+}
+
+// Payload implements cwlogs.Sink: the payload's envelope is known, its counts join the
+// event's.
+func (s *eventSink) Payload(pl *cwlogs.Payload) error {
+	if err := s.err; err != nil {
+		s.event.add(&s.payload)
+		s.payload.reset()
+		return err
+	}
+	s.event.payloads++
 	if pl.MessageType == cwlogs.ControlMessage {
-		b.stats.ControlMessages++
+		s.event.controls++
+		s.Restart()
 		return nil
 	}
 	src := aggregate.Source{
@@ -169,41 +303,59 @@ func (b *Batch) addPayload(pl cwlogs.Payload) error {
 		LogGroup:  pl.LogGroup,
 		LogStream: pl.LogStream,
 		Cluster:   aggregate.ClusterFromLogGroup(pl.LogGroup),
-		Region:    b.p.opts.Region,
+		Region:    s.b.p.opts.Region,
 	}
-	for _, le := range pl.LogEvents {
-		b.stats.LogEvents++
-		if !b.p.opts.ParseAll && !detect.MayMatch(le.Message, b.p.opts.Mode) {
-			continue
-		}
-		b.stats.Candidates++
-		text, err := le.Text()
-		if err != nil {
-			b.stats.Skipped[SkipBadEncoding]++
-			if errors.Is(err, cwlogs.ErrMalformedMessage) {
-				return err
-			}
-			continue
-		}
-		ev, err := audit.Parse(text)
-		if err != nil {
-			b.stats.Skipped[SkipReasonOf(err)]++
-			continue
-		}
-		id := le.ID
-		if id == "" {
+	for i := s.payloadStart; i < len(s.pending); i++ {
+		p := &s.pending[i]
+		p.src = src
+		if p.id == "" {
 			// CloudWatch Logs always sets ids; a producer that reshapes payloads may not.
 			// A derived id keeps counting idempotent across redeliveries of such a batch.
-			id = derivedID(pl, le.Timestamp, text)
+			p.id = derivedID(pl, p.timestamp, p.text)
+			p.text = nil
 		}
-		b.add(ev, time.UnixMilli(le.Timestamp), src, id)
 	}
+	s.payloadStart = len(s.pending)
+	s.event.add(&s.payload)
+	s.payload.reset()
 	return nil
+}
+
+// commit adds the event's counts and matches to the batch.
+func (s *eventSink) commit() {
+	b, c := s.b, &s.event
+	b.stats.Payloads += c.payloads
+	b.stats.ControlMessages += c.controls
+	b.stats.LogEvents += c.logEvents
+	b.stats.Candidates += c.candidates
+	b.stats.AuditEvents += c.auditEvents
+	b.stats.Matches += c.matches
+	b.stats.TruncatedParsed += c.truncatedParsed
+	for i, n := range c.skipped {
+		if n > 0 {
+			b.stats.Skipped[skipReasons[i]] += n
+		}
+	}
+	for i := range s.pending {
+		p := &s.pending[i]
+		b.keep(p.m, p.src, p.id)
+		s.pending[i] = pending{}
+	}
+	s.pending = s.pending[:0]
+}
+
+func (c *counts) skip(r SkipReason) {
+	for i, sr := range skipReasons {
+		if sr == r {
+			c.skipped[i]++
+			return
+		}
+	}
 }
 
 // derivedID identifies a log event that came without an id by a hash of where it was
 // logged, when, and its text: the same line redelivered gets the same id.
-func derivedID(pl cwlogs.Payload, timestamp int64, text []byte) string {
+func derivedID(pl *cwlogs.Payload, timestamp int64, text []byte) string {
 	h := sha256.New()
 	for _, s := range []string{pl.Owner, pl.LogGroup, pl.LogStream, strconv.FormatInt(timestamp, 10)} {
 		h.Write([]byte(s))
@@ -233,6 +385,11 @@ func (b *Batch) add(ev audit.Event, logTime time.Time, src aggregate.Source, id 
 		return
 	}
 	b.stats.Matches++
+	b.keep(m, src, id)
+}
+
+// keep runs the suppression filter on a match and adds it to the accumulator.
+func (b *Batch) keep(m detect.Match, src aggregate.Source, id string) {
 	if s := b.p.opts.Suppressor; s != nil && s.Suppress(m, src) {
 		b.stats.Suppressed++
 		return
