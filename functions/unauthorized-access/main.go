@@ -74,13 +74,16 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 	}
 	logger := handler.NewLogger(os.Stdout, cfg.LogLevel)
 	logger.Info("start", "version", version.Version) // which release runs, once per cold start
+	st := store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
+		Table:       cfg.TableName,
+		Retention:   cfg.Retention,
+		Concurrency: cfg.WriteConcurrency,
+	})
 	return handler.New(handler.Options{
-		Processor: pipeline.New(opts),
-		Store: store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
-			Table:       cfg.TableName,
-			Retention:   cfg.Retention,
-			Concurrency: cfg.WriteConcurrency,
-		}),
+		Processor:    pipeline.New(opts),
+		Store:        st,
+		Lifecycle:    st,
+		EscalateAt:   cfg.EscalateAt,
 		Publisher:    notify.New(sns.NewFromConfig(awsCfg), cfg.TopicARN),
 		Rule:         detect.UnauthorizedAccess,
 		Alert:        alert.Options{Region: cfg.Region, MaxAggregates: cfg.MaxAggregatesPerAlert},

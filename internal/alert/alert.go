@@ -143,6 +143,14 @@ type Alert struct {
 	SuppressExample string    `json:"suppressExample"`
 	NextSteps       []string  `json:"nextSteps"`
 	GeneratedAt     time.Time `json:"generatedAt"`
+	// Kind says whether this is the group's first alert or an update (added in schema 1:
+	// consumers that ignore unknown fields are unaffected).
+	Kind Kind `json:"alertKind"`
+	// RiskMessage is the seed's risk message for the risk object ("Unauthorized access to
+	// Kubernetes from user $user$").
+	RiskMessage string `json:"riskMessage"`
+	// Escalation says what grew since the previous alert of the group (updates only).
+	Escalation *Escalation `json:"escalation,omitempty"`
 }
 
 // RuleRef names the detection rule.
@@ -295,6 +303,7 @@ func Build(g Group, opts Options) Alert {
 	user := clean(rawUser, maxName)
 	a.RiskObject = RiskObject{Field: g.Rule.RiskObject, Type: "user", Value: user}
 	a.Title = clean(strings.ReplaceAll(g.Rule.RiskMessage, "$user$", user), maxLong)
+	a.Kind, a.RiskMessage = KindFirst, a.Title
 	a.ID = alertID(g, a.Source.LogGroup)
 	a.ConsoleURL = InsightsURL(a.Source.Region, logGroups(g.Aggregates), rawUser, a.Window.Start, a.Window.End)
 	a.SuppressExample = suppressExample(rawUser)

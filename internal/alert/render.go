@@ -160,6 +160,8 @@ func attributes(a Alert) map[string]Attribute {
 		// alertId and possibleDuplicate let a subscriber drop a repeated alert.
 		"alertId":           str(a.ID),
 		"possibleDuplicate": str(strconv.FormatBool(a.PossibleDuplicate)),
+		// alertKind lets a subscriber filter updates and reports out.
+		"alertKind": str(string(a.Kind)),
 	}
 }
 

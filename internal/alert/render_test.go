@@ -116,6 +116,7 @@ func TestRenderAttributes(t *testing.T) {
 		"user":              {DataType: "String", StringValue: "eve⟨U+000A⟩⟨U+202E⟩"},
 		"alertId":           {DataType: "String", StringValue: Build(g, Options{Now: fixedNow}).ID},
 		"possibleDuplicate": {DataType: "String", StringValue: "false"},
+		"alertKind":         {DataType: "String", StringValue: "first"},
 	}
 	if !maps.Equal(m.MessageAttributes, want) {
 		t.Errorf("attributes = %v, want %v", m.MessageAttributes, want)

@@ -29,6 +29,8 @@ const (
 	DefaultWriteConcurrency      = store.DefaultConcurrency
 	DefaultMaxAggregatesPerAlert = 20
 	MaxWriteConcurrency          = 64
+	// DefaultEscalateAt are the thresholds of ESCALATE_AT when it is not set.
+	DefaultEscalateAt = "10,100,1000"
 )
 
 // Config is the function's configuration.
@@ -70,6 +72,13 @@ type Config struct {
 	LogLevel slog.Level
 	// Region is the AWS region (AWS_REGION, set by Lambda); copied into alerts.
 	Region string
+	// EscalateAt are the attempts in a window at which a group's alert is followed by an
+	// update, ascending (ESCALATE_AT, comma-separated; DefaultEscalateAt when unset, "off"
+	// for none).
+	EscalateAt []int64
+	// ReportHeartbeat makes the hourly report publish for a window without matches
+	// (REPORT_HEARTBEAT, true or false; default false).
+	ReportHeartbeat bool
 }
 
 // Load reads the configuration through getenv (os.Getenv in the function) and returns
@@ -91,6 +100,8 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxAggregatesPerAlert: l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
 		LogLevel:              l.logLevel("LOG_LEVEL"),
 		Region:                strings.TrimSpace(getenv("AWS_REGION")),
+		EscalateAt:            l.thresholds("ESCALATE_AT"),
+		ReportHeartbeat:       l.boolean("REPORT_HEARTBEAT"),
 	}
 	if c.Retention > 0 && c.Retention < c.RedeliveryHorizon {
 		l.fail("RETENTION", "%s is shorter than REDELIVERY_HORIZON %s (the failure queue's retention plus the maximum event age): "+
@@ -228,3 +239,42 @@ func (l *loader) logLevel(name string) slog.Level {
 
 // platformLogLevel is the variable Lambda sets from the function's ApplicationLogLevel.
 const platformLogLevel = "AWS_LAMBDA_LOG_LEVEL"
+
+// thresholds reads ascending positive integers separated by commas; "" means
+// DefaultEscalateAt and "off" (or "none") none. The template turns an empty parameter
+// into "off".
+func (l *loader) thresholds(name string) []int64 {
+	v := l.get(name)
+	switch strings.ToLower(v) {
+	case "":
+		v = DefaultEscalateAt
+	case "off", "none":
+		return nil
+	}
+	var out []int64
+	for _, f := range strings.Split(v, ",") {
+		t, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || t < 1 {
+			l.fail(name, "%q is not a positive integer", strings.TrimSpace(f))
+			return nil
+		}
+		if len(out) > 0 && t <= out[len(out)-1] {
+			l.fail(name, "%d does not exceed %d: list the thresholds in ascending order", t, out[len(out)-1])
+			return nil
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (l *loader) boolean(name string) bool {
+	v := l.get(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.fail(name, "%q is not true or false", v)
+	}
+	return b
+}

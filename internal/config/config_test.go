@@ -33,6 +33,7 @@ func TestLoad(t *testing.T) {
 		MaxAggregatesPerAlert: 20,
 		LogLevel:              slog.LevelInfo,
 		Region:                "eu-west-1",
+		EscalateAt:            []int64{10, 100, 1000},
 	}
 	base := map[string]string{"TABLE_NAME": "detector", "TOPIC_ARN": topic, "AWS_REGION": "eu-west-1"}
 	with := func(extra map[string]string) map[string]string {
@@ -58,6 +59,8 @@ func TestLoad(t *testing.T) {
 		{"Lambda's TRACE", with(map[string]string{"AWS_LAMBDA_LOG_LEVEL": "TRACE"}), func(c *config.Config) { c.LogLevel = slog.LevelDebug }},
 		{"group by User", with(map[string]string{"ALERT_GROUP_BY": "User"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUser }},
 		{"group by USER, SRC_IP", with(map[string]string{"ALERT_GROUP_BY": " USER, SRC_IP "}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
+		{"escalation off", with(map[string]string{"ESCALATE_AT": "off"}), func(c *config.Config) { c.EscalateAt = nil }},
+		{"escalation thresholds", with(map[string]string{"ESCALATE_AT": " 5, 50 "}), func(c *config.Config) { c.EscalateAt = []int64{5, 50} }},
 		{"retention as duration", with(map[string]string{"RETENTION": "360h"}), func(c *config.Config) { c.Retention = 360 * time.Hour }},
 		{"retention in days", with(map[string]string{"RETENTION": "30"}), func(c *config.Config) { c.Retention = 30 * 24 * time.Hour }},
 		{"retention in days with unit", with(map[string]string{"RETENTION": "400d"}), func(c *config.Config) { c.Retention = 400 * 24 * time.Hour }},
@@ -140,6 +143,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"WRITE_CONCURRENCY":        "1000",
 		"MAX_AGGREGATES_PER_ALERT": "many",
 		"LOG_LEVEL":                "loud",
+		"ESCALATE_AT":              "100,10",
 	}))
 	if err == nil {
 		t.Fatal("Load succeeded")
@@ -147,6 +151,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	for _, name := range []string{
 		"TABLE_NAME: required", "TOPIC_ARN", "ALERT_GROUP_BY", "RETENTION", "MAX_DECOMPRESSED_BYTES",
 		"MATCH_MODE", "CLAIM_LEASE", "WRITE_CONCURRENCY", "MAX_AGGREGATES_PER_ALERT", "LOG_LEVEL",
+		"ESCALATE_AT: 10 does not exceed 100",
 	} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not mention %s:\n%v", name, err)

@@ -107,6 +107,17 @@ type Options struct {
 	FunctionName string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
+	// Lifecycle keeps the running totals, escalation claims and window index; nil turns
+	// escalations off and leaves windows unindexed (no hourly report finds them).
+	Lifecycle Lifecycle
+	// EscalateAt are the thresholds of attempts in a window at which a group's alert is
+	// followed by an update, ascending (none: no updates).
+	EscalateAt []int64
+	// RenderEscalation builds the SNS message of an update; nil means alert.Build then
+	// alert.RenderEscalation with the Alert options.
+	RenderEscalation func(alert.Group, alert.Escalation) (alert.Message, error)
+	// Report configures the hourly report (InvokeReport).
+	Report ReportOptions
 }
 
 // Handler handles Lambda invocations. It is safe for concurrent use.
@@ -148,6 +159,12 @@ func New(opts Options) *Handler {
 			return alert.Render(alert.Build(g, alertOpts))
 		}
 	}
+	if opts.RenderEscalation == nil {
+		alertOpts := opts.Alert
+		opts.RenderEscalation = func(g alert.Group, e alert.Escalation) (alert.Message, error) {
+			return alert.RenderEscalation(alert.Build(g, alertOpts), e)
+		}
+	}
 	return &Handler{opts: opts}
 }
 
@@ -167,6 +184,8 @@ type summary struct {
 	unknown    atomic.Int64
 	duplicates atomic.Int64
 	unrecorded atomic.Int64
+	// escalations counts updates published.
+	escalations atomic.Int64
 }
 
 // Invoke handles one raw Lambda event (a CloudWatch Logs subscription event or a Kinesis
@@ -210,7 +229,7 @@ func (h *Handler) invoke(ctx context.Context, payload []byte, sum *summary) erro
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if errs[i] = h.alertGroup(ctx, g, sum); errs[i] != nil {
+			if errs[i] = h.alertGroup(ctx, g, res.Aggregates, sum); errs[i] != nil {
 				sum.failed.Add(1)
 			}
 		}()
@@ -233,13 +252,45 @@ func groupsOf(aggs []aggregate.Aggregate) []store.GroupKey {
 	return out
 }
 
-// alertGroup claims group g and, if this invocation wins the claim, publishes its alert.
-func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, sum *summary) error {
-	claim, err := h.claim(ctx, g, sum)
-	if err != nil || claim.Outcome != store.Claimed {
+// alertGroup counts group g's new log events in its running total, claims its first
+// alert and, if this invocation wins the claim, publishes it; then it publishes the
+// updates of the thresholds the total has crossed (see escalate).
+func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, sum *summary) error {
+	var total int64
+	if h.opts.Lifecycle != nil {
+		var err error
+		if total, err = h.opts.Lifecycle.CountGroup(ctx, g, aggs); err != nil {
+			return err
+		}
+	}
+	first, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
+		return h.opts.Store.Claim(ctx, g, lease)
+	}, func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+		return h.publishFirst(ctx, g, possibleDuplicate)
+	}, &sum.published, sum)
+	if err != nil || h.opts.Lifecycle == nil || first.Outcome == 0 {
 		return err
 	}
-	id, err := h.publish(ctx, g, claim.PossibleDuplicate)
+	return h.escalate(ctx, g, total, first.Reported.Attempts, sum)
+}
+
+// alertOnce runs the claim protocol for one alert (a first alert, an update or a report
+// part): take the claim, publish what build returns, record it as sent. When another
+// invocation sent it already it returns that claim (with what it reported). After a
+// publish that may have reached SNS the claim is kept as unknown, so that the retry
+// publishes again flagged as a possible duplicate with the same id; after one that
+// certainly did not, it is released. The returned claim's Reported is what was sent.
+func (h *Handler) alertOnce(ctx context.Context, take func(time.Duration) (store.Claim, error),
+	build func(possibleDuplicate bool) (alert.Message, store.Snapshot, error), published *atomic.Int64, sum *summary) (store.Claim, error) {
+	claim, err := h.claimWith(ctx, take, sum)
+	if err != nil || claim.Outcome != store.Claimed {
+		return claim, err
+	}
+	msg, snap, err := build(claim.PossibleDuplicate)
+	id := ""
+	if err == nil {
+		id, err = h.opts.Publisher.Publish(ctx, msg)
+	}
 	if err != nil {
 		bg := context.WithoutCancel(ctx)
 		if maybePublished(err) {
@@ -247,21 +298,22 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, sum *summary
 			// delivery publishes again flagged as a possible duplicate, with the same id.
 			sum.unknown.Add(1)
 			if mErr := h.opts.Store.MarkUnknown(bg, claim); mErr != nil {
-				return errors.Join(err, mErr)
+				return claim, errors.Join(err, mErr)
 			}
-			return err
+			return claim, err
 		}
 		// Certainly not published: give the claim back so that the retry can publish at once.
 		if relErr := h.opts.Store.Release(bg, claim); relErr != nil {
-			return errors.Join(err, relErr)
+			return claim, errors.Join(err, relErr)
 		}
-		return err
+		return claim, err
 	}
-	sum.published.Add(1)
+	published.Add(1)
 	if claim.PossibleDuplicate {
 		sum.duplicates.Add(1)
 	}
-	return h.markSent(ctx, claim, id, sum)
+	claim.Reported = snap
+	return claim, h.markSent(ctx, claim, id, snap, sum)
 }
 
 // markSent records the published alert, repeating the write (which is safe to repeat)
@@ -269,11 +321,16 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, sum *summary
 // stays until its lease expires; a later delivery of the group then publishes it again,
 // flagged as a possible duplicate. The invocation does not fail for it: retrying the
 // delivery could only cause that duplicate sooner.
-func (h *Handler) markSent(ctx context.Context, claim store.Claim, id string, sum *summary) error {
+func (h *Handler) markSent(ctx context.Context, claim store.Claim, id string, snap store.Snapshot, sum *summary) error {
 	bg := context.WithoutCancel(ctx)
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := h.opts.Store.MarkSent(bg, claim, id)
+		var err error
+		if h.opts.Lifecycle != nil {
+			err = h.opts.Lifecycle.MarkSentWith(bg, claim, id, snap)
+		} else {
+			err = h.opts.Store.MarkSent(bg, claim, id)
+		}
 		if err == nil || errors.Is(err, store.ErrClaimLost) {
 			return err
 		}
@@ -294,10 +351,10 @@ func (h *Handler) markSent(ctx context.Context, claim store.Claim, id string, su
 // group) and retries the claim, which succeeds once an abandoned lease expires. If the
 // group is still held it returns ErrClaimHeld, so that Lambda retries this delivery
 // rather than dropping an alert whose holder may have died.
-func (h *Handler) claim(ctx context.Context, g store.GroupKey, sum *summary) (store.Claim, error) {
+func (h *Handler) claimWith(ctx context.Context, take func(time.Duration) (store.Claim, error), sum *summary) (store.Claim, error) {
 	start := h.opts.Now()
 	for wait := 25 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		claim, err := h.opts.Store.Claim(ctx, g, h.lease(ctx))
+		claim, err := take(h.lease(ctx))
 		if err != nil {
 			return store.Claim{}, err
 		}
@@ -310,14 +367,14 @@ func (h *Handler) claim(ctx context.Context, g store.GroupKey, sum *summary) (st
 		}
 		if h.opts.Now().Sub(start)+wait > h.heldLimit(ctx, start, claim.LeaseUntil) {
 			sum.heldByOther.Add(1)
-			return store.Claim{}, fmt.Errorf("claim %s: %w", g.PartitionKey(), ErrClaimHeld)
+			return store.Claim{}, fmt.Errorf("claim %s: %w", claim.Group.PartitionKey(), ErrClaimHeld)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			sum.heldByOther.Add(1)
-			return store.Claim{}, fmt.Errorf("claim %s: %w (%w)", g.PartitionKey(), ErrClaimHeld, ctx.Err())
+			return store.Claim{}, fmt.Errorf("claim %s: %w (%w)", claim.Group.PartitionKey(), ErrClaimHeld, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -343,17 +400,17 @@ func (h *Handler) heldLimit(ctx context.Context, start, leaseUntil time.Time) ti
 	return limit
 }
 
-// publish builds the alert of g from its stored aggregates and publishes it.
-func (h *Handler) publish(ctx context.Context, g store.GroupKey, possibleDuplicate bool) (string, error) {
+// publishFirst builds the first alert of g from its stored aggregates, and what it reports.
+func (h *Handler) publishFirst(ctx context.Context, g store.GroupKey, possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
 	aggs, err := h.opts.Store.Aggregates(ctx, g)
 	if err != nil {
-		return "", err
+		return alert.Message{}, store.Snapshot{}, err
 	}
 	msg, err := h.opts.Render(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate})
 	if err != nil {
-		return "", fmt.Errorf("render alert %s: %w", g.PartitionKey(), err)
+		return alert.Message{}, store.Snapshot{}, fmt.Errorf("render alert %s: %w", g.PartitionKey(), err)
 	}
-	return h.opts.Publisher.Publish(ctx, msg)
+	return msg, store.SnapshotOf(aggs), nil
 }
 
 // lease returns the claim lease: at least ClaimLease, and longer than the time left.
@@ -435,6 +492,7 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int("aggregates", sum.aggregates),
 		slog.Int("alertGroups", sum.groups),
 		slog.Int64("alertsPublished", sum.published.Load()),
+		slog.Int64("escalationsPublished", sum.escalations.Load()),
 		slog.Int64("alreadySent", sum.alreadySent.Load()),
 		slog.Int64("heldByOther", sum.heldByOther.Load()),
 		slog.Int64("groupsFailed", sum.failed.Load()),

@@ -71,6 +71,27 @@ type Claim struct {
 	// reached SNS: its outcome was unknown, or it never recorded one. The alert then goes
 	// out again, with the same id, flagged as a possible duplicate.
 	PossibleDuplicate bool
+	// Reported is what the alert already sent said (AlreadySent only; zero when the item
+	// was marked sent without it).
+	Reported Snapshot
+
+	// pk and sk locate the claim item; empty means the group's first-alert item.
+	pk, sk string
+}
+
+// item returns the key of the claim item: the group's alert item, unless the claim is on
+// an escalation or report item.
+func (c Claim) item() (pk, sk string) {
+	if c.pk == "" {
+		return c.Group.PartitionKey(), skAlert
+	}
+	return c.pk, c.sk
+}
+
+// name is the claim item in error messages.
+func (c Claim) name() string {
+	pk, sk := c.item()
+	return pk + " " + sk
 }
 
 // Claim tries to take the right to publish the alert of group g for lease. It succeeds
@@ -78,6 +99,12 @@ type Claim struct {
 // with an expired lease. The write is safe to repeat: the SDK's retry of a claim that was
 // applied but whose answer was lost finds its own token and succeeds.
 func (s *Store) Claim(ctx context.Context, g GroupKey, lease time.Duration) (Claim, error) {
+	return s.claimItem(ctx, g, g.PartitionKey(), skAlert, lease)
+}
+
+// claimItem is Claim on the claim item (pk, sk) of g: the first alert, an escalation or a
+// report part. Every claim item follows the same protocol.
+func (s *Store) claimItem(ctx context.Context, g GroupKey, pk, sk string, lease time.Duration) (Claim, error) {
 	token, err := newToken()
 	if err != nil {
 		return Claim{}, err
@@ -100,7 +127,7 @@ func (s *Store) Claim(ctx context.Context, g GroupKey, lease time.Duration) (Cla
 		e.name("leaseUntil") + " < " + e.value(num(now.UnixMilli())) + ")"
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
-		Key:                                 key(g.PartitionKey(), skAlert),
+		Key:                                 key(pk, sk),
 		UpdateExpression:                    aws.String(update),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            e.names,
@@ -113,40 +140,41 @@ func (s *Store) Claim(ctx context.Context, g GroupKey, lease time.Duration) (Cla
 		prev := stringValue(out.Attributes["state"])
 		dup := prev == stateUnknown || prev == stateClaimed || stringValue(out.Attributes["possibleDuplicate"]) == "true"
 		if dup {
-			if err := s.flag(ctx, g, token); err != nil {
+			if err := s.flag(ctx, Claim{Group: g, Token: token, pk: pk, sk: sk}); err != nil {
 				return Claim{}, err
 			}
 		}
-		return Claim{Group: g, Outcome: Claimed, Token: token, LeaseUntil: until, PossibleDuplicate: dup}, nil
+		return Claim{Group: g, Outcome: Claimed, Token: token, LeaseUntil: until, PossibleDuplicate: dup, pk: pk, sk: sk}, nil
 	}
 	old, ok := conditionFailed(err)
 	if !ok {
-		return Claim{}, fmt.Errorf("claim alert %s: %w", g.PartitionKey(), err)
+		return Claim{}, fmt.Errorf("claim alert %s %s: %w", pk, sk, err)
 	}
 	if stringValue(old["token"]) == token {
 		// The SDK repeated a claim that had been applied: it is ours. Whether an earlier
 		// holder existed is on the item, since the first application recorded it.
 		return Claim{Group: g, Outcome: Claimed, Token: token, LeaseUntil: until,
-			PossibleDuplicate: stringValue(old["possibleDuplicate"]) == "true"}, nil
+			PossibleDuplicate: stringValue(old["possibleDuplicate"]) == "true", pk: pk, sk: sk}, nil
 	}
 	if stringValue(old["state"]) == stateSent {
 		// A redelivery of a sent group: keep the record of the alert as long as the
 		// aggregates it covers.
-		if err := s.touch(ctx, old, g.PartitionKey(), skAlert, g.Window); err != nil {
-			return Claim{}, fmt.Errorf("claim alert %s: %w", g.PartitionKey(), err)
+		if err := s.touch(ctx, old, pk, sk, g.Window); err != nil {
+			return Claim{}, fmt.Errorf("claim alert %s %s: %w", pk, sk, err)
 		}
-		return Claim{Group: g, Outcome: AlreadySent, MessageID: stringValue(old["messageID"])}, nil
+		return Claim{Group: g, Outcome: AlreadySent, MessageID: stringValue(old["messageID"]),
+			Reported: snapshotOf(old), pk: pk, sk: sk}, nil
 	}
-	return Claim{Group: g, Outcome: HeldByOther, LeaseUntil: time.UnixMilli(numberValue(old["leaseUntil"]))}, nil
+	return Claim{Group: g, Outcome: HeldByOther, LeaseUntil: time.UnixMilli(numberValue(old["leaseUntil"])), pk: pk, sk: sk}, nil
 }
 
 // flag records on a claim just taken over that its alert may be a duplicate, so that a
 // repeat of the claim (the SDK's retry) and later holders know it too.
-func (s *Store) flag(ctx context.Context, g GroupKey, token string) error {
+func (s *Store) flag(ctx context.Context, c Claim) error {
 	e := newExpr()
-	err := s.updateClaimed(ctx, Claim{Group: g, Token: token}, e, "SET "+e.set("possibleDuplicate", str("true")), stateClaimed)
+	err := s.updateClaimed(ctx, c, e, "SET "+e.set("possibleDuplicate", str("true")), stateClaimed)
 	if err != nil {
-		return fmt.Errorf("flag alert %s as a possible duplicate: %w", g.PartitionKey(), err)
+		return fmt.Errorf("flag alert %s as a possible duplicate: %w", c.name(), err)
 	}
 	return nil
 }
@@ -155,14 +183,20 @@ func (s *Store) flag(ctx context.Context, g GroupKey, token string) error {
 // ErrClaimLost when the claim is no longer c's. It is safe to repeat: finding the item
 // already sent with c's token and messageID is success.
 func (s *Store) MarkSent(ctx context.Context, c Claim, messageID string) error {
+	return s.MarkSentWith(ctx, c, messageID, Snapshot{})
+}
+
+// MarkSentWith is MarkSent that also records what the published alert said, so that a
+// later escalation can say what grew since (see Snapshot). A zero snapshot records nothing.
+func (s *Store) MarkSentWith(ctx context.Context, c Claim, messageID string, snap Snapshot) error {
 	e := newExpr()
-	update := "SET " + e.set("state", str(stateSent)) +
+	update := "SET " + snap.set(e) + e.set("state", str(stateSent)) +
 		", " + e.set("messageID", str(messageID)) +
 		", " + e.set("sentAt", str(formatTime(s.now()))) +
 		", " + e.set(attrExpiresAt, s.expiresAt(c.Group.Window)) +
 		" REMOVE " + e.name("leaseUntil")
 	if err := s.updateClaimed(ctx, c, e, update, stateSent, "messageID", messageID); err != nil {
-		return fmt.Errorf("mark alert %s sent: %w", c.Group.PartitionKey(), err)
+		return fmt.Errorf("mark alert %s sent: %w", c.name(), err)
 	}
 	return nil
 }
@@ -175,7 +209,7 @@ func (s *Store) Release(ctx context.Context, c Claim) error {
 	update := "SET " + e.set("state", str(stateReleased)) + ", " + e.set("leaseUntil", num(0)) +
 		", " + e.set(attrExpiresAt, s.expiresAt(c.Group.Window))
 	if err := s.updateClaimed(ctx, c, e, update, stateReleased); err != nil {
-		return fmt.Errorf("release alert %s: %w", c.Group.PartitionKey(), err)
+		return fmt.Errorf("release alert %s: %w", c.name(), err)
 	}
 	return nil
 }
@@ -192,7 +226,7 @@ func (s *Store) MarkUnknown(ctx context.Context, c Claim) error {
 		", " + e.set(attrExpiresAt, s.expiresAt(c.Group.Window)) +
 		" ADD " + e.name("unknownOutcomes") + " " + e.value(num(1))
 	if err := s.updateClaimed(ctx, c, e, update, stateUnknown); err != nil {
-		return fmt.Errorf("mark alert %s outcome unknown: %w", c.Group.PartitionKey(), err)
+		return fmt.Errorf("mark alert %s outcome unknown: %w", c.name(), err)
 	}
 	return nil
 }
@@ -205,9 +239,10 @@ func (s *Store) MarkUnknown(ctx context.Context, c Claim) error {
 func (s *Store) updateClaimed(ctx context.Context, c Claim, e *expr, update, after string, attrValue ...string) error {
 	cond := e.name("state") + " = " + e.value(str(stateClaimed)) + " AND " +
 		e.name("token") + " = " + e.value(str(c.Token))
+	pk, sk := c.item()
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
-		Key:                                 key(c.Group.PartitionKey(), skAlert),
+		Key:                                 key(pk, sk),
 		UpdateExpression:                    aws.String(update),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            e.names,

@@ -1,0 +1,105 @@
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+)
+
+// reportAggregates are n aggregates of one window over two clusters, each with two source
+// IPs and two groups (four Splunk rows each).
+func reportAggregates(window time.Time, n int) []aggregate.Aggregate {
+	var out []aggregate.Aggregate
+	for i := range n {
+		cluster := []string{"prod", "staging"}[i%2]
+		out = append(out, aggregate.Aggregate{
+			Rule: detect.UnauthorizedAccess.ID, Window: window, Key: fmt.Sprint(i), Count: int64(1 + i%3),
+			Source: aggregate.Source{Cluster: cluster, Owner: "111122223333"},
+			Fields: detect.Fields{
+				Namespace: "kube-system", Resource: "secrets", RequestReceivedTimestamp: window.Add(time.Duration(i) * time.Second).Format(time.RFC3339Nano),
+				RequestURI: "/api/v1/namespaces/kube-system/secrets", Code: "403", Message: "secrets is forbidden",
+				SrcIPs: []string{"203.0.113.9", fmt.Sprintf("198.51.100.%d", i%200)}, Stage: "ResponseComplete",
+				Groups: []string{"system:authenticated", "dev"}, UID: "uid", User: fmt.Sprintf("user%d", i%7), UserAgent: "kubectl/v1.34.2", Verb: "create",
+			},
+		})
+	}
+	return out
+}
+
+// TestReportRowsAreTheSplunkRows: the rows of every part of a report, merged over
+// clusters, are exactly aggregate.SplunkReport of the window (the rows of replay --format
+// splunk), with the risk fields on every row; a large report is split into parts that
+// each fit in one SNS message, totals first in every part.
+func TestReportRowsAreTheSplunkRows(t *testing.T) {
+	window := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+	for _, n := range []int{1, 40, 1500} {
+		aggs := reportAggregates(window, n)
+		msgs, err := RenderReport(detect.UnauthorizedAccess, window, ReportRows(detect.UnauthorizedAccess, aggs), window.Add(70*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged := map[aggregate.Row]int64{}
+		var attempts int64
+		for i, m := range msgs {
+			if !fits(m) {
+				t.Errorf("n=%d part %d is %d bytes", n, i+1, m.Size())
+			}
+			if m.MessageAttributes["alertKind"].StringValue != "report" {
+				t.Errorf("alertKind %v", m.MessageAttributes["alertKind"])
+			}
+			var body map[string]string
+			if err := json.Unmarshal([]byte(m.Message), &body); err != nil {
+				t.Fatal(err)
+			}
+			var r Report
+			if err := json.Unmarshal([]byte(body["lambda"]), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Part != i+1 || r.Parts != len(msgs) || r.Kind != KindReport || len(r.Clusters) != min(n, 2) {
+				t.Errorf("n=%d part %d: part %d/%d kind %q clusters %d", n, i+1, r.Part, r.Parts, r.Kind, len(r.Clusters))
+			}
+			attempts = r.Attempts
+			for _, row := range r.RowsInPart {
+				if row.RiskScore != 49 || row.RiskObject.Value != row.User || row.ThreatObject.Value != row.SrcIP || row.RiskMessage != "Unauthorized access to Kubernetes from user "+row.User {
+					t.Fatalf("risk fields of %+v", row)
+				}
+				c := row.Row
+				n := c.Count
+				c.Count = 0
+				merged[c] += n
+			}
+		}
+		want := aggregate.SplunkReport(aggs)
+		got := make([]aggregate.Row, 0, len(merged))
+		for r, c := range merged {
+			r.Count = c
+			got = append(got, r)
+		}
+		var wantAttempts int64
+		for _, a := range aggs {
+			wantAttempts += a.Count * 4
+		}
+		slices.SortFunc(got, func(x, y aggregate.Row) int { return compareForTest(x, y) })
+		slices.SortFunc(want, func(x, y aggregate.Row) int { return compareForTest(x, y) })
+		if !slices.Equal(got, want) {
+			t.Errorf("n=%d: %d report rows, %d splunk rows, or they differ", n, len(got), len(want))
+		}
+		if attempts != wantAttempts {
+			t.Errorf("n=%d: attempts %d, want %d", n, attempts, wantAttempts)
+		}
+		if n == 1500 && len(msgs) < 2 {
+			t.Errorf("n=1500 fits in %d part", len(msgs))
+		}
+	}
+}
+
+func compareForTest(x, y aggregate.Row) int {
+	a, _ := json.Marshal(x)
+	b, _ := json.Marshal(y)
+	return slices.Compare(a, b)
+}

@@ -1,0 +1,211 @@
+package handler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/handler"
+	"github.com/eks-unauthorized-access/detector/internal/notify"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/store"
+)
+
+// escalationThresholds are small so that the deliveries stay small; the logic is the same
+// for the defaults 10, 100, 1000.
+var escalationThresholds = []int64{4, 10, 20}
+
+// lifecycleHandler is the rig's handler with escalations on.
+func (r *rig) lifecycleHandler(pub handler.Publisher) *handler.Handler {
+	st := store.New(r.client(nil), store.Options{Table: r.table})
+	if pub == nil {
+		pub = notify.New(r.moto.SNSClient(), r.moto.TopicARN(r.topic))
+	}
+	return handler.New(handler.Options{
+		Processor:   pipeline.New(r.opts),
+		Store:       st,
+		Lifecycle:   st,
+		EscalateAt:  escalationThresholds,
+		Publisher:   pub,
+		Rule:        detect.UnauthorizedAccess,
+		Alert:       alert.Options{Region: local.Region},
+		ClaimLease:  time.Minute,
+		Concurrency: 1,
+		Logger:      handler.NewLogger(r.log, slog.LevelInfo),
+	})
+}
+
+// attackEvents returns a delivery of the forbidden creates n in [from, to) by mallory,
+// each with its own log event id and its own timestamp, so each is its own aggregate.
+func attackEvents(t *testing.T, ns ...int) []byte {
+	t.Helper()
+	lines := make([]string, len(ns))
+	ids := make([]string, len(ns))
+	for i, n := range ns {
+		ip := fmt.Sprintf("203.0.113.%d", 1+n/5) // a new source IP every five events
+		lines[i] = auditLine(t, "mallory", ip, time.Duration(n)*time.Second, nil)
+		ids[i] = fmt.Sprintf("%056d", 1000+n)
+	}
+	return delivery(t, lines, ids)
+}
+
+func span(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for n := from; n < to; n++ {
+		out = append(out, n)
+	}
+	return out
+}
+
+// kinds returns "first" or "escalation@T" for each notification, sorted.
+func kinds(ns []local.Notification) []string {
+	out := make([]string, 0, len(ns))
+	for _, n := range ns {
+		k := n.MessageAttributes["alertKind"].Value
+		if k == string(alert.KindEscalation) {
+			k += "@" + n.MessageAttributes["threshold"].Value
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// escalationOnce wraps a publisher and makes the first n updates fail as SNS being
+// unreachable would (certainly not published): a failure after counting, before publishing.
+type escalationOnce struct {
+	mu     sync.Mutex
+	n      int
+	failed int
+	next   handler.Publisher
+}
+
+func (p *escalationOnce) Publish(ctx context.Context, m alert.Message) (string, error) {
+	p.mu.Lock()
+	fail := p.n > 0 && m.MessageAttributes["alertKind"].StringValue == string(alert.KindEscalation)
+	if fail {
+		p.n--
+		p.failed++
+	}
+	p.mu.Unlock()
+	if fail {
+		return "", errors.New("injected: SNS unreachable")
+	}
+	return p.next.Publish(ctx, m)
+}
+
+// TestEscalationExactlyOnce runs a growing attack through the real handler, DynamoDB Local
+// and moto: the first alert, then a delivery crossing two thresholds (one update each)
+// whose first attempt fails between counting and publishing, then eight concurrent
+// deliveries with overlapping events crossing the last threshold, then a redelivery of
+// everything. Each threshold is published exactly once, the running total is exact, and
+// the redelivery publishes nothing.
+func TestEscalationExactlyOnce(t *testing.T) {
+	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "escalation")
+	r := newRig(t, db.Endpoint, moto, "escalation")
+	ctx := context.Background()
+
+	// 1. Three attempts: the first alert, no update.
+	if err := invokeWith(r.lifecycleHandler(nil), attackEvents(t, span(0, 3)...), "d1", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(r.notifications(t)); !slices.Equal(got, []string{"first"}) {
+		t.Fatalf("after 3 attempts: %q, want the first alert only", got)
+	}
+
+	// 2. Nine more (12): crosses 4 and 10. The first attempt counts, then fails to publish.
+	broken := &escalationOnce{n: 1, next: notify.New(moto.SNSClient(), moto.TopicARN("escalation"))}
+	second := attackEvents(t, span(3, 12)...)
+	if err := invokeWith(r.lifecycleHandler(broken), second, "d2", 30*time.Second); err == nil {
+		t.Fatal("the delivery succeeded although its update could not be published")
+	}
+	if broken.failed != 1 {
+		t.Fatalf("injected %d failures, want 1", broken.failed)
+	}
+	got := kinds(r.notifications(t))
+	if len(got) != 0 {
+		t.Fatalf("the failed delivery published %q", got)
+	}
+	if err := invokeWith(r.lifecycleHandler(nil), second, "d2-retry", 30*time.Second); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	got = kinds(r.notifications(t))
+	if want := []string{"escalation@10", "escalation@4"}; !slices.Equal(got, want) {
+		t.Fatalf("after the retry: %q, want %q", got, want)
+	}
+
+	// 3. Eight concurrent deliveries, overlapping regroupings of events 8..25 (with
+	// repeats of events already counted): total 25, crossing 20 once.
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for k := range 8 {
+		ns := append(span(8+k, 26), span(8, 8+k)...)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = invokeWith(r.lifecycleHandler(nil), attackEvents(t, ns...), fmt.Sprintf("c%d", k), 60*time.Second)
+		}()
+	}
+	wg.Wait()
+	// A delivery that found the update claimed by another may fail (Lambda retries it):
+	// retry those, as Lambda would.
+	for k, err := range errs {
+		if err != nil {
+			ns := append(span(8+k, 26), span(8, 8+k)...)
+			if err := invokeWith(r.lifecycleHandler(nil), attackEvents(t, ns...), fmt.Sprintf("c%d-retry", k), 60*time.Second); err != nil {
+				t.Fatalf("retry of concurrent delivery %d: %v", k, err)
+			}
+		}
+	}
+	got = kinds(r.notifications(t))
+	if want := []string{"escalation@20"}; !slices.Equal(got, want) {
+		t.Fatalf("after the concurrent deliveries: %q, want %q", got, want)
+	}
+
+	// 4. Everything again: nothing new.
+	for i, ev := range [][]byte{attackEvents(t, span(0, 3)...), second, attackEvents(t, span(0, 26)...)} {
+		if err := invokeWith(r.lifecycleHandler(nil), ev, fmt.Sprintf("again%d", i), 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := kinds(r.notifications(t)); len(got) != 0 {
+		t.Fatalf("the redelivery published %q", got)
+	}
+
+	// The running total is exact and equals the sum of the aggregates.
+	st := store.New(r.client(nil), store.Options{Table: r.table})
+	group := aggregate.GroupKey(aggregate.GroupByUser, aggregate.Source{Owner: "111122223333", LogGroup: "/aws/eks/prod/cluster"}, detect.Fields{User: "mallory"}, "")
+	g := store.GroupKey{Rule: detect.UnauthorizedAccess.ID, Window: hourNow, Group: group}
+	total, err := st.Total(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, n := range r.counts(t, "mallory") {
+		sum += n
+	}
+	if total != 26 || sum != 26 {
+		t.Errorf("running total %d, aggregates sum %d, want 26", total, sum)
+	}
+	sent, err := st.SentAlerts(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var thresholds []int64
+	for _, s := range sent {
+		thresholds = append(thresholds, s.Threshold)
+	}
+	if want := []int64{0, 4, 10, 20}; !slices.Equal(thresholds, want) {
+		t.Errorf("sent alerts %v, want %v", thresholds, want)
+	}
+}
