@@ -31,6 +31,10 @@ build: ## Build the Lambda bootstrap for linux/arm64 into bin/bootstrap
 build-UnauthorizedAccessFunction: ## Used by `sam build`: writes $(ARTIFACTS_DIR)/bootstrap
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags "$(LDFLAGS)" -o $(ARTIFACTS_DIR)/bootstrap $(FUNCTION)
 
+.PHONY: build-HourlyReportFunction
+build-HourlyReportFunction: ## Used by `sam build`: writes $(ARTIFACTS_DIR)/bootstrap of the hourly report
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags "$(LDFLAGS)" -o $(ARTIFACTS_DIR)/bootstrap ./functions/hourly-report
+
 .PHONY: test
 test: tools ## Run every test (unit, local-service, end-to-end, fuzz seed corpora)
 	$(GO) vet ./...

@@ -295,9 +295,12 @@ func stringList(v any) []string {
 	return nil
 }
 
-// ownLogStreams is the one wildcard resource allowed: the streams, named by Lambda, of
-// the function's own log group.
-var ownLogStreams = "arn:aws:logs:eu-west-1:123456789012:log-group:" + refPlaceholder("FunctionLogGroup") + ":log-stream:*"
+// ownLogStreams are the only wildcard resources allowed: the streams, named by Lambda, of
+// each function's own log group.
+var ownLogStreams = map[string]string{
+	functionID + "Role":        "arn:aws:logs:eu-west-1:123456789012:log-group:" + refPlaceholder("FunctionLogGroup") + ":log-stream:*",
+	"HourlyReportFunctionRole": "arn:aws:logs:eu-west-1:123456789012:log-group:" + refPlaceholder("ReportLogGroup") + ":log-stream:*",
+}
 
 func checkLeastPrivilege(rendered map[string]any, sc scenario) []error {
 	var errs []error
@@ -321,7 +324,7 @@ func checkLeastPrivilege(rendered map[string]any, sc scenario) []error {
 					}
 				}
 				for _, r := range stringList(st["Resource"]) {
-					if strings.Contains(r, "*") && r != ownLogStreams {
+					if strings.Contains(r, "*") && r != ownLogStreams[id] {
 						errs = append(errs, fmt.Errorf("role %s: wildcard resource %s", id, r))
 					}
 				}
@@ -331,8 +334,8 @@ func checkLeastPrivilege(rendered map[string]any, sc scenario) []error {
 
 	// The function's role grants exactly these actions on exactly these resources.
 	want := map[string]string{
-		"logs:CreateLogStream": ownLogStreams,
-		"logs:PutLogEvents":    ownLogStreams,
+		"logs:CreateLogStream": ownLogStreams[functionID+"Role"],
+		"logs:PutLogEvents":    ownLogStreams[functionID+"Role"],
 		"dynamodb:UpdateItem":  getAttPlaceholder("AlertsTable", "Arn"),
 		"dynamodb:Query":       getAttPlaceholder("AlertsTable", "Arn"),
 		"sns:Publish":          refPlaceholder("AlertTopic"),
@@ -562,7 +565,8 @@ func checkTopicPolicy(rendered map[string]any, sc scenario) []error {
 		not, _ := cond["ArnNotEquals"].(map[string]any)
 		svc, _ := cond["StringNotEquals"].(map[string]any)
 		if st["Effect"] == "Deny" && st["Principal"] == "*" && slices.Contains(stringList(st["Action"]), "sns:Publish") &&
-			not["aws:PrincipalArn"] == getAttPlaceholder(functionID+"Role", "Arn") && svc["aws:PrincipalServiceName"] == "cloudwatch.amazonaws.com" {
+			slices.Equal(stringList(not["aws:PrincipalArn"]), []string{getAttPlaceholder(functionID+"Role", "Arn"), getAttPlaceholder("HourlyReportFunctionRole", "Arn")}) &&
+			svc["aws:PrincipalServiceName"] == "cloudwatch.amazonaws.com" {
 			restricted = true
 		}
 	}
@@ -942,7 +946,9 @@ func TestRetentionCoversRedrive(t *testing.T) {
 		queue := props(resource(rendered, "FailureQueue"))["MessageRetentionPeriod"]
 		var maxAge any
 		for _, c := range resourcesOfType(rendered, "AWS::Lambda::EventInvokeConfig") {
-			maxAge = props(c)["MaximumEventAgeInSeconds"]
+			if props(c)["FunctionName"] == refPlaceholder(functionID) {
+				maxAge = props(c)["MaximumEventAgeInSeconds"]
+			}
 		}
 		q, _ := queue.(float64)
 		a, _ := maxAge.(float64)
@@ -955,5 +961,41 @@ func TestRetentionCoversRedrive(t *testing.T) {
 		if cfg.Retention < cfg.RedeliveryHorizon {
 			t.Errorf("Retention=%q: retention %s below the horizon %s", retention, cfg.Retention, cfg.RedeliveryHorizon)
 		}
+	}
+}
+
+// TestHourlyReportSchedule: EventBridge Scheduler runs the report function 10 minutes past
+// each hour (UTC) with its scheduled time, so a late or repeated run reports the same
+// window; failed runs are retried and then parked.
+func TestHourlyReportSchedule(t *testing.T) {
+	r := loadAndRender(t, map[string]string{"LogGroupNames": "/aws/eks/prod/cluster"})
+	sched := props(resource(r, "HourlyReportSchedule"))
+	target, _ := sched["Target"].(map[string]any)
+	if sched["ScheduleExpression"] != "cron(10 * * * ? *)" || sched["ScheduleExpressionTimezone"] != "UTC" {
+		t.Errorf("schedule %v %v, want cron(10 * * * ? *) in UTC", sched["ScheduleExpression"], sched["ScheduleExpressionTimezone"])
+	}
+	if target["Arn"] != getAttPlaceholder("HourlyReportFunction", "Arn") || !strings.Contains(fmt.Sprint(target["Input"]), "<aws.scheduler.scheduled-time>") {
+		t.Errorf("schedule target %v: want the report function with the scheduled time", target)
+	}
+	fn := props(resource(r, "HourlyReportFunction"))
+	if fn["Role"] != getAttPlaceholder("HourlyReportFunctionRole", "Arn") {
+		t.Errorf("report function role %v, want its own", fn["Role"])
+	}
+	vars, _ := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+	main, _ := props(resource(r, functionID))["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if vars["RETENTION"] != main["RETENTION"] || vars["TABLE_NAME"] != main["TABLE_NAME"] || vars["TOPIC_ARN"] != main["TOPIC_ARN"] {
+		t.Errorf("report function environment %v: want the detector's table, topic and retention", vars)
+	}
+	found := false
+	for _, c := range resourcesOfType(r, "AWS::Lambda::EventInvokeConfig") {
+		p := props(c)
+		if p["FunctionName"] == refPlaceholder("HourlyReportFunction") {
+			dc, _ := p["DestinationConfig"].(map[string]any)
+			of, _ := dc["OnFailure"].(map[string]any)
+			found = of["Destination"] == getAttPlaceholder("FailureQueue", "Arn")
+		}
+	}
+	if !found {
+		t.Error("failed report runs are not parked in the failure queue")
 	}
 }
