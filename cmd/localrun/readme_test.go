@@ -32,20 +32,24 @@ func normalize(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// readmeRuns returns the make run transcripts shown in the README (console blocks that
-// deliver an event), without their command line.
+// readmeRuns returns the make run transcripts shown in the README and docs/local.md
+// (console blocks that deliver an event), without their command line.
 func readmeRuns(t *testing.T) []string {
 	t.Helper()
 	root, err := local.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
+	var docs []byte
+	for _, name := range []string{"README.md", filepath.Join("docs", "local.md")} {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, b...)
 	}
 	var runs []string
-	for _, block := range regexp.MustCompile("(?s)```console\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+	for _, block := range regexp.MustCompile("(?s)```console\n(.*?)```").FindAllStringSubmatch(string(docs), -1) {
 		text := block[1]
 		if !strings.Contains(text, "==> Delivery 1:") {
 			continue
