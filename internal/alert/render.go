@@ -339,8 +339,9 @@ func nextSteps(a Alert, value, code func(string) string, url string) []string {
 	}
 }
 
-// maxEmailValue bounds a value in the e-mail; Build has already cut every value shorter.
-const maxEmailValue = 4 * maxLong
+// maxEmailValue bounds a value in the e-mail above anything Build lets through (a list of
+// maxList names joined), so that the e-mail never cuts a value again.
+const maxEmailValue = (maxList + 1) * (maxName + 2)
 
 // emailValue neutralises an attacker-controlled value for the e-mail (see email).
 func emailValue(s string) string { return email(s, maxEmailValue) }

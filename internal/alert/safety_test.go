@@ -332,3 +332,21 @@ func TestSuppressExample(t *testing.T) {
 		t.Errorf("long user example = %s, want %s", got, want)
 	}
 }
+
+// TestLongNonASCIIValuesFit renders values of 10,000 non-ASCII characters in every field,
+// the log group included: CloudWatch Logs names have at most 512 characters, so a longer
+// one is not put in the console link, and the alert still fits in one SNS message.
+func TestLongNonASCIIValuesFit(t *testing.T) {
+	var distinct strings.Builder
+	for r := rune(0x4E00); r < 0x4E00+10_000; r++ {
+		distinct.WriteRune(r)
+		if r%7 == 0 {
+			distinct.WriteString(".")
+		}
+	}
+	m, err := Render(Build(groupWith(distinct.String()), Options{Now: fixedNow}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSafe(t, m)
+}

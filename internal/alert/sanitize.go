@@ -252,10 +252,16 @@ func punycodeHosts(s string) string {
 	return b.String()
 }
 
+// maxLabel is the longest DNS label, in octets (RFC 1035); its punycode form is at most
+// that long, so a longer run of characters is no label any resolver would look up.
+const maxLabel = 63
+
 // punycodeLabel is the ASCII form of one label: itself when ASCII, else "xn--" and its
-// punycode encoding (lower-cased first, as IDNA does for display).
+// punycode encoding (lower-cased first, as IDNA does for display). A run longer than a DNS
+// label is left as it is (its dots are broken all the same), which also bounds the work:
+// punycode encoding is quadratic in the label's length.
 func punycodeLabel(label string) string {
-	if isASCII(label) {
+	if isASCII(label) || len(label) > 4*maxLabel {
 		return label
 	}
 	a, err := idna.Punycode.ToASCII(strings.ToLower(label))
