@@ -100,6 +100,10 @@ func TestReplayBadInputMatrix(t *testing.T) {
 		{"raw line not UTF-8", "\xff\xfe{\"verb\":\"create\"}", exitInput, "<stdin>:1: not JSON", 0},
 		{"raw kind of the wrong type", `{"kind":0}`, exitInput, "<stdin>:1: parse audit line: not an audit event: kind is not a string", 0},
 		{"raw missing fields everywhere", `{"apiVersion":"audit.k8s.io/v1","verb":"create","responseStatus":{"reason":"Forbidden"}}`, exitOK, "1 audit events, 1 matches", 1},
+		// A wrong type where nothing decides costs no match (Splunk would still match it); the
+		// number in user.groups is its own row, as Splunk extracts user.groups{}.
+		{"raw wrong types in unrelated fields", `{"apiVersion":"audit.k8s.io/v1","level":5,"stageTimestamp":1,"verb":"create","user":{"username":"a","groups":["g",7]},` +
+			`"objectRef":{"name":[1]},"responseStatus":{"reason":"Forbidden","status":0},"annotations":{"a":1}}`, exitOK, "1 audit events, 1 matches", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
@@ -360,11 +361,15 @@ func alertID(g Group, logGroup string) string {
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// logGroups lists the distinct log groups of the aggregates, in first-seen order.
+// maxLogGroupName is CloudWatch Logs' limit on a log group name, in characters.
+const maxLogGroupName = 512
+
+// logGroups lists the distinct log groups of the aggregates, sorted. A name longer than
+// CloudWatch Logs allows is no log group a query could name, and is left out.
 func logGroups(aggs []aggregate.Aggregate) []string {
 	var out []string
 	for _, ag := range aggs {
-		if ag.Source.LogGroup != "" && !slices.Contains(out, ag.Source.LogGroup) {
+		if n := utf8.RuneCountInString(ag.Source.LogGroup); n > 0 && n <= maxLogGroupName && !slices.Contains(out, ag.Source.LogGroup) {
 			out = append(out, ag.Source.LogGroup)
 		}
 	}

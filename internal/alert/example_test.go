@@ -15,12 +15,16 @@ import (
 // copied as a reader would, compiles and suppresses exactly the alert's user.
 func TestSuppressExampleCanBeCopied(t *testing.T) {
 	chatSpan := regexp.MustCompile("for example `([^`]*)`")
+	emailSpan := regexp.MustCompile(`(?m)for example (.*)\.$`)
 	for _, user := range []string{
 		"alice",
 		"system:serviceaccount:ci:deployer",
 		"aws-iam-authenticator:111122223333:AROAEXAMPLEID",
 		"alice@example.com",
 		`we"ird\name_with*markup~`,
+		"www.evil-login.example/reset https://evil.example/x <!here> @here",
+		"admin\u202egpj.exe\nFAKE \u0430\U0001F600",
+		strings.Repeat("long.name-", 25), // longer than a chat value (120 characters)
 	} {
 		g := sampleGroup()
 		for i := range g.Aggregates {
@@ -48,10 +52,19 @@ func TestSuppressExampleCanBeCopied(t *testing.T) {
 				examples["https"] = sm[1]
 			}
 		}
+		if sm := emailSpan.FindStringSubmatch(channels["email"]); sm != nil {
+			examples["email"] = sm[1]
+		}
 		if _, ok := examples["https"]; !ok {
 			t.Fatalf("%q: no suppression example in the chat next steps %q", user, chat.Content.NextSteps)
 		}
+		if len(examples) != 3 {
+			t.Fatalf("%q: examples found %q, want sqs, https and email", user, examples)
+		}
 		for channel, expr := range examples {
+			if expr != "user == "+celString(user) {
+				t.Errorf("%q: %s example %q is not exact", user, channel, expr)
+			}
 			f, err := suppress.Compile([]string{expr})
 			if err != nil {
 				t.Errorf("%q: %s example %q does not compile: %v", user, channel, expr, err)

@@ -19,14 +19,17 @@ const maxQueryLogGroups = 50
 
 // InsightsQuery is the CloudWatch Logs Insights query for the create requests of user:
 // every create, allowed or denied, so a later success stands out next to the denials.
+//
+// The user name is placed in a string literal, and only the part of it that can be
+// written there as itself: a name longer than maxQueryUser bytes, or holding a control or
+// format character (a newline, a bidi override, a zero-width or other invisible
+// character: see hidden) or an invalid UTF-8 byte, is matched by its prefix up to that
+// point. The Logs Insights documentation defines no escape for such characters, so they
+// never reach the prefilled query, where they could forge a line or reorder the text.
 func InsightsQuery(user string) string {
+	cut := insightsPrefix(user)
 	cond := "user.username = " + insightsString(user)
-	if len(user) > maxQueryUser {
-		// Truncate on a rune boundary and match by prefix.
-		cut := user[:maxQueryUser]
-		for !utf8.ValidString(cut) {
-			cut = cut[:len(cut)-1]
-		}
+	if cut != user {
 		cond = "substr(user.username, 0, " + fmt.Sprint(utf8.RuneCountInString(cut)) + ") = " + insightsString(cut)
 	}
 	return "fields @timestamp, verb, objectRef.resource, objectRef.namespace, responseStatus.code, " +
@@ -34,6 +37,19 @@ func InsightsQuery(user string) string {
 		"| filter verb like /(?i)^create$/ and " + cond + "\n" +
 		"| sort @timestamp desc\n" +
 		"| limit 1000"
+}
+
+// insightsPrefix returns user up to its first control, format or invalid character, and
+// at most maxQueryUser bytes (cut on a rune boundary).
+func insightsPrefix(user string) string {
+	for i := 0; i < len(user); {
+		r, size := utf8.DecodeRuneInString(user[i:])
+		if (r == utf8.RuneError && size == 1) || hidden(r) || i+size > maxQueryUser {
+			return user[:i]
+		}
+		i += size
+	}
+	return user
 }
 
 // insightsString quotes s as a Logs Insights string literal: backslash and double quote

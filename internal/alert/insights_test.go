@@ -2,8 +2,11 @@ package alert
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // decodeInsightsURL reverses InsightsURL's encoding and returns the console's object
@@ -94,11 +97,33 @@ func TestInsightsURL(t *testing.T) {
 }
 
 func TestInsightsQueryEscapesUser(t *testing.T) {
-	for _, user := range append([]string{"alice", `a"b`, `a\`, `\"`}, hostile...) {
+	for _, user := range append([]string{"alice", `a"b`, `a\`, `\"`, "ünï", "a\nb", "a\u202eb", "a\u2066b", "\u034fa", "a\xffb"}, hostile...) {
 		q := InsightsQuery(user)
+		// No control or format character reaches the query: its only newlines are its own.
+		if n := strings.Count(q, "\n"); n != 3 {
+			t.Errorf("user %q: query has %d newlines, want 3: %q", user, n, q)
+		}
+		for _, r := range strings.ReplaceAll(q, "\n", "") {
+			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) {
+				t.Errorf("user %q: query keeps %U: %q", user, r, q)
+			}
+		}
+		if !utf8.ValidString(q) {
+			t.Errorf("user %q: query is not valid UTF-8: %q", user, q)
+		}
+		exact := true
 		_, rest, ok := strings.Cut(q, "user.username = \"")
 		if !ok {
-			t.Fatalf("no user condition in %q", q)
+			// Matched by prefix: substr(user.username, 0, N) = "prefix".
+			if _, rest, ok = strings.Cut(q, "substr(user.username, 0, "); !ok {
+				t.Fatalf("no user condition in %q", q)
+			}
+			var n string
+			n, rest, _ = strings.Cut(rest, ") = \"")
+			exact = false
+			if n == "" {
+				t.Errorf("user %q: no prefix length in %q", user, q)
+			}
 		}
 		// Read the literal the way Logs Insights does: backslash escapes one character.
 		var lit strings.Builder
@@ -109,11 +134,37 @@ func TestInsightsQueryEscapesUser(t *testing.T) {
 			}
 			lit.WriteByte(rest[i])
 		}
-		if lit.String() != user {
+		switch {
+		case exact && lit.String() != user:
 			t.Errorf("literal reads %q, want %q", lit.String(), user)
+		case !exact && !strings.HasPrefix(user, lit.String()):
+			t.Errorf("literal %q is not a prefix of %q", lit.String(), user)
+		case !exact && !strings.Contains(q, "substr(user.username, 0, "+strconv.Itoa(utf8.RuneCountInString(lit.String()))+") = "):
+			t.Errorf("user %q: prefix length does not count the literal's characters: %q", user, q)
 		}
-		if after := rest[i+1:]; !strings.HasPrefix(after, "\n| sort @timestamp desc\n| limit 1000") || strings.Count(q, "\n| ") != 3+strings.Count(user, "\n| ") {
+		if after := rest[i+1:]; !strings.HasPrefix(after, "\n| sort @timestamp desc\n| limit 1000") {
 			t.Errorf("user %q changed the query structure: %q", user, q)
+		}
+	}
+	for user, prefix := range map[string]string{
+		"alice\nFAKE":         "alice",
+		"admin\u202egpj":      "admin",
+		"ab\u200bcd":          "ab",
+		"ok\xffno":            "ok",
+		"x\U000E0041y":        "x",
+		"plain user@x.y":      "",
+		"\u2066isolate\u2069": `""`,
+	} {
+		q := InsightsQuery(user)
+		want := "substr(user.username, 0, " + strconv.Itoa(utf8.RuneCountInString(prefix)) + `) = "` + prefix + `"`
+		switch prefix {
+		case "":
+			want = `user.username = "` + user + `"`
+		case `""`:
+			want = `substr(user.username, 0, 0) = ""`
+		}
+		if !strings.Contains(q, want) {
+			t.Errorf("user %q: query %q, want it to contain %s", user, q, want)
 		}
 	}
 	long := strings.Repeat("é", 400)

@@ -136,7 +136,8 @@ func subjectLine(a Alert) string {
 	if a.Source.Cluster != "" {
 		s += " on " + a.Source.Cluster
 	}
-	s = subject(s)
+	// Defanged before the ASCII filter: a non-ASCII host name shows as punycode, not "?".
+	s = subject(defang(s))
 	if len(s) > MaxSubjectChars {
 		s = s[:MaxSubjectChars-3] + "..."
 	}
@@ -245,7 +246,7 @@ func chatbotNotification(a Alert) chatbotMessage {
 			TextType:    "client-markdown",
 			Title:       title,
 			Description: strings.TrimSuffix(d.String(), "\n"),
-			NextSteps:   nextSteps(a, chatCode, chatCode, a.ConsoleURL),
+			NextSteps:   nextSteps(a, chatQuoted, chatCode, a.ConsoleURL),
 			Keywords: []string{
 				"Kubernetes", chat(a.MITRE.TechniqueID, maxChatKeyword), string(a.Severity),
 				cv(a.Source.Cluster, maxChatKeyword),
@@ -271,9 +272,14 @@ func chatbotNotification(a Alert) chatbotMessage {
 	}
 }
 
-// chatCode shows a value as inline code, verbatim but for what could end the span or
-// notify people, so that it can be copied (a suppression expression, a uid).
-func chatCode(s string) string { return "`" + chatCodeValue(s, maxChatValue) + "`" }
+// chatQuoted shows an attacker-controlled value in quotes, neutralised as everywhere else
+// in chat: Microsoft Teams renders no inline code, so a code span is no protection.
+func chatQuoted(s string) string { return `"` + chat(s, maxChatValue) + `"` }
+
+// chatCode shows the suppression example as inline code, verbatim: celString writes it
+// with no character that has a meaning in chat (no dot, "@", ":", "<", "*", "`" …), so it
+// is inert in Slack and Teams alike and can be copied exactly.
+func chatCode(s string) string { return "`" + s + "`" }
 
 // threadID threads the alerts of one user on one cluster together in the chat channel.
 func threadID(a Alert) string {
@@ -321,17 +327,33 @@ func nextSteps(a Alert, value, code func(string) string, url string) []string {
 	if len(a.Aggregates) > 0 {
 		uid = a.Aggregates[0].Fields.UID
 	}
+	suppress := "If this activity is known and expected, suppress it by adding a CEL expression to SUPPRESSIONS, for example " + code(a.SuppressExample) + "."
+	if a.SuppressExample == "" {
+		suppress = "If this activity is known and expected, suppress it by adding a CEL expression to SUPPRESSIONS (this user name starts with bytes that are not UTF-8, so no example is given)."
+	}
 	return []string{
 		"Find out who is behind user " + value(a.RiskObject.Value) + " (uid " + value(uid) + "): on EKS the uid names the IAM identity " +
 			"(aws-iam-authenticator:ACCOUNT:ID); look it up in CloudTrail and in the cluster's access entries or aws-auth ConfigMap.",
 		"Check the source IPs: the last address of each request is the peer; earlier ones come from X-Forwarded-For and can be forged.",
 		"Look for a create by the same user that succeeded (code 201) after the denials: it would mean the user found a way in. " +
 			"Query every create by this user in this window in CloudWatch Logs Insights: " + url,
-		"If this activity is known and expected, suppress it by adding a CEL expression to SUPPRESSIONS, for example " + code(a.SuppressExample) + ".",
+		suppress,
 	}
 }
 
-// emailText is the plain-text alert for e-mail subscribers.
+// maxEmailValue bounds a value in the e-mail above anything Build lets through (a list of
+// maxList names joined), so that the e-mail never cuts a value again.
+const maxEmailValue = (maxList + 1) * (maxName + 2)
+
+// emailValue neutralises an attacker-controlled value for the e-mail (see email).
+func emailValue(s string) string { return email(s, maxEmailValue) }
+
+// emailQuoted is emailValue in quotes, for values inside a sentence.
+func emailQuoted(s string) string { return `"` + emailValue(s) + `"` }
+
+// emailText is the plain-text alert for e-mail subscribers. Every value copied from an
+// audit event goes through emailValue: mail clients turn URLs, host names and addresses in
+// plain text into links.
 func emailText(a Alert) string {
 	var b strings.Builder
 	line := func(label, value string) {
@@ -340,25 +362,26 @@ func emailText(a Alert) string {
 		}
 		fmt.Fprintf(&b, "%-13s %s\n", label+":", value)
 	}
-	b.WriteString(a.Title + "\n\n")
-	line("Rule", a.Rule.Name+" ("+a.Rule.ID+")")
+	ev := emailValue
+	b.WriteString(ev(a.Title) + "\n\n")
+	line("Rule", ev(a.Rule.Name)+" ("+ev(a.Rule.ID)+")")
 	line("Severity", fmt.Sprintf("%s (risk score %d = impact %d x confidence %d / 100)", a.Severity, a.RiskScore, a.Impact, a.Confidence))
 	line("MITRE ATT&CK", fmt.Sprintf("%s %s, tactic %s", a.MITRE.TechniqueID, a.MITRE.Technique, a.MITRE.Tactic))
-	line("Risk object", a.RiskObject.Field+" = "+a.RiskObject.Value)
+	line("Risk object", a.RiskObject.Field+" = "+ev(a.RiskObject.Value))
 	ips := make([]string, len(a.ThreatObjects))
 	for i, t := range a.ThreatObjects {
-		ips[i] = t.Value
+		ips[i] = ev(t.Value)
 	}
 	if a.ThreatObjectsOmitted > 0 {
 		ips = append(ips, fmt.Sprintf("and %d more", a.ThreatObjectsOmitted))
 	}
 	line("Source IPs", strings.Join(ips, ", "))
 	b.WriteString("\n")
-	line("Cluster", a.Source.Cluster)
-	line("Account", a.Source.Account)
-	line("Region", a.Source.Region)
-	line("Log group", a.Source.LogGroup)
-	line("Log stream", a.Source.LogStream)
+	line("Cluster", ev(a.Source.Cluster))
+	line("Account", ev(a.Source.Account))
+	line("Region", ev(a.Source.Region))
+	line("Log group", ev(a.Source.LogGroup))
+	line("Log stream", ev(a.Source.LogStream))
 	b.WriteString("\n")
 	line("Window", a.Window.Start.Format(time.RFC3339)+" to "+a.Window.End.Format(time.RFC3339))
 	if a.Late {
@@ -371,7 +394,8 @@ func emailText(a Alert) string {
 	line("Last seen", stamp(a.LastSeen))
 	line("Attempts", fmt.Sprintf("%d in %d aggregate%s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal)))
 	b.WriteString("\nNext steps:\n")
-	for i, s := range a.NextSteps {
+	// The example is inert as written (celString); the console link is the renderer's own.
+	for i, s := range nextSteps(a, emailQuoted, func(s string) string { return s }, a.ConsoleURL) {
 		fmt.Fprintf(&b, "%d. %s\n", i+1, s)
 	}
 	fmt.Fprintf(&b, "\nDenied requests, most recent first (%d of %d):\n", len(a.Aggregates), a.AggregatesTotal)
@@ -393,7 +417,7 @@ func emailText(a Alert) string {
 			{"requestReceivedTimestamp", f.RequestReceivedTimestamp},
 			{"userAgent", f.UserAgent},
 		} {
-			fmt.Fprintf(&b, "    %-25s %s\n", kv[0]+":", kv[1])
+			fmt.Fprintf(&b, "    %-25s %s\n", kv[0]+":", ev(kv[1]))
 		}
 	}
 	if a.AggregatesOmitted > 0 {

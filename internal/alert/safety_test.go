@@ -23,6 +23,12 @@ var hostile = []string{
 	"bad utf8 \xff\xfe\xc0\xaf end",
 	`quote" | filter 1=1 | display @message \`,
 	"tilde~paren(')~'",
+	// Links for Microsoft Teams, which renders no inline code, and for mail clients.
+	"www.evil-login.example/reset https://evil.example/x [t](https://evil.example) :emoji: @user",
+	"aws.amazon.com evil．com evil。com evil｡com e\u0301.com 😀.example evil\u2024com",
+	"\u0430ws.amazon.com http://\u0430ws.amazon.com/console",
+	"inv\u034fis\u17b4ib\u180ble\u180f \ufff0\u2065 \U000E0100",
+	"x" + strings.Repeat(" ", 60) + "FAKE: spaces push this onto a line of its own",
 }
 
 // groupWith places v in every attacker-influenced field of the sample group.
@@ -87,6 +93,8 @@ func checkSafe(t testing.TB, m Message) {
 	}
 	ch := channels(t, m)
 	checkText(t, "email", ch["email"], true)
+	checkLinks(t, "email", ch["email"])
+	checkLinks(t, "subject", m.Subject)
 	for _, name := range []string{"sqs", "https"} {
 		var v any
 		if err := json.Unmarshal([]byte(ch[name]), &v); err != nil {
@@ -117,7 +125,7 @@ func checkText(t testing.TB, where, s string, multiline bool) {
 			return
 		}
 	}
-	if multiline && strings.Contains(s, "\nFAKE") {
+	if multiline && (strings.Contains(s, "\nFAKE") || strings.Contains(s, "  FAKE")) {
 		t.Errorf("%s: a value forged a line: %q", where, s)
 	}
 }
@@ -125,22 +133,41 @@ func checkText(t testing.TB, where, s string, multiline bool) {
 // consoleLink matches the CloudWatch console links the renderer writes.
 var consoleLink = regexp.MustCompile(`https://[a-z0-9.-]*console\.(aws\.amazon\.com|amazonaws\.cn|amazonaws-us-gov\.com)/\S*`)
 
+// exampleSpan is the only inline code the chat holds: the suppression example, written
+// with nothing but letters, digits, "-", "_" and escapes inside its string literal.
+var exampleSpan = regexp.MustCompile(`^user( == |\.startsWith\()"([A-Za-z0-9_-]|\\x[0-9A-F]{2}|\\u[0-9A-F]{4}|\\U[0-9A-F]{8})*"\)?$`)
+
+// linkLike matches what a chat or mail client could turn into a link: a URL scheme, or a
+// dot-like character between two characters of a host name label.
+var linkLike = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://|[\p{L}\p{N}\p{M}\p{So}_-][.\x{2024}\x{FE52}\x{FF0E}\x{3002}\x{FF61}][\p{L}\p{M}\p{So}]|[\p{L}\p{M}\p{So}][.\x{2024}\x{FE52}\x{FF0E}\x{3002}\x{FF61}][\p{L}\p{N}\p{M}\p{So}]`)
+
+// ownDotted are the renderer's own dotted words (field labels, CEL and query syntax).
+var ownDotted = strings.NewReplacer("user.uid", "", "user.groups", "", "objectRef.resource", "", "objectRef.namespace", "",
+	"responseStatus.code", "", "responseStatus.message", "", "user.startsWith", "")
+
+// defanged matches the defanged schemes, which no client links.
+var defanged = regexp.MustCompile(`(?i)hxxps?://`)
+
+// checkLinks fails on link-like text outside the renderer's own console links and words.
+func checkLinks(t testing.TB, where, s string) {
+	t.Helper()
+	rest := ownDotted.Replace(consoleLink.ReplaceAllString(s, "CONSOLE-LINK"))
+	rest = defanged.ReplaceAllString(rest, "")
+	if m := linkLike.FindString(rest); m != "" {
+		t.Errorf("%s: link-like %q survives in %q", where, m, s)
+	}
+}
+
 // checkChat fails on anything Slack or Teams would interpret in a value: control
-// sequences, mentions, entities, links and the markup of the hostile inputs. Inside the
-// renderer's inline code spans (values are never allowed a backtick, so the spans are
-// exactly the odd segments between backticks) Slack interprets no markup and no links,
-// so only what could end the span, open a control sequence or notify a channel counts.
+// sequences, mentions, entities, links and the markup of the hostile inputs. The only
+// inline code is the suppression example, which must be inert as written (Teams renders
+// no inline code, so a code span protects nothing there).
 func checkChat(t testing.TB, s string) {
 	t.Helper()
 	for i, seg := range strings.Split(s, "`") {
 		if i%2 == 1 {
-			for _, bad := range []string{"<", ">", "&", "\n"} {
-				if strings.Contains(seg, bad) {
-					t.Errorf("chat code span keeps %q: %q", bad, s)
-				}
-			}
-			if broadcastMention.MatchString(seg) {
-				t.Errorf("chat code span keeps a broadcast mention: %q", s)
+			if !exampleSpan.MatchString(seg) {
+				t.Errorf("chat code span %q is not an inert suppression example: %q", seg, s)
 			}
 			continue
 		}
@@ -151,6 +178,7 @@ func checkChat(t testing.TB, s string) {
 				t.Errorf("chat text keeps %q: %q", bad, s)
 			}
 		}
+		checkLinks(t, "chat", seg)
 	}
 	if strings.Count(s, "`")%2 != 0 {
 		t.Errorf("chat text has an unbalanced code span: %q", s)
@@ -203,8 +231,8 @@ func TestChat(t *testing.T) {
 	for in, want := range map[string]string{
 		"<!channel>":                "‹!channel›",
 		"@here":                     "＠here",
-		"<http://evil.example|ok>":  "‹http∶//evil\u2024example∣ok›",
-		"www.evil.example/login":    "www\u2024evil\u2024example/login",
+		"<http://evil.example|ok>":  "‹http∶//evil[.]example∣ok›",
+		"www.evil.example/login":    "www[.]evil[.]example/login",
 		"10.0.12.4 kubectl/v1.34.2": "10.0.12.4 kubectl/v1.34.2",
 		"*b* _i_ ~s~ `c`":           "∗b∗ ＿i＿ ∼s∼ ˋcˋ",
 		"[x](http://e)":             "［x］(http∶//e)",
@@ -214,12 +242,56 @@ func TestChat(t *testing.T) {
 			t.Errorf("chat(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestDefang covers the e-mail and chat defanging: URLs, every dot-like character in a
+// host name (after a combining mark or an emoji too), punycode for non-ASCII host names,
+// and runs of spaces.
+func TestDefang(t *testing.T) {
 	for in, want := range map[string]string{
-		`user == "system:serviceaccount:ci:deployer"`:  `user == "system:serviceaccount:ci:deployer"`,
-		"a`b <!here> @here @Channel alice@example.com": "aˋb ‹!here› ＠here ＠Channel alice@example.com",
+		"https://evil.example/x":                                "hxxps://evil[.]example/x",
+		"HTTP://evil.example":                                   "HxxP://evil[.]example",
+		"ftp://files.example":                                   "ftp[:]//files[.]example",
+		"www.evil-login.example/reset":                          "www[.]evil-login[.]example/reset",
+		"alice@corp.example":                                    "alice@corp[.]example",
+		"evil．com evil。com evil｡com":                            "evil[.]com evil[.]com evil[.]com",
+		"evil\u2024com evil\ufe52com":                           "evil[.]com evil[.]com",
+		"e\u0301.com":                                           "xn--e-xbb[.]com", // a dot after a combining mark (not normalised)
+		"😀.example":                                             "xn--e28h[.]example",
+		"\u0430ws.amazon.com":                                   "xn--ws-6kc[.]amazon[.]com", // Cyrillic а
+		"https://\u0430ws.amazon.com/":                          "hxxps://xn--ws-6kc[.]amazon[.]com/",
+		"10.0.12.4, kubectl/v1.34.2":                            "10.0.12.4, kubectl/v1.34.2",
+		"2026-05-04T10:40:00.000001Z":                           "2026-05-04T10:40:00.000001Z",
+		"10．0．0．1":                                              "10[.]0[.]0[.]1",
+		"end of sentence. Next":                                 "end of sentence. Next",
+		"a     b\u00a0\u00a0c\u3000d":                           "a b c d",
+		"Severity:" + strings.Repeat(" ", 80) + "informational": "Severity: informational",
 	} {
-		if got := chatCodeValue(in, 100); got != want {
-			t.Errorf("chatCodeValue(%q) = %q, want %q", in, got, want)
+		if got := email(in, 1000); got != want {
+			t.Errorf("email(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestHiddenDefaultIgnorable checks that every Default_Ignorable_Code_Point is shown
+// visibly, assigned or not; the list is DerivedCoreProperties.txt's.
+func TestHiddenDefaultIgnorable(t *testing.T) {
+	ranges := [][2]rune{
+		{0x00AD, 0x00AD}, {0x034F, 0x034F}, {0x061C, 0x061C}, {0x115F, 0x1160}, {0x17B4, 0x17B5},
+		{0x180B, 0x180F}, {0x200B, 0x200F}, {0x202A, 0x202E}, {0x2060, 0x206F}, {0x3164, 0x3164},
+		{0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF}, {0xFFA0, 0xFFA0}, {0xFFF0, 0xFFF8}, {0x1BCA0, 0x1BCA3},
+		{0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
+	}
+	for _, rg := range ranges {
+		for r := rg[0]; r <= rg[1]; r++ {
+			if !hidden(r) {
+				t.Errorf("%U is a Default_Ignorable_Code_Point but is not made visible", r)
+			}
+		}
+	}
+	for _, r := range "aé日😀 .-" {
+		if hidden(r) {
+			t.Errorf("%U is visible text but is replaced", r)
 		}
 	}
 }
@@ -242,15 +314,39 @@ func TestSubject(t *testing.T) {
 func TestSuppressExample(t *testing.T) {
 	for in, want := range map[string]string{
 		"alice":                       `user == "alice"`,
-		`x" || true || "`:             `user == "x\" || true || \""`,
-		"line\nbreak\u202e":           `user == "line\nbreak\u202e"`,
-		"system:serviceaccount:ns:sa": `user == "system:serviceaccount:ns:sa"`,
+		`x" || true || "`:             `user == "x\x22\x20\x7C\x7C\x20true\x20\x7C\x7C\x20\x22"`,
+		"line\nbreak\u202e":           `user == "line\x0Abreak\u202E"`,
+		"system:serviceaccount:ns:sa": `user == "system\x3Aserviceaccount\x3Ans\x3Asa"`,
+		"www.evil.example @here <!x>": `user == "www\x2Eevil\x2Eexample\x20\x40here\x20\x3C\x21x\x3E"`,
+		"😀\u0430":                     `user == "\U0001F600\u0430"`,
+		"ok\xffrest":                  `user.startsWith("ok")`,
+		"\xffrest":                    "",
 	} {
 		if got := suppressExample(in); got != want {
 			t.Errorf("suppressExample(%q) = %s, want %s", in, got, want)
 		}
 	}
-	if got := suppressExample(strings.Repeat("a", 1000)); got != `user.startsWith("`+strings.Repeat("a", maxName)+`")` {
-		t.Errorf("long user example = %s", got)
+	long := strings.Repeat("a.", 500)
+	got := suppressExample(long)
+	if want := `user.startsWith("` + strings.Repeat(`a\x2E`, 79) + `a")`; got != want {
+		t.Errorf("long user example = %s, want %s", got, want)
 	}
+}
+
+// TestLongNonASCIIValuesFit renders values of 10,000 non-ASCII characters in every field,
+// the log group included: CloudWatch Logs names have at most 512 characters, so a longer
+// one is not put in the console link, and the alert still fits in one SNS message.
+func TestLongNonASCIIValuesFit(t *testing.T) {
+	var distinct strings.Builder
+	for r := rune(0x4E00); r < 0x4E00+10_000; r++ {
+		distinct.WriteRune(r)
+		if r%7 == 0 {
+			distinct.WriteString(".")
+		}
+	}
+	m, err := Render(Build(groupWith(distinct.String()), Options{Now: fixedNow}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSafe(t, m)
 }

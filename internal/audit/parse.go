@@ -70,10 +70,10 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = Event{}
 	d := decoder{}
+	// Fields the rule, the by-clause or the audit check read: a value of the wrong type
+	// rejects the line (ErrNotAudit), since the event cannot be evaluated as written.
 	d.str(top, "kind", &e.Kind, 0)
 	d.str(top, "apiVersion", &e.APIVersion, 0)
-	d.str(top, "level", &e.Level, 0)
-	d.str(top, "auditID", &e.AuditID, 0)
 	var stage string
 	e.Present |= d.str(top, "stage", &stage, FieldStage)
 	e.Stage = Stage(stage)
@@ -82,39 +82,47 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	e.Present |= d.list(top, "sourceIPs", &e.SourceIPs, FieldSourceIPs)
 	e.Present |= d.str(top, "userAgent", &e.UserAgent, FieldUserAgent)
 	e.Present |= d.str(top, "requestReceivedTimestamp", &e.RequestReceivedTimestamp, FieldRequestReceivedTimestamp)
-	e.Present |= d.str(top, "stageTimestamp", &e.StageTimestamp, FieldStageTimestamp)
+	// Fields nothing decides on: a value of the wrong type is read as absent, so it
+	// cannot cost a matching event (Splunk still matches such a line).
+	optStr(top, "level", &e.Level)
+	optStr(top, "auditID", &e.AuditID)
+	if optStr(top, "stageTimestamp", &e.StageTimestamp) {
+		e.Present |= FieldStageTimestamp
+	}
 	if user, ok := d.obj(top, "user"); ok {
 		e.hasUser = true
 		e.Present |= d.str(user, "username", &e.User.Username, FieldUsername)
 		e.Present |= d.str(user, "uid", &e.User.UID, FieldUID)
-		e.Present |= d.list(user, "groups", &e.User.Groups, FieldGroups)
+		e.Present |= d.groups(user, "groups", &e.User.Groups, FieldGroups)
 	}
 	if ref, ok := d.obj(top, "objectRef"); ok {
 		r := &ObjectReference{}
 		e.Present |= d.str(ref, "resource", &r.Resource, FieldResource)
 		e.Present |= d.str(ref, "namespace", &r.Namespace, FieldNamespace)
-		d.str(ref, "name", &r.Name, 0)
-		d.str(ref, "apiGroup", &r.APIGroup, 0)
-		d.str(ref, "apiVersion", &r.APIVersion, 0)
-		d.str(ref, "subresource", &r.Subresource, 0)
+		optStr(ref, "name", &r.Name)
+		optStr(ref, "apiGroup", &r.APIGroup)
+		optStr(ref, "apiVersion", &r.APIVersion)
+		optStr(ref, "subresource", &r.Subresource)
 		e.ObjectRef = r
 	}
 	if st, ok := d.obj(top, "responseStatus"); ok {
 		s := &Status{}
-		d.str(st, "status", &s.Status, 0)
+		optStr(st, "status", &s.Status)
 		e.Present |= d.str(st, "message", &s.Message, FieldStatusMessage)
 		e.Present |= d.str(st, "reason", &s.Reason, FieldStatusReason)
 		e.Present |= d.code(st, "code", &s.Code, FieldStatusCode)
 		e.ResponseStatus = s
 	}
-	if ann, ok := d.obj(top, "annotations"); ok {
+	// Annotations: only string values are kept (null is "", as encoding/json decodes it
+	// into a map; the last key wins); any other value, or annotations that are not an
+	// object, are read as absent. The rule reads one annotation, the authorizer's
+	// decision, and compares it with a string, so a value of another type never matched.
+	if ann, ok := optObj(top, "annotations"); ok {
 		e.Annotations = make(map[string]string, len(ann))
 		for _, m := range ann {
-			// As encoding/json decodes into a map: a null value is "", the last key wins.
 			var v string
 			if !isNull(m.raw) && !decodeString(m.raw, &v) {
-				d.fail("annotations", "an object of strings")
-				break
+				continue
 			}
 			e.Annotations[string(m.key)] = v
 		}
@@ -186,6 +194,68 @@ func (d *decoder) str(o object, key string, dst *string, f Field) Field {
 	}
 	if !decodeString(raw, dst) {
 		d.fail(key, "a string")
+		return 0
+	}
+	return f
+}
+
+// optStr decodes a string value into dst and reports whether the key holds one; a value
+// of another type is ignored.
+func optStr(o object, key string, dst *string) bool {
+	raw, ok := o.get(key)
+	if !ok || isNull(raw) {
+		return false
+	}
+	if !decodeString(raw, dst) {
+		*dst = ""
+		return false
+	}
+	return true
+}
+
+// optObj returns the object under key; anything else is reported as absent.
+func optObj(o object, key string) (object, bool) {
+	var d decoder
+	sub, ok := d.obj(o, key)
+	return sub, ok && d.err == nil
+}
+
+// groups decodes user.groups as Splunk extracts user.groups{}: strings as encoding/json
+// decodes them, null as "" (as encoding/json does in a []string), a number or boolean as
+// its JSON text; an object or array element has no user.groups{} value (Splunk extracts
+// it under a longer path) and is left out. groups that is not an array rejects the line.
+// It returns f when at least one value is kept.
+func (d *decoder) groups(o object, key string, dst *[]string, f Field) Field {
+	raw, ok := o.get(key)
+	if !ok || isNull(raw) {
+		return 0
+	}
+	if !decodeList(raw, dst) {
+		var elems []json.RawMessage
+		if raw[0] != '[' || json.Unmarshal(raw, &elems) != nil {
+			d.fail(key, "an array")
+			return 0
+		}
+		out := make([]string, 0, len(elems))
+		for _, el := range elems {
+			var v string
+			switch c := el[0]; {
+			case c == '"':
+				if !decodeString(el, &v) {
+					continue
+				}
+			case c == 'n':
+			case c == 't', c == 'f', c == '-', c >= '0' && c <= '9':
+				v = string(el)
+			default:
+				continue
+			}
+			out = append(out, v)
+		}
+		*dst = out
+	}
+	if len(*dst) == 0 {
+		*dst = nil
 		return 0
 	}
 	return f

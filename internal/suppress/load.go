@@ -35,7 +35,7 @@ func Load(ctx context.Context, client SSMGetter, inline []string, parameter stri
 	}
 	var errs []error
 	for i, text := range more {
-		prg, err := compileOne(e, text)
+		prg, readsIP, err := compileOne(e, text)
 		switch {
 		case err != nil && typ == ssmtypes.ParameterTypeSecureString:
 			errs = append(errs, fmt.Errorf("suppression %d: %w", i+1, errHidden))
@@ -44,6 +44,7 @@ func Load(ctx context.Context, client SSMGetter, inline []string, parameter stri
 		default:
 			f.exprs = append(f.exprs, text)
 			f.programs = append(f.programs, prg)
+			f.perIP = append(f.perIP, readsIP)
 		}
 	}
 	if len(errs) > 0 {

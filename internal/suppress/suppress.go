@@ -38,7 +38,14 @@ const (
 	CostLimit = 100_000
 	// MaxExpressionSize caps the length of one expression, in characters.
 	MaxExpressionSize = 16_384
+	// MaxEvaluations caps the expression evaluations spent on one match. A match that
+	// would need more (thousands of distinct forwarded addresses, each checked by an
+	// expression that reads src_ip) is not suppressed, and the cut is counted by Errors.
+	MaxEvaluations = 1_000
 )
+
+// ErrTooManyEvaluations is counted by Errors when a match needs more than MaxEvaluations.
+var ErrTooManyEvaluations = errors.New("evaluations per match exceed the limit; match not suppressed")
 
 // Names of the variables an expression can read. Dotted names are single variables
 // (CEL resolves the longest declared qualified name first), so `user` is a string
@@ -71,6 +78,11 @@ const (
 type Filter struct {
 	exprs    []string
 	programs []cel.Program
+	// perIP[i] says that expression i reads src_ip: only those are evaluated once per
+	// distinct source IP; the others give the same answer for every IP.
+	perIP []bool
+	// evaluations counts program evaluations (read by tests).
+	evaluations atomic.Int64
 
 	errors  atomic.Int64
 	mu      sync.Mutex
@@ -121,12 +133,13 @@ func Compile(exprs []string) (*Filter, error) {
 	f := &Filter{exprs: append([]string(nil), exprs...)}
 	var errs []error
 	for i, text := range exprs {
-		prg, err := compileOne(e, text)
+		prg, readsIP, err := compileOne(e, text)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("suppression %d %q: %w", i+1, text, err))
 			continue
 		}
 		f.programs = append(f.programs, prg)
+		f.perIP = append(f.perIP, readsIP)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -134,22 +147,38 @@ func Compile(exprs []string) (*Filter, error) {
 	return f, nil
 }
 
-func compileOne(e *cel.Env, text string) (cel.Program, error) {
+// compileOne compiles one expression and says whether it reads src_ip.
+func compileOne(e *cel.Env, text string) (cel.Program, bool, error) {
 	if strings.TrimSpace(text) == "" {
-		return nil, errors.New("empty expression")
+		return nil, false, errors.New("empty expression")
 	}
 	checked, iss := e.Compile(text)
 	if iss.Err() != nil {
-		return nil, iss.Err()
+		return nil, false, iss.Err()
 	}
 	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, fmt.Errorf("has type %s, want bool", checked.OutputType())
+		return nil, false, fmt.Errorf("has type %s, want bool", checked.OutputType())
 	}
 	prg, err := e.Program(checked, cel.CostLimit(CostLimit))
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		return nil, false, fmt.Errorf("plan: %w", err)
 	}
-	return prg, nil
+	return prg, readsVariable(checked, VarSrcIP), nil
+}
+
+// readsVariable reports whether the checked expression refers to the variable name. The
+// checker resolves every identifier (dotted names included) to its declaration; a
+// comprehension variable that shadows the name resolves to no declaration.
+func readsVariable(checked *cel.Ast, name string) bool {
+	if checked.NativeRep() == nil {
+		return true // no references known: assume it does
+	}
+	for _, r := range checked.NativeRep().ReferenceMap() {
+		if r != nil && r.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Len returns how many expressions the filter holds.
@@ -178,28 +207,51 @@ func (f *Filter) Expressions() []string {
 // chooses, before the real peer address. A match without source IPs is evaluated once
 // with src_ip set to detect.FillValue, as fillnull would.
 //
+// The work is bounded whatever the number of forwarded addresses: an expression that does
+// not read src_ip has the same value for every row, so it is evaluated once per match;
+// the others once per distinct source IP (a repeated address is one row's answer); and a
+// match that would need more than MaxEvaluations is not suppressed.
+//
 // An expression that fails to evaluate counts as false and is counted by Errors.
 func (f *Filter) Suppress(m detect.Match, src aggregate.Source) bool {
 	if f == nil || len(f.programs) == 0 {
 		return false
 	}
 	vars := variables(m, src)
-	ips := m.Fields.SrcIPs
+	ips := distinct(m.Fields.SrcIPs)
 	if len(ips) == 0 {
 		ips = []string{detect.FillValue}
 	}
+	budget := MaxEvaluations
+	// Expressions that do not read src_ip: true for one row means true for all.
+	vars[VarSrcIP] = ips[0]
+	if f.any(vars, false, &budget) {
+		return true
+	}
 	for _, ip := range ips {
 		vars[VarSrcIP] = ip
-		if !f.any(vars) {
+		if !f.any(vars, true, &budget) {
+			if budget < 0 {
+				f.fail(fmt.Errorf("suppress match with %d distinct source IPs: %w", len(ips), ErrTooManyEvaluations))
+			}
 			return false
 		}
 	}
 	return true
 }
 
-// any reports whether at least one expression is true for vars.
-func (f *Filter) any(vars map[string]any) bool {
+// any reports whether at least one expression that reads src_ip (perIP) or that does not
+// is true for vars. It spends one unit of budget per evaluation and reports false, with
+// budget below zero, when the budget runs out.
+func (f *Filter) any(vars map[string]any, perIP bool, budget *int) bool {
 	for i, prg := range f.programs {
+		if f.perIP[i] != perIP {
+			continue
+		}
+		if *budget--; *budget < 0 {
+			return false
+		}
+		f.evaluations.Add(1)
 		out, _, err := prg.Eval(vars)
 		if err != nil {
 			f.fail(fmt.Errorf("suppression %d %q: %w", i+1, f.exprs[i], err))
@@ -215,6 +267,19 @@ func (f *Filter) any(vars map[string]any) bool {
 		}
 	}
 	return false
+}
+
+// distinct returns the values of s without repeats, in first-seen order.
+func distinct(s []string) []string {
+	seen := make(map[string]struct{}, len(s))
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if _, ok := seen[v]; !ok {
+			seen[v] = struct{}{}
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (f *Filter) fail(err error) {

@@ -1,6 +1,8 @@
 package suppress
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -207,8 +209,9 @@ func TestSuppressRuntimeErrors(t *testing.T) {
 		{"index out of range", []string{`user.groups[5] == "x"`}, denial(), 1, "index"},
 		{"code not a number", []string{`responseStatus.code == 403`}, bad, 1, "responseStatus.code"},
 		{"cost limit", []string{nested}, denial(), 1, "cost limit"},
-		// A failing expression does not stop the next one from suppressing.
-		{"later expression still applies", []string{`user.groups[5] == "x"`, `user == "alice"`}, denial(), 2, "suppression 1"},
+		// A failing expression does not stop the next one from suppressing. Neither reads
+		// src_ip, so each runs once for the match's two source IPs.
+		{"later expression still applies", []string{`user.groups[5] == "x"`, `user == "alice"`}, denial(), 1, "suppression 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,5 +302,98 @@ func TestSuppressAdmissionRefusal(t *testing.T) {
 	}
 	if f.Suppress(denial(), source) {
 		t.Error("RBAC denial: want kept")
+	}
+}
+
+// forwarded returns a match whose source IPs are n forwarded entries made by ip(i),
+// then the peer 10.0.12.4, as an attacker sending a long X-Forwarded-For header makes.
+func forwarded(n int, ip func(i int) string) detect.Match {
+	m := denial()
+	m.Fields.SrcIPs = m.Fields.SrcIPs[:0]
+	for i := range n {
+		m.Fields.SrcIPs = append(m.Fields.SrcIPs, ip(i))
+	}
+	m.Fields.SrcIPs = append(m.Fields.SrcIPs, "10.0.12.4")
+	return m
+}
+
+func TestSuppressWorkIsBounded(t *testing.T) {
+	distinctIPs := func(i int) string { return fmt.Sprintf("198.51.%d.%d", i/256%256, i%256) }
+	sameIP := func(int) string { return "203.0.113.7" }
+
+	// The README's example does not read src_ip: one evaluation for the whole match.
+	f, err := Compile([]string{`"10.0.12.4" in src_ips`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Suppress(forwarded(20_000, distinctIPs), source) {
+		t.Error(`"10.0.12.4" in src_ips: want suppressed`)
+	}
+	if n := f.evaluations.Load(); n != 1 {
+		t.Errorf("an expression without src_ip was evaluated %d times for one match, want 1", n)
+	}
+
+	// A failing expression is counted each time it runs, which shows how often the first
+	// expression of each pair ran; the second decides.
+	fails := func(needsIP bool) string {
+		if needsIP {
+			return `ip(src_ip + "x").family() == 4` // never an IP: fails
+		}
+		return `responseStatus.code == 403` // the code below is not an integer: fails
+	}
+	for _, c := range []struct {
+		name       string
+		exprs      []string
+		ips        func(int) string
+		maxErrors  int64
+		suppressed bool
+	}{
+		{"no src_ip, 20,000 distinct IPs", []string{fails(false), `"10.0.12.4" in src_ips`}, distinctIPs, 1, true},
+		// 20,000 copies of one address are one row.
+		{"src_ip, 20,000 copies of one IP", []string{fails(true), `src_ip in ["203.0.113.7", "10.0.12.4"]`}, sameIP, 2, true},
+		// 20,000 distinct addresses: the cap stops the work; the match is kept, the cut counted.
+		{"src_ip, 20,000 distinct IPs", []string{fails(true), `src_ip.startsWith("198.51.") || src_ip == "10.0.12.4"`}, distinctIPs, MaxEvaluations/2 + 1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Compile(c.exprs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := forwarded(20_000, c.ips)
+			m.Fields.Code = "forbidden"
+			if got := f.Suppress(m, source); got != c.suppressed {
+				t.Errorf("Suppress = %v, want %v", got, c.suppressed)
+			}
+			if n := f.Errors(); n == 0 || n > c.maxErrors {
+				t.Errorf("%d failed evaluations for one match, want 1 to %d", n, c.maxErrors)
+			}
+			if n := f.evaluations.Load(); n > MaxEvaluations {
+				t.Errorf("%d evaluations for one match, want at most %d", n, MaxEvaluations)
+			}
+		})
+	}
+
+	// Within the cap, every distinct address is still its own row (success path).
+	f, err = Compile([]string{`src_ip.startsWith("198.51.")`, `src_ip == "10.0.12.4"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Suppress(forwarded(500, distinctIPs), source) {
+		t.Error("500 forwarded 198.51.x.x and the peer 10.0.12.4, all allowed: want suppressed")
+	}
+	m := forwarded(500, distinctIPs)
+	m.Fields.SrcIPs[250] = "192.0.2.1"
+	if f.Suppress(m, source) {
+		t.Error("one forwarded address is not allowed: want kept")
+	}
+	if errors.Is(f.LastError(), ErrTooManyEvaluations) {
+		t.Error("the cap was reached within 1,000 evaluations")
+	}
+	m = forwarded(MaxEvaluations, distinctIPs)
+	if f.Suppress(m, source) {
+		t.Error("past the evaluation cap: want kept")
+	}
+	if !errors.Is(f.LastError(), ErrTooManyEvaluations) {
+		t.Errorf("past the cap, LastError = %v, want ErrTooManyEvaluations", f.LastError())
 	}
 }
