@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 )
 
@@ -62,7 +63,7 @@ func applyThen500(t *testing.T, target string, n int64) (*httptest.Server, *atom
 // flagged as a possible duplicate. No unflagged duplicate reaches the subscriber.
 func TestPublishAnswerLost(t *testing.T) {
 	var hits *atomic.Int64
-	stack := local.StackForTest(t, local.StackOptions{
+	stack := localtest.StackForTest(t, local.StackOptions{
 		Table: "e2e-ambiguous", Topic: "e2e-ambiguous",
 		Prepare: func(_ context.Context, s *local.FunctionStack) ([]string, error) {
 			var proxy *httptest.Server

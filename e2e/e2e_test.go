@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 )
 
@@ -41,7 +42,7 @@ var wantAlerts = map[string]wantAlert{
 // TestEndToEnd delivers a sample event through the emulator twice, then a bad batch, and
 // checks what a subscriber of the topic receives and what DynamoDB holds after each.
 func TestEndToEnd(t *testing.T) {
-	stack := local.FunctionStackForTest(t, table, topic)
+	stack := localtest.FunctionStackForTest(t, table, topic)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	event := readEvent(t, "cloudwatch-iam-user.json")

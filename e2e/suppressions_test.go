@@ -14,6 +14,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 )
 
@@ -29,7 +30,7 @@ const secretRule = `user == "alice-s3cr3t-admin"`
 // a parameter that is missing or that the function's credentials may not read stops the
 // function at start-up with a message naming the parameter, never its value.
 func TestSuppressionsParameter(t *testing.T) {
-	local.MustHaveServices(t)
+	localtest.MustHaveServices(t)
 	root, err := local.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestSuppressionsParameter(t *testing.T) {
 
 	t.Run("a SecureString suppression suppresses", func(t *testing.T) {
 		t.Parallel()
-		stack := local.StackForTest(t, local.StackOptions{
+		stack := localtest.StackForTest(t, local.StackOptions{
 			Bootstrap: bootstrap, Table: "ssm-secure", Topic: "ssm-secure", Env: env,
 			Prepare: put(ssmtypes.ParameterTypeSecureString, "# allow-listed admin\n"+secretRule+"\n"),
 		})
@@ -80,7 +81,7 @@ func TestSuppressionsParameter(t *testing.T) {
 
 	t.Run("a missing parameter stops start-up", func(t *testing.T) {
 		t.Parallel()
-		stack := local.StackForTest(t, local.StackOptions{Bootstrap: bootstrap, Table: "ssm-missing", Topic: "ssm-missing", Env: env})
+		stack := localtest.StackForTest(t, local.StackOptions{Bootstrap: bootstrap, Table: "ssm-missing", Topic: "ssm-missing", Env: env})
 		startFails(t, stack, event, "ParameterNotFound")
 		notes, err := stack.Moto.Drain(context.Background(), stack.Topic)
 		if err != nil || len(notes) != 0 {
@@ -90,7 +91,7 @@ func TestSuppressionsParameter(t *testing.T) {
 
 	t.Run("a denied read stops start-up", func(t *testing.T) {
 		t.Parallel()
-		stack := local.StackForTest(t, local.StackOptions{
+		stack := localtest.StackForTest(t, local.StackOptions{
 			Bootstrap: bootstrap, Table: "ssm-denied", Topic: "ssm-denied", Env: env,
 			Prepare: func(ctx context.Context, s *local.FunctionStack) ([]string, error) {
 				if _, err := put(ssmtypes.ParameterTypeSecureString, secretRule)(ctx, s); err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
@@ -16,8 +16,8 @@ import (
 // what scale 1 costs plus one write per aggregate for each chunk past the first: the same
 // up to 90 (one full chunk), one more per aggregate at 91, 98 and 150, two more at 181.
 func TestRequestsPerBatch(t *testing.T) {
-	ddb := local.DynamoDBForTest(t)
-	sns := local.MotoForTest(t, "alerts")
+	ddb := localtest.DynamoDBForTest(t)
+	sns := localtest.MotoForTest(t, "alerts")
 	batches := Batches(7, 6, 20, 1, 10, store.MaxIDsPerWrite, store.MaxIDsPerWrite+1, 98, 150, 2*store.MaxIDsPerWrite+1)
 	counts, err := CountRequests(context.Background(), ddb, sns, "alerts", batches)
 	if err != nil {

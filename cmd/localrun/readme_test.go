@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 )
 
 // varying are the parts of make run's output that change from run to run: ports, timings
@@ -66,7 +67,7 @@ func readmeRuns(t *testing.T) []string {
 // and checks that the README shows exactly its output, ports and timings aside: the
 // README's example cannot drift from what a user sees.
 func TestReadmeRun(t *testing.T) {
-	local.MustHaveServices(t)
+	localtest.MustHaveServices(t)
 	runs := readmeRuns(t)
 	if len(runs) == 0 {
 		t.Fatal("the README shows no make run output")

@@ -15,11 +15,12 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 )
 
 func TestServices(t *testing.T) {
 	ctx := context.Background()
-	db := local.DynamoDBForTest(t)
+	db := localtest.DynamoDBForTest(t)
 	if err := db.CreateTable(ctx, "detector"); err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestServices(t *testing.T) {
 		t.Errorf("TTL attribute = %q, want expiresAt", got)
 	}
 
-	m := local.MotoForTest(t, "alerts")
+	m := localtest.MotoForTest(t, "alerts")
 	// The function publishes with MessageStructure=json and attributes: an SQS subscriber
 	// receives the "sqs" entry in the envelope, with subject and attributes.
 	if _, err := m.SNSClient().Publish(ctx, &sns.PublishInput{
@@ -72,7 +73,7 @@ func TestServices(t *testing.T) {
 // allows and denies the rest, SecureString decryption included.
 func TestEnforceIAM(t *testing.T) {
 	ctx := context.Background()
-	m := local.MotoForTest(t)
+	m := localtest.MotoForTest(t)
 	if _, err := m.SSMClient().PutParameter(ctx, &ssm.PutParameterInput{
 		Name: aws.String("/secret"), Value: aws.String("yes"), Type: ssmtypes.ParameterTypeSecureString,
 	}); err != nil {

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -312,40 +311,6 @@ func (s *FunctionStack) Stop() {
 	if s.DynamoDB != nil {
 		s.DynamoDB.Stop()
 	}
-}
-
-// FunctionStackForTest builds the bootstrap and starts a FunctionStack for a test, stopped
-// when the test ends. Missing tools fail the test, with the install command.
-func FunctionStackForTest(t testing.TB, table, topic string, env ...string) *FunctionStack {
-	t.Helper()
-	return StackForTest(t, StackOptions{Table: table, Topic: topic, Env: env})
-}
-
-// StackForTest is FunctionStackForTest with every option: it builds the bootstrap when
-// opts.Bootstrap is empty.
-func StackForTest(t testing.TB, opts StackOptions) *FunctionStack {
-	t.Helper()
-	MustHaveServices(t)
-	for _, check := range []func() error{
-		func() error { _, _, err := DynamoDBTools(); return err },
-		func() error { _, err := MotoBinary(); return err },
-		func() error { _, err := RIEBinary(); return err },
-	} {
-		handleStartError(t, check())
-	}
-	if opts.Bootstrap == "" {
-		root, err := RepoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if opts.Bootstrap, err = BuildBootstrap(context.Background(), root, t.TempDir()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := StartFunctionStack(context.Background(), opts)
-	handleStartError(t, err)
-	t.Cleanup(s.Stop)
-	return s
 }
 
 // functionLogLines returns the lines of logs that the function wrote as JSON (its log and

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
@@ -180,7 +180,7 @@ func checkAlerts(t *testing.T, got []received, users []string) int {
 // Whatever the fault, counts are exact, nothing is lost, and every alert beyond the first
 // of a group is a flagged copy with the same id.
 func TestAmbiguousAnswers(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "ambiguous")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "ambiguous")
 	for _, tc := range []struct {
 		name string
 		sns  *faultyProxy // between the publisher and SNS
@@ -257,7 +257,7 @@ var (
 // delivery run at once. Once it is back, Lambda's retry (after the leases) leaves exact
 // counts, and every group has exactly one unflagged alert over all deliveries.
 func TestDynamoDBStopsDuringConcurrentDeliveries(t *testing.T) {
-	moto := local.MotoForTest(t, "dbconcurrent")
+	moto := localtest.MotoForTest(t, "dbconcurrent")
 	db := startDiskDynamoDB(t)
 	r := newRig(t, db.endpoint, moto, "dbconcurrent")
 	event, want := faultBatch(t)

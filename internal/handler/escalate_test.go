@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
@@ -111,7 +112,7 @@ func (p *escalationOnce) Publish(ctx context.Context, m alert.Message) (string, 
 // everything. Each threshold is published exactly once, the running total is exact, and
 // the redelivery publishes nothing.
 func TestEscalationExactlyOnce(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "escalation")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "escalation")
 	r := newRig(t, db.Endpoint, moto, "escalation")
 	ctx := context.Background()
 

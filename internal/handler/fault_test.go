@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
@@ -46,7 +47,7 @@ type diskDynamoDB struct {
 
 func startDiskDynamoDB(t *testing.T) *diskDynamoDB {
 	t.Helper()
-	local.MustHaveServices(t)
+	localtest.MustHaveServices(t)
 	java, jar, err := local.DynamoDBTools()
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ var faultUsers = []string{"user-0", "user-1", "user-2"}
 // The invocation must fail; once DynamoDB is back, the redelivery must leave exact counts
 // and exactly one alert per group.
 func TestDynamoDBStopsMidBatch(t *testing.T) {
-	moto := local.MotoForTest(t, "dbfault")
+	moto := localtest.MotoForTest(t, "dbfault")
 	db := startDiskDynamoDB(t)
 	tests := []struct {
 		name  string
@@ -236,7 +237,7 @@ func (p *failingAfter) Publish(ctx context.Context, m alert.Message) (string, er
 // unreachable: the invocation fails, and the redelivery publishes the remaining alerts
 // only, with the counts unchanged.
 func TestSNSFailsMidBatch(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "snsfault")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "snsfault")
 	r := newRig(t, db.Endpoint, moto, "snsfault")
 	event, want := faultBatch(t)
 	broken := notify.New(sns.NewFromConfig(local.AWSConfig(), func(o *sns.Options) {
@@ -268,7 +269,7 @@ func TestSNSFailsMidBatch(t *testing.T) {
 // flight: during the aggregate writes, and after the first claim. The invocation fails;
 // the redelivery, with time to spare, completes with exact counts and one alert per group.
 func TestDeadlineExpiresMidBatch(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "deadline")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "deadline")
 	tests := []struct {
 		name  string
 		match func(op string, n int) bool

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
@@ -172,7 +173,7 @@ func closedEndpoint(t *testing.T) string {
 
 func TestHandler(t *testing.T) {
 	topics := []string{"first", "concurrent", "dynamodown", "snsfail", "logline"}
-	e := &env{db: local.DynamoDBForTest(t), moto: local.MotoForTest(t, topics...)}
+	e := &env{db: localtest.DynamoDBForTest(t), moto: localtest.MotoForTest(t, topics...)}
 
 	batch := pipeline.Result{
 		Aggregates: []aggregate.Aggregate{agg("alice", "k1", "e1", "e2"), agg("alice", "k2", "e3"), agg("bob", "k3", "e4")},

@@ -13,7 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
@@ -28,7 +28,7 @@ import (
 // (each event once), and there must be exactly one alert per user. The throughput is
 // logged, not asserted.
 func TestConcurrentLoad(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "load")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "load")
 	r := newRig(t, db.Endpoint, moto, "load")
 	const (
 		invocations = 50
@@ -106,7 +106,7 @@ func TestConcurrentLoad(t *testing.T) {
 // and checks that none reaches the log, the published alerts (the whole SNS envelope a
 // subscriber receives) or any DynamoDB item.
 func TestSecretsNeverLeak(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "secrets")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "secrets")
 	r := newRig(t, db.Endpoint, moto, "secrets")
 	canaries := []string{"SECRET-CANARY-REQUEST-7f3a", "SECRET-CANARY-RESPONSE-91bc", "AKIACANARY0123456789", "canary-session-5d2e", "SECRET-CANARY-ARN-44aa"}
 	extra := map[string]any{

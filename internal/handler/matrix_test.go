@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -77,7 +77,7 @@ type eventCase struct {
 // destination); a bad log event inside a good delivery is skipped and counted by reason
 // while the good event beside it is still counted and alerted: nothing is dropped silently.
 func TestBadInputMatrix(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "matrix")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "matrix")
 
 	good := func(user string) string { return auditLine(t, user, "203.0.113.9", time.Minute, nil) }
 	plain := subscriptionMessage(t, []logEvent{{ID: "1", Timestamp: hourNow.UnixMilli(), Message: good("zlib-user")}})
@@ -220,7 +220,7 @@ func TestBadInputMatrix(t *testing.T) {
 // TestGzipBombMemory checks that a delivery inflating to 1 GiB fails with ErrTooLarge
 // after allocating memory in proportion to the configured cap, not to the bomb.
 func TestGzipBombMemory(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "bomb")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "bomb")
 	event := awslogs(gzipBomb(t))
 	for _, capBytes := range []int64{8 << 20, cwlogs.DefaultMaxDecompressedBytes} {
 		t.Run(fmt.Sprint(capBytes>>20, "MiB"), func(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
@@ -61,7 +61,7 @@ func TestMatchModesAndSuppressions(t *testing.T) {
 	for i := range tests {
 		topics[i] = fmt.Sprintf("modes%d", i)
 	}
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, topics...)
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, topics...)
 	ctx := context.Background()
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
@@ -32,7 +32,7 @@ func TestHandlerWithPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "e2e")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "e2e")
 	ctx := context.Background()
 	if err := db.CreateTable(ctx, "detector"); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
@@ -21,7 +21,7 @@ import (
 // fired eight times at once and then again (a schedule firing twice, retries): one report
 // is published, found through the window index, with the window's attempts.
 func TestReportExactlyOnce(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "report")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "report")
 	r := newRig(t, db.Endpoint, moto, "report")
 	if err := invokeWith(r.lifecycleHandler(nil), attackEvents(t, span(0, 12)...), "d1", 30*time.Second); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
@@ -27,7 +27,7 @@ func TestSuppressionsParameter(t *testing.T) {
 	for i, typ := range paramTypes {
 		topics[i] = "ssm-" + string(typ)
 	}
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, topics...)
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, topics...)
 	event := delivery(t, []string{
 		auditLine(t, "ci-bot", "192.0.2.10", time.Minute, nil),
 		auditLine(t, "mallory", "203.0.113.66", 2*time.Minute, nil),

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -53,7 +54,7 @@ func oldDelivery(t *testing.T, age time.Duration) ([]byte, time.Time) {
 // failure queue), and when two copies race. No item is ever written with an expiresAt in
 // the past.
 func TestTimeTravel(t *testing.T) {
-	db, moto := local.DynamoDBForTest(t), local.MotoForTest(t, "timetravel")
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "timetravel")
 	ages := []time.Duration{2 * time.Hour, 8 * 24 * time.Hour, 30 * 24 * time.Hour, 400 * 24 * time.Hour}
 
 	for _, age := range ages {

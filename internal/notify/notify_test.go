@@ -12,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 )
@@ -39,7 +40,7 @@ func message(t *testing.T) alert.Message {
 }
 
 func TestPublish(t *testing.T) {
-	g := local.MotoForTest(t, "alerts")
+	g := localtest.MotoForTest(t, "alerts")
 	ctx := context.Background()
 
 	t.Run("delivers subject, per-protocol message and attributes", func(t *testing.T) {

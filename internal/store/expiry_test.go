@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/store"
@@ -72,7 +72,7 @@ func (f *fixture) expiry(t *testing.T) map[string]time.Time {
 // delete the idempotency record before the delivery can come back; and a redelivery that
 // finds everything already counted and sent restarts the retention of the items it found.
 func TestExpiryOfLateData(t *testing.T) {
-	db := local.DynamoDBForTest(t)
+	db := localtest.DynamoDBForTest(t)
 	ctx := context.Background()
 	for _, age := range []time.Duration{0, 2 * time.Hour, 8 * 24 * time.Hour, 30 * 24 * time.Hour, 400 * 24 * time.Hour} {
 		t.Run(age.String(), func(t *testing.T) {

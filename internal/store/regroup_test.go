@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -74,7 +74,7 @@ func (f *fixture) idsPerItem(t *testing.T) map[string]int {
 // in whatever order those deliveries arrive, each event is counted exactly once, also past
 // the number of ids one write checks and past the number one item holds.
 func TestRegroupedRedelivery(t *testing.T) {
-	db := local.DynamoDBForTest(t)
+	db := localtest.DynamoDBForTest(t)
 	ctx := context.Background()
 	deliver := func(t *testing.T, f *fixture, parts [][]string) {
 		t.Helper()

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/store"
@@ -120,7 +121,7 @@ func group(user string) store.GroupKey {
 }
 
 func TestStore(t *testing.T) {
-	db := local.DynamoDBForTest(t)
+	db := localtest.DynamoDBForTest(t)
 	ctx := context.Background()
 
 	t.Run("redelivery counts once", func(t *testing.T) {

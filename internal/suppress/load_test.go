@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/suppress"
@@ -34,7 +34,7 @@ func match(user string) detect.Match {
 // TestLoad reads suppressions from moto's Parameter Store, as the function does at start-up.
 func TestLoad(t *testing.T) {
 	ctx := context.Background()
-	m := local.MotoForTest(t)
+	m := localtest.MotoForTest(t)
 	client := m.SSMClient()
 	const rules = "# CI deploys\nuser == \"system:serviceaccount:ci:deployer\"\n\nuser == \"alice\"\n"
 	putParameter(t, client, "/detector/string", rules, ssmtypes.ParameterTypeString)
@@ -120,7 +120,7 @@ func TestLoad(t *testing.T) {
 // ssm:GetParameter: the error names the parameter and never carries its value.
 func TestLoadDenied(t *testing.T) {
 	ctx := context.Background()
-	m := local.MotoForTest(t)
+	m := localtest.MotoForTest(t)
 	putParameter(t, m.SSMClient(), "/detector/suppressions", `user == "s3cr3t"`, ssmtypes.ParameterTypeSecureString)
 	creds, err := m.EnforceIAM(ctx, "detector", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sns:Publish","Resource":"*"}]}`)
 	if err != nil {
