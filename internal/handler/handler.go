@@ -365,11 +365,14 @@ func (h *Handler) claimWith(ctx context.Context, take func(time.Duration) (store
 		case store.Claimed:
 			return claim, nil
 		}
-		if h.opts.Now().Sub(start)+wait > h.heldLimit(ctx, start, claim.LeaseUntil) {
+		// Wait, at most up to the limit, and try again: the last try comes at the limit,
+		// after the holder's lease has ended when the limit is the lease's end.
+		elapsed, limit := h.opts.Now().Sub(start), h.heldLimit(ctx, start, claim.LeaseUntil)
+		if elapsed >= limit {
 			sum.heldByOther.Add(1)
 			return store.Claim{}, fmt.Errorf("claim %s: %w", claim.Group.PartitionKey(), ErrClaimHeld)
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(min(wait, limit-elapsed))
 		select {
 		case <-ctx.Done():
 			t.Stop()
