@@ -140,6 +140,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	fmt.Fprintln(stderr, summary(res.Stats, r.failed))
+	if err := filter.LastError(); err != nil {
+		// The operator's own expressions on their own logs: the error may quote both,
+		// which the function never logs.
+		fmt.Fprintf(stderr, "replay: %d suppression evaluations failed (the match was kept); the last: %v\n", filter.Errors(), err)
+	}
 	if r.failed > 0 {
 		return exitInput
 	}

@@ -109,3 +109,19 @@ func TestReplayVersion(t *testing.T) {
 		t.Errorf("replay --version = %q, want %q", got, want)
 	}
 }
+
+// TestReplaySuppressionErrors: an expression that fails at run time keeps the match and
+// replay says so, naming the expression (the function only counts such failures).
+func TestReplaySuppressionErrors(t *testing.T) {
+	var out, errOut strings.Builder
+	code := run([]string{"--suppress", `int(user) > 0`, "../../events/raw/anonymous-forbidden.jsonl"}, strings.NewReader(""), &out, &errOut)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "suppression evaluations failed") {
+		t.Errorf("stderr does not report the failed evaluations:\n%s", errOut.String())
+	}
+	if !strings.Contains(out.String(), "system:anonymous") {
+		t.Errorf("the matches were not kept:\n%s", out.String())
+	}
+}
