@@ -11,6 +11,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/config"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 )
 
 const topic = "arn:aws:sns:eu-west-1:123456789012:eks-unauthorized-access"
@@ -33,6 +34,7 @@ func TestLoad(t *testing.T) {
 		MaxAggregatesPerAlert: 20,
 		LogLevel:              slog.LevelInfo,
 		Region:                "eu-west-1",
+		Sources:               logsource.Default(),
 	}
 	base := map[string]string{"TABLE_NAME": "detector", "TOPIC_ARN": topic, "AWS_REGION": "eu-west-1"}
 	with := func(extra map[string]string) map[string]string {

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 )
 
 // Suppressor is the filter macro: it says whether a match is a known false positive.
@@ -37,6 +39,9 @@ type Options struct {
 	MaxDecompressedBytes int64
 	// Suppressor filters matches; nil suppresses nothing.
 	Suppressor Suppressor
+	// Sources accepts the log groups and streams whose log events are used; the log events
+	// of any other are counted in Stats.Rejected only. Nil accepts every source.
+	Sources *logsource.Filter
 	// ParseAll parses every log event instead of only those the prefilter lets through,
 	// so that Stats counts every skipped line (replay uses it; slower).
 	ParseAll bool
@@ -68,6 +73,9 @@ type Stats struct {
 	// (the match is then not suppressed): a sign of an expression to fix.
 	SuppressionErrors int
 	Skipped           map[SkipReason]int
+	// Rejected counts the log events of log groups or streams that Options.Sources refused
+	// (part of LogEvents, never parsed).
+	Rejected map[logsource.Reason]int
 }
 
 // SkippedTotal returns the number of skipped log events, all reasons together.
@@ -127,7 +135,7 @@ func (p *Pipeline) NewBatch() *Batch {
 	b := &Batch{
 		p:     p,
 		acc:   aggregate.New(p.opts.Rule, p.opts.GroupBy),
-		stats: Stats{Skipped: map[SkipReason]int{}},
+		stats: Stats{Skipped: map[SkipReason]int{}, Rejected: map[logsource.Reason]int{}},
 	}
 	if ec, ok := p.opts.Suppressor.(errorCounter); ok {
 		b.suppressErrors = ec.Errors()
@@ -162,6 +170,11 @@ func (b *Batch) addPayload(pl cwlogs.Payload) error {
 	b.stats.Payloads++
 	if pl.MessageType == cwlogs.ControlMessage {
 		b.stats.ControlMessages++
+		return nil
+	}
+	if reason := b.p.opts.Sources.Accept(pl.LogGroup, pl.LogStream); reason != "" {
+		b.stats.LogEvents += len(pl.LogEvents)
+		b.stats.Rejected[reason] += len(pl.LogEvents)
 		return nil
 	}
 	src := aggregate.Source{
@@ -249,6 +262,7 @@ func (b *Batch) Result() Result {
 	for k, v := range b.stats.Skipped {
 		st.Skipped[k] = v
 	}
+	st.Rejected = maps.Clone(b.stats.Rejected)
 	if ec, ok := b.p.opts.Suppressor.(errorCounter); ok {
 		st.SuppressionErrors = int(ec.Errors() - b.suppressErrors)
 	}
