@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 )
 
 // TestKinesisPath is the organization path end to end: subscription payloads written to a
@@ -140,4 +142,99 @@ func sampleRecords(t *testing.T, name string) []events.KinesisEventRecord {
 		t.Fatal(err)
 	}
 	return ev.Records
+}
+
+// payloadNow is a compressed subscription payload of n forbidden creates received now
+// (DynamoDB Local expires items by the real clock), by ten users in turn. Each line has its
+// own requestReceivedTimestamp, one of the 13 by-fields: every line is its own aggregate,
+// the most writes per line the detection can cost.
+func payloadNow(t *testing.T, now time.Time, record, n int) []byte {
+	t.Helper()
+	type logEvent struct {
+		ID        string `json:"id"`
+		Timestamp int64  `json:"timestamp"`
+		Message   string `json:"message"`
+	}
+	var evs []logEvent
+	for i := range n {
+		at := now.Add(time.Duration(record*n+i) * time.Microsecond)
+		line, err := json.Marshal(map[string]any{
+			"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+			"auditID": fmt.Sprintf("tput-%d-%d", record, i), "stage": "ResponseComplete",
+			"requestURI": "/api/v1/namespaces/kube-system/secrets", "verb": "create",
+			"user":      map[string]any{"username": fmt.Sprintf("user-%d", i%10), "groups": []string{"system:authenticated"}},
+			"sourceIPs": []string{fmt.Sprintf("192.0.2.%d", i%250+1)}, "userAgent": "kubectl/v1.34.2",
+			"objectRef": map[string]any{"resource": "secrets", "namespace": "kube-system", "apiVersion": "v1"},
+			"responseStatus": map[string]any{
+				"metadata": map[string]any{}, "status": "Failure", "reason": "Forbidden", "code": 403,
+				"message": "secrets is forbidden",
+			},
+			"requestReceivedTimestamp": at.Format("2006-01-02T15:04:05.000000Z"),
+			"annotations":              map[string]string{"authorization.k8s.io/decision": "forbid"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, logEvent{ID: fmt.Sprintf("%028d%028d", record, i), Timestamp: at.UnixMilli(), Message: string(line)})
+	}
+	msg, err := json.Marshal(map[string]any{
+		"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod-cluster/cluster",
+		"logStream": "kube-apiserver-audit-0123456789abcdef", "subscriptionFilters": []string{"eks-unauthorized-access"},
+		"logEvents": evs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := cwlogs.Compress(msg, cwlogs.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return comp
+}
+
+// TestKinesisFullBatch gives one function instance a batch of 100 records (the template's
+// BatchSize) of 20 forbidden creates each, all through moto's Kinesis API: every line is
+// counted once, one alert per user, no record failed; it logs the lines per second the
+// instance carried against DynamoDB Local (docs/organization.md quotes the figure).
+func TestKinesisFullBatch(t *testing.T) {
+	const records, perRecord = 100, 20
+	stack := local.FunctionStackForTest(t, "e2e-kinesis-batch", "e2e-kinesis-batch-alerts")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stream, err := stack.Moto.CreateStream(ctx, "eks-audit-logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Hour).Add(30 * time.Minute)
+	for r := range records {
+		if _, err := stream.Put(ctx, fmt.Sprint(r), payloadNow(t, now, r, perRecord)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := stream.ReadAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := stream.KinesisEvent(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	resp, err := stack.Emulator.Invoke(ctx, ev)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("Invoke: %v\n%s", err, stack.Emulator.Logs())
+	}
+	if string(resp) != `{"batchItemFailures":[]}` {
+		t.Fatalf("response %s, want no failed record", resp)
+	}
+	if got := totalCount(ctx, t, stack); got != records*perRecord {
+		t.Errorf("DynamoDB counts sum to %d, want %d", got, records*perRecord)
+	}
+	if got := len(drainAlerts(ctx, t, stack)); got != 10 {
+		t.Errorf("%d alerts, want one per user (10)", got)
+	}
+	t.Logf("%d records, %d audit lines (%d aggregates) in %s: %.0f lines/s for one function instance (%d KB event)",
+		records, records*perRecord, records*perRecord, elapsed.Round(time.Millisecond),
+		float64(records*perRecord)/elapsed.Seconds(), len(ev)/1024)
 }

@@ -137,7 +137,7 @@ func (p *memPublisher) count() int {
 
 // sampleRecords returns the records of events/kinesis-multi-cluster.json (prod-cluster's
 // alice, then staging-cluster's anonymous user).
-func sampleRecords(t *testing.T) []events.KinesisEventRecord {
+func sampleRecords(t testing.TB) []events.KinesisEventRecord {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "events", "kinesis-multi-cluster.json"))
 	if err != nil {
@@ -328,4 +328,38 @@ func TestKinesisRecordWithoutSource(t *testing.T) {
 	if _, err := h.Invoke(context.Background(), []byte(ev)); !errors.Is(err, cwlogs.ErrUnknownEvent) {
 		t.Errorf("SQS-shaped event: %v, want ErrUnknownEvent", err)
 	}
+}
+
+// BenchmarkKinesisBatch is the function's own work on a full Kinesis batch (100 records of
+// 20 forbidden creates, every line its own aggregate), with in-memory fakes of the store
+// and publisher: decoding, detection, aggregation and the partial batch response, without
+// the DynamoDB and SNS round trips (TestKinesisFullBatch in e2e measures those too).
+func BenchmarkKinesisBatch(b *testing.B) {
+	const records, perRecord = 100, 20
+	base := sampleRecords(b)[0]
+	var recs []events.KinesisEventRecord
+	for r := range records {
+		var evs []logEvent
+		for i := range perRecord {
+			line := auditLine(b, fmt.Sprintf("user-%d", i%10), fmt.Sprintf("192.0.2.%d", i+1), time.Duration(r*perRecord+i)*time.Millisecond, nil)
+			evs = append(evs, logEvent{ID: fmt.Sprintf("%028d%028d", r, i), Timestamp: hourNow.UnixMilli(), Message: line})
+		}
+		recs = append(recs, withData(base, fmt.Sprintf("4960%052d", r), gzipped(b, subscriptionMessage(b, evs))))
+	}
+	ev, err := json.Marshal(events.KinesisEvent{Records: recs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := handler.New(handler.Options{
+		Processor: pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser, Sources: logsource.Default()}),
+		Store:     newMemStore(), Publisher: &memPublisher{}, Rule: detect.UnauthorizedAccess,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	b.ResetTimer()
+	for range b.N {
+		if _, err := h.Invoke(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(records*perRecord*b.N)/b.Elapsed().Seconds(), "lines/s")
 }
