@@ -139,7 +139,14 @@ func (p *memPublisher) count() int {
 // alice, then staging-cluster's anonymous user).
 func sampleRecords(t testing.TB) []events.KinesisEventRecord {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "kinesis-multi-cluster.json"))
+	_, recs := kinesisSample(t, "kinesis-multi-cluster.json")
+	return recs
+}
+
+// kinesisSample returns a Kinesis sample event of events/ and its records.
+func kinesisSample(t testing.TB, name string) ([]byte, []events.KinesisEventRecord) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +154,7 @@ func sampleRecords(t testing.TB) []events.KinesisEventRecord {
 	if err := json.Unmarshal(b, &ev); err != nil {
 		t.Fatal(err)
 	}
-	return ev.Records
+	return b, ev.Records
 }
 
 // withData returns a copy of r carrying data under sequence number seq.
@@ -362,4 +369,31 @@ func BenchmarkKinesisBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(records*perRecord*b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// TestOrganizationGuideResponse runs events/kinesis-corrupt-record.json through the
+// handler and checks that docs/organization.md shows the response it gives: the corrupt
+// (second) record alone in batchItemFailures.
+func TestOrganizationGuideResponse(t *testing.T) {
+	b, recs := kinesisSample(t, "kinesis-corrupt-record.json")
+	h := handler.New(handler.Options{
+		Processor: pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser, Sources: logsource.Default()}),
+		Store:     newMemStore(), Publisher: &memPublisher{}, Rule: detect.UnauthorizedAccess,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	resp, err := h.Invoke(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"batchItemFailures":[{"itemIdentifier":"` + recs[1].Kinesis.SequenceNumber + `"}]}`
+	if string(resp) != want {
+		t.Fatalf("response %s, want %s", resp, want)
+	}
+	guide, err := os.ReadFile(filepath.Join("..", "..", "docs", "organization.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(guide), "the function returned "+want) {
+		t.Errorf("docs/organization.md does not show the response %s", want)
+	}
 }
