@@ -5,7 +5,8 @@
 // A delivery that cannot be decoded, or whose writes or publishes fail, returns an error,
 // so Lambda retries it and finally sends it to the on-failure destination. Counting and
 // claiming are idempotent, so a retry finishes the work without counting or alerting
-// twice.
+// twice. A Kinesis batch is answered record by record instead (kinesis.go): the response
+// lists the records that failed, so that one bad record never holds up its shard.
 package handler
 
 import (
