@@ -35,6 +35,13 @@ var (
 		logGroup:  "/aws/eks/prod-cluster/cluster",
 		logStream: "kube-apiserver-audit-4f0c2a7d1e6b9a3c5d8e0f1a2b3c4d5e",
 	}
+	// forged is a log group outside the accepted patterns that someone able to write to a
+	// log group of a member account could fill with made-up audit lines.
+	forged = cluster{
+		owner:     "111122223333",
+		logGroup:  "/aws/lambda/attacker",
+		logStream: "kube-apiserver-audit-0000000000000000",
+	}
 	staging = cluster{
 		owner:     "444455556666",
 		logGroup:  "/aws/eks/staging-cluster/cluster",
@@ -48,6 +55,7 @@ type payload struct {
 	raw         []string // files under raw/, their lines in order
 	junkEvery   int      // insert the next line of raw/junk.txt after every junkEvery lines (0: none)
 	control     bool
+	corrupt     bool // a record whose data is base64 but not a compressed payload
 	codec       codec
 	policyLevel string
 }
@@ -68,6 +76,15 @@ var specs = []spec{
 	{name: "kinesis-multi-cluster.json", kinesis: true, payloads: []payload{
 		{cluster: prod, raw: []string{"iam-user-forbidden.jsonl"}},
 		{cluster: staging, raw: []string{"staging-anonymous.jsonl"}},
+	}},
+	{name: "kinesis-corrupt-record.json", kinesis: true, payloads: []payload{
+		{cluster: prod, raw: []string{"iam-user-forbidden.jsonl"}},
+		{corrupt: true},
+		{cluster: staging, raw: []string{"staging-anonymous.jsonl"}},
+	}},
+	{name: "kinesis-forged-log-group.json", kinesis: true, payloads: []payload{
+		{cluster: staging, raw: []string{"staging-anonymous.jsonl"}},
+		{cluster: forged, raw: []string{"anonymous-forbidden.jsonl"}},
 	}},
 }
 
@@ -94,6 +111,10 @@ func Generate(fsys fs.FS) (map[string][]byte, error) {
 	for _, s := range specs {
 		var datas []string
 		for i, p := range s.payloads {
+			if p.corrupt {
+				datas = append(datas, base64.StdEncoding.EncodeToString([]byte("not a gzip or zlib stream")))
+				continue
+			}
 			msg, err := p.message(fsys, fmt.Sprintf("%s/%d", s.name, i))
 			if err != nil {
 				return nil, fmt.Errorf("build %s: %w", s.name, err)

@@ -68,6 +68,7 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		GroupBy:              cfg.AlertGroupBy,
 		Region:               cfg.Region,
 		MaxDecompressedBytes: cfg.MaxDecompressedBytes,
+		Sources:              cfg.Sources,
 	}
 	if filter.Len() > 0 {
 		opts.Suppressor = filter

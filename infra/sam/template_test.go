@@ -244,6 +244,7 @@ func checkFunction(rendered map[string]any, sc scenario) []error {
 		"TABLE_NAME": refPlaceholder("AlertsTable"), "TOPIC_ARN": refPlaceholder("AlertTopic"),
 		"ALERT_GROUP_BY": "", "RETENTION": "", "MAX_DECOMPRESSED_BYTES": "", "MATCH_MODE": "",
 		"SUPPRESSIONS": "", "SUPPRESSIONS_PARAMETER": sc.ssm,
+		"LOG_GROUP_PATTERNS": "/aws/eks/*/cluster", "LOG_STREAM_PATTERNS": "kube-apiserver-audit-*",
 	}
 	for k, v := range wantVars {
 		got, ok := vars[k].(string)

@@ -13,6 +13,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
@@ -79,6 +80,11 @@ type Config struct {
 	// ReportHeartbeat makes the hourly report publish for a window without matches
 	// (REPORT_HEARTBEAT, true or false; default false).
 	ReportHeartbeat bool
+	// Sources accepts the log groups (LOG_GROUP_PATTERNS) and log streams
+	// (LOG_STREAM_PATTERNS) whose log events may raise alerts: comma-separated patterns in
+	// which * stands for any run of characters but "/". The defaults are
+	// logsource.DefaultLogGroupPatterns and logsource.DefaultLogStreamPatterns.
+	Sources *logsource.Filter
 }
 
 // Load reads the configuration through getenv (os.Getenv in the function) and returns
@@ -102,6 +108,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Region:                strings.TrimSpace(getenv("AWS_REGION")),
 		EscalateAt:            l.thresholds("ESCALATE_AT"),
 		ReportHeartbeat:       l.boolean("REPORT_HEARTBEAT"),
+		Sources:               l.sources("LOG_GROUP_PATTERNS", "LOG_STREAM_PATTERNS"),
 	}
 	if c.Retention > 0 && c.Retention < c.RedeliveryHorizon {
 		l.fail("RETENTION", "%s is shorter than REDELIVERY_HORIZON %s (the failure queue's retention plus the maximum event age): "+
@@ -211,6 +218,29 @@ func (l *loader) positive(name string, def, max int) int {
 		return 0
 	}
 	return i
+}
+
+// sources reads the two pattern lists; an unset variable takes its default.
+func (l *loader) sources(groupsVar, streamsVar string) *logsource.Filter {
+	list := func(name string, def []string) []string {
+		v := l.get(name)
+		if v == "" {
+			return def
+		}
+		var out []string
+		for _, p := range strings.Split(v, ",") {
+			out = append(out, strings.TrimSpace(p))
+		}
+		return out
+	}
+	groups := list(groupsVar, logsource.DefaultLogGroupPatterns)
+	streams := list(streamsVar, logsource.DefaultLogStreamPatterns)
+	f, err := logsource.New(groups, streams)
+	if err != nil {
+		l.fail(groupsVar+"/"+streamsVar, "%v", err)
+		return nil
+	}
+	return f
 }
 
 // logLevel reads the platform's level first: Lambda sets AWS_LAMBDA_LOG_LEVEL from the

@@ -11,6 +11,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/config"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 )
 
 const topic = "arn:aws:sns:eu-west-1:123456789012:eks-unauthorized-access"
@@ -34,6 +35,7 @@ func TestLoad(t *testing.T) {
 		LogLevel:              slog.LevelInfo,
 		Region:                "eu-west-1",
 		EscalateAt:            []int64{10, 100, 1000},
+		Sources:               logsource.Default(),
 	}
 	base := map[string]string{"TABLE_NAME": "detector", "TOPIC_ARN": topic, "AWS_REGION": "eu-west-1"}
 	with := func(extra map[string]string) map[string]string {

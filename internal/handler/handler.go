@@ -5,7 +5,8 @@
 // A delivery that cannot be decoded, or whose writes or publishes fail, returns an error,
 // so Lambda retries it and finally sends it to the on-failure destination. Counting and
 // claiming are idempotent, so a retry finishes the work without counting or alerting
-// twice.
+// twice. A Kinesis batch is answered record by record instead (kinesis.go): the response
+// lists the records that failed, so that one bad record never holds up its shard.
 package handler
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 	"github.com/eks-unauthorized-access/detector/internal/metrics"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
@@ -186,14 +188,30 @@ type summary struct {
 	unrecorded atomic.Int64
 	// escalations counts updates published.
 	escalations atomic.Int64
+	// records and recordsFailed count the Kinesis records of the batch and those reported
+	// as failed (both 0 for a CloudWatch Logs event).
+	records       int
+	recordsFailed int
+	firstFailed   string // sequence number of the first record reported failed
 }
 
 // Invoke handles one raw Lambda event (a CloudWatch Logs subscription event or a Kinesis
-// event). It returns an error when the event cannot be decoded or any write or publish
-// failed, so that Lambda retries the delivery.
+// event). It returns an error when a CloudWatch Logs event cannot be decoded or any write
+// or publish failed, so that Lambda retries the delivery. A Kinesis event is answered
+// record by record instead (see invokeKinesis): the response names the records that
+// failed.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := h.opts.Now()
 	var sum summary
+	if records, ok := kinesisRecords(payload); ok {
+		resp, err := h.invokeKinesis(ctx, records, &sum)
+		h.log(ctx, &sum, start, err)
+		h.metrics(ctx, &sum, err)
+		if resp == nil {
+			return nil, err
+		}
+		return resp, nil
+	}
 	err := h.invoke(ctx, payload, &sum)
 	h.log(ctx, &sum, start, err)
 	h.metrics(ctx, &sum, err)
@@ -211,15 +229,26 @@ func (h *Handler) invoke(ctx context.Context, payload []byte, sum *summary) erro
 	if err != nil {
 		return fmt.Errorf("process event: %w", err)
 	}
-	sum.aggregates = len(res.Aggregates)
-	if len(res.Aggregates) == 0 {
-		return nil
+	_, err = h.deliver(ctx, res.Aggregates, sum)
+	return err
+}
+
+// deliver records aggs in the store and alerts each of their alert groups. It returns the
+// groups whose alert failed (every group when recording failed) and the errors, joined.
+func (h *Handler) deliver(ctx context.Context, aggs []aggregate.Aggregate, sum *summary) (map[store.GroupKey]bool, error) {
+	sum.aggregates = len(aggs)
+	if len(aggs) == 0 {
+		return nil, nil
 	}
-	if err := h.opts.Store.Record(ctx, res.Aggregates); err != nil {
-		return err
+	groups := groupsOf(aggs)
+	if err := h.opts.Store.Record(ctx, aggs); err != nil {
+		failed := make(map[store.GroupKey]bool, len(groups))
+		for _, g := range groups {
+			failed[g] = true
+		}
+		return failed, err
 	}
 	sum.recorded = true
-	groups := groupsOf(res.Aggregates)
 	sum.groups = len(groups)
 	errs := make([]error, len(groups))
 	sem := make(chan struct{}, h.opts.Concurrency)
@@ -229,13 +258,22 @@ func (h *Handler) invoke(ctx context.Context, payload []byte, sum *summary) erro
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if errs[i] = h.alertGroup(ctx, g, res.Aggregates, sum); errs[i] != nil {
+			if errs[i] = h.alertGroup(ctx, g, aggs, sum); errs[i] != nil {
 				sum.failed.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var failed map[store.GroupKey]bool
+	for i, err := range errs {
+		if err != nil {
+			if failed == nil {
+				failed = map[store.GroupKey]bool{}
+			}
+			failed[groups[i]] = true
+		}
+	}
+	return failed, errors.Join(errs...)
 }
 
 // groupsOf returns the distinct alert groups of aggs, in first-seen order.
@@ -461,6 +499,11 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 		// delivery of the group publishes them again, flagged.
 		PublishOutcomeUnknown: sum.unknown.Load() + sum.unrecorded.Load(),
 		PossibleDuplicates:    sum.duplicates.Load(),
+		LogEventsRejected:     make(map[logsource.Reason]int64, len(sum.stats.Rejected)),
+		RecordsFailed:         int64(sum.recordsFailed),
+	}
+	for reason, n := range sum.stats.Rejected {
+		inv.LogEventsRejected[reason] += int64(n)
 	}
 	if sum.recorded {
 		inv.AggregatesWritten = int64(sum.aggregates)
@@ -492,6 +535,7 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int("duplicateLogEvents", sum.stats.DuplicateLogEvents),
 		slog.Int("skipped", sum.stats.SkippedTotal()),
 		slog.Int("truncatedParsed", sum.stats.TruncatedParsed),
+		slog.Int("rejected", sum.stats.RejectedTotal()),
 		slog.Int("aggregates", sum.aggregates),
 		slog.Int("alertGroups", sum.groups),
 		slog.Int64("alertsPublished", sum.published.Load()),
@@ -506,6 +550,15 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 	}
 	for reason, n := range sum.stats.Skipped {
 		attrs = append(attrs, slog.Int("skipped_"+string(reason), n))
+	}
+	for reason, n := range sum.stats.Rejected {
+		attrs = append(attrs, slog.Int("rejected_"+string(reason), n))
+	}
+	if sum.records > 0 {
+		attrs = append(attrs, slog.Int("records", sum.records), slog.Int("recordsFailed", sum.recordsFailed))
+		if sum.firstFailed != "" {
+			attrs = append(attrs, slog.String("firstFailedSequenceNumber", sum.firstFailed))
+		}
 	}
 	if err != nil {
 		level = slog.LevelError

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 )
 
 // Namespace is the CloudWatch namespace the metrics are published under.
@@ -40,6 +42,11 @@ const (
 	// PossibleDuplicates counts alerts published again, flagged, after one.
 	PublishOutcomeUnknown = "PublishOutcomeUnknown"
 	PossibleDuplicates    = "PossibleDuplicates"
+	// LogEventsRejected counts log events from log groups or streams that match none of the
+	// accepted patterns (also written per reason: LogEventsRejectedLogGroup, ...);
+	// RecordsFailed counts the Kinesis records reported back to Lambda as failed.
+	LogEventsRejected = "LogEventsRejected"
+	RecordsFailed     = "RecordsFailed"
 )
 
 // SkipReason says why a log line was not used. Each reason is also written as its own
@@ -72,6 +79,11 @@ type Invocation struct {
 	PublishOutcomeUnknown int64
 	// PossibleDuplicates counts alerts published flagged as possible duplicates.
 	PossibleDuplicates int64
+	// LogEventsRejected counts, per reason, log events whose source was not accepted;
+	// LogEventsRejected is written as their sum.
+	LogEventsRejected map[logsource.Reason]int64
+	// RecordsFailed counts the Kinesis records of the batch reported as failed.
+	RecordsFailed int64
 }
 
 type metricDefinition struct {
@@ -107,6 +119,8 @@ func Record(m Invocation, now time.Time) map[string]any {
 		{SuppressionErrors, m.SuppressionErrors},
 		{PublishOutcomeUnknown, m.PublishOutcomeUnknown},
 		{PossibleDuplicates, m.PossibleDuplicates},
+		{LogEventsRejected, 0}, // filled below
+		{RecordsFailed, m.RecordsFailed},
 	}
 	doc := map[string]any{}
 	var defs []metricDefinition
@@ -126,8 +140,19 @@ func Record(m Invocation, now time.Time) map[string]any {
 		reasons = append(reasons, r)
 	}
 	values[2].value = total
+	var rejected int64
+	rejectReasons := make([]logsource.Reason, 0, len(m.LogEventsRejected))
+	for r, n := range m.LogEventsRejected {
+		rejected += n
+		rejectReasons = append(rejectReasons, r)
+	}
+	values[11].value = rejected
 	for _, v := range values {
 		add(v.name, v.value)
+	}
+	sort.Slice(rejectReasons, func(i, j int) bool { return rejectReasons[i] < rejectReasons[j] })
+	for _, r := range rejectReasons {
+		add(LogEventsRejected+metricSuffix(SkipReason(r)), m.LogEventsRejected[r])
 	}
 	// Per-reason metrics, in a stable order. A reason that would push the record over the
 	// EMF limit is still part of the LinesSkipped total.

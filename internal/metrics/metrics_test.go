@@ -15,6 +15,7 @@ import (
 
 	"github.com/xeipuuv/gojsonschema"
 
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 	"github.com/eks-unauthorized-access/detector/internal/metrics"
 )
 
@@ -114,7 +115,7 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"Suppressed": 0, "AggregatesWritten": 0, "DuplicateDeliveries": 0, "AlertsPublished": 0,
 				"SuppressionErrors": 0,
 			},
-			nMetrics: 11,
+			nMetrics: 13,
 		},
 		{
 			name: "full invocation with function name and skip reasons",
@@ -126,15 +127,18 @@ func TestWriteFollowsEMF(t *testing.T) {
 				},
 				Matches: 9, Suppressed: 2, AggregatesWritten: 3, DuplicateDeliveries: 1, AlertsPublished: 2,
 				SuppressionErrors: 1,
+				LogEventsRejected: map[logsource.Reason]int64{logsource.RejectLogGroup: 7, logsource.RejectLogStream: 2},
+				RecordsFailed:     1,
 			},
 			want: map[string]int64{
 				"LogEventsReceived": 120, "AuditEventsParsed": 110, "LinesSkipped": 10,
 				"LinesSkippedNotJSON": 4, "LinesSkippedTruncated": 5, "LinesSkippedNotAudit": 1,
 				"Matches": 9, "Suppressed": 2, "AggregatesWritten": 3, "DuplicateDeliveries": 1,
 				"AlertsPublished": 2, "SuppressionErrors": 1,
+				"LogEventsRejected": 9, "LogEventsRejectedLogGroup": 7, "LogEventsRejectedLogStream": 2, "RecordsFailed": 1,
 			},
 			dimension: "detector-UnauthorizedAccessFunction-abc",
-			nMetrics:  14,
+			nMetrics:  18,
 		},
 		{
 			name: "free-form reasons become clean names and merge",
@@ -142,12 +146,12 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"too large": 2, "Too-Large": 3, "": 1, "<@here>": 4,
 			}},
 			want:     map[string]int64{"LinesSkipped": 10, "LinesSkippedTooLarge": 5, "LinesSkippedOther": 1, "LinesSkippedHere": 4},
-			nMetrics: 14,
+			nMetrics: 16,
 		},
 		{
 			name:     "more reasons than EMF allows: capped at 100 metrics, total kept",
 			in:       metrics.Invocation{LinesSkipped: manyReasons},
-			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason088": 1},
+			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason086": 1},
 			nMetrics: metrics.MaxMetrics,
 		},
 	}
@@ -211,6 +215,7 @@ func TestRecordGolden(t *testing.T) {
 		LogEventsReceived: 3, AuditEventsParsed: 2,
 		LinesSkipped: map[metrics.SkipReason]int64{metrics.SkipTruncated: 1},
 		Matches:      2, AggregatesWritten: 1, AlertsPublished: 1,
+		LogEventsRejected: map[logsource.Reason]int64{logsource.RejectLogGroup: 4},
 	}
 	got, err := json.MarshalIndent(metrics.Record(in, now), "", "  ")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/logsource"
 )
 
 // Suppressor is the filter macro: it says whether a match is a known false positive.
@@ -42,6 +44,9 @@ type Options struct {
 	MaxLineBytes int
 	// Suppressor filters matches; nil suppresses nothing.
 	Suppressor Suppressor
+	// Sources accepts the log groups and streams whose log events are used; the log events
+	// of any other are counted in Stats.Rejected only. Nil accepts every source.
+	Sources *logsource.Filter
 	// ParseAll parses every log event instead of only those the prefilter lets through,
 	// so that Stats counts every skipped line (replay uses it; slower).
 	ParseAll bool
@@ -82,6 +87,9 @@ type Stats struct {
 	// still read from their complete members: they are also counted in AuditEvents.
 	TruncatedParsed int
 	Skipped         map[SkipReason]int
+	// Rejected counts the log events of log groups or streams that Options.Sources refused
+	// (part of LogEvents, never parsed).
+	Rejected map[logsource.Reason]int
 }
 
 // SkippedTotal returns the number of skipped log events, all reasons together.
@@ -142,7 +150,7 @@ func (p *Pipeline) NewBatch() *Batch {
 	b := &Batch{
 		p:     p,
 		acc:   aggregate.New(p.opts.Rule, p.opts.GroupBy),
-		stats: Stats{Skipped: map[SkipReason]int{}},
+		stats: Stats{Skipped: map[SkipReason]int{}, Rejected: map[logsource.Reason]int{}},
 	}
 	if ec, ok := p.opts.Suppressor.(errorCounter); ok {
 		b.suppressErrors = ec.Errors()
@@ -191,6 +199,7 @@ func (b *Batch) sink() *eventSink {
 // decoded whole.
 type counts struct {
 	payloads, controls, logEvents, candidates, auditEvents, matches, truncatedParsed int
+	rejectedGroup, rejectedStream                                                    int
 	skipped                                                                          [len(skipReasons)]int
 }
 
@@ -204,6 +213,8 @@ func (c *counts) add(o *counts) {
 	c.auditEvents += o.auditEvents
 	c.matches += o.matches
 	c.truncatedParsed += o.truncatedParsed
+	c.rejectedGroup += o.rejectedGroup
+	c.rejectedStream += o.rejectedStream
 	for i, n := range o.skipped {
 		c.skipped[i] += n
 	}
@@ -298,6 +309,23 @@ func (s *eventSink) Payload(pl *cwlogs.Payload) error {
 		s.Restart()
 		return nil
 	}
+	if reason := s.b.p.opts.Sources.Accept(pl.LogGroup, pl.LogStream); reason != "" {
+		// The envelope is known once the payload's log events have been read: they count
+		// as log events of a rejected source, never as parsed, matched or skipped.
+		n := s.payload.logEvents
+		s.payload.reset()
+		s.payload.logEvents = n
+		switch reason {
+		case logsource.RejectLogGroup:
+			s.payload.rejectedGroup = n
+		default:
+			s.payload.rejectedStream = n
+		}
+		s.pending = s.pending[:s.payloadStart]
+		s.event.add(&s.payload)
+		s.payload.reset()
+		return nil
+	}
 	src := aggregate.Source{
 		Owner:     pl.Owner,
 		LogGroup:  pl.LogGroup,
@@ -331,6 +359,12 @@ func (s *eventSink) commit() {
 	b.stats.AuditEvents += c.auditEvents
 	b.stats.Matches += c.matches
 	b.stats.TruncatedParsed += c.truncatedParsed
+	if c.rejectedGroup > 0 {
+		b.stats.Rejected[logsource.RejectLogGroup] += c.rejectedGroup
+	}
+	if c.rejectedStream > 0 {
+		b.stats.Rejected[logsource.RejectLogStream] += c.rejectedStream
+	}
 	for i, n := range c.skipped {
 		if n > 0 {
 			b.stats.Skipped[skipReasons[i]] += n
@@ -406,6 +440,7 @@ func (b *Batch) Result() Result {
 	for k, v := range b.stats.Skipped {
 		st.Skipped[k] = v
 	}
+	st.Rejected = maps.Clone(b.stats.Rejected)
 	if ec, ok := b.p.opts.Suppressor.(errorCounter); ok {
 		st.SuppressionErrors = int(ec.Errors() - b.suppressErrors)
 	}
