@@ -468,16 +468,6 @@ func (h *Handler) lease(ctx context.Context) time.Duration {
 	return lease
 }
 
-// skipMetric maps the pipeline's skip reasons to metric names.
-var skipMetric = map[pipeline.SkipReason]metrics.SkipReason{
-	pipeline.SkipNotJSON:     metrics.SkipNotJSON,
-	pipeline.SkipNotAudit:    metrics.SkipNotAudit,
-	pipeline.SkipTruncated:   metrics.SkipTruncated,
-	pipeline.SkipBadEncoding: metrics.SkipReason("BadEncoding"),
-	// Lines of a delivery past MAX_DECOMPRESSED_BYTES: counted, not read.
-	pipeline.SkipPastWorkBound: metrics.SkipReason("PastWorkBound"),
-}
-
 // metrics writes the invocation's EMF record. Aggregates count as written only when the
 // invocation stored them; DuplicateDeliveries counts the signs of a redelivery: log events
 // repeated within the batch and alert groups found already sent.
@@ -489,7 +479,7 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 		FunctionName:        h.opts.FunctionName,
 		LogEventsReceived:   int64(sum.stats.LogEvents),
 		AuditEventsParsed:   int64(sum.stats.AuditEvents),
-		LinesSkipped:        make(map[metrics.SkipReason]int64, len(sum.stats.Skipped)),
+		LinesSkipped:        make(map[string]int64, len(sum.stats.Skipped)),
 		Matches:             int64(sum.stats.Matches),
 		Suppressed:          int64(sum.stats.Suppressed),
 		DuplicateDeliveries: int64(sum.stats.DuplicateLogEvents) + sum.alreadySent.Load(),
@@ -509,11 +499,7 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 		inv.AggregatesWritten = int64(sum.aggregates)
 	}
 	for reason, n := range sum.stats.Skipped {
-		name, ok := skipMetric[reason]
-		if !ok {
-			name = metrics.SkipReason(reason)
-		}
-		inv.LinesSkipped[name] += int64(n)
+		inv.LinesSkipped[reason.Metric()] += int64(n)
 	}
 	if werr := metrics.Write(h.opts.Metrics, inv, h.opts.Now()); werr != nil {
 		h.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "write metrics", slog.String("error", werr.Error()))

@@ -49,17 +49,6 @@ const (
 	RecordsFailed     = "RecordsFailed"
 )
 
-// SkipReason says why a log line was not used. Each reason is also written as its own
-// metric, LinesSkipped followed by the reason (for example LinesSkippedNotJSON).
-type SkipReason string
-
-// Reasons a line is skipped; the pipeline may add others.
-const (
-	SkipNotJSON   SkipReason = "NotJSON"   // the line is not a JSON object
-	SkipNotAudit  SkipReason = "NotAudit"  // JSON, but not an audit.k8s.io Event
-	SkipTruncated SkipReason = "Truncated" // cut by CloudWatch Logs or the API server
-)
-
 // Invocation holds the counts of one Lambda invocation.
 type Invocation struct {
 	// FunctionName becomes the FunctionName dimension; empty means no dimension.
@@ -68,7 +57,7 @@ type Invocation struct {
 	LogEventsReceived int64 // CloudWatch log events in the delivery
 	AuditEventsParsed int64 // lines that parsed as audit events
 	// LinesSkipped counts unused lines per reason; LinesSkipped is written as their sum.
-	LinesSkipped        map[SkipReason]int64
+	LinesSkipped        map[string]int64
 	Matches             int64 // audit events matching the detection
 	Suppressed          int64 // matches dropped by the suppression filter
 	AggregatesWritten   int64 // aggregates recorded (idempotently) in the table
@@ -134,7 +123,7 @@ func Record(m Invocation, now time.Time) map[string]any {
 	}
 
 	var total int64
-	reasons := make([]SkipReason, 0, len(m.LinesSkipped))
+	reasons := make([]string, 0, len(m.LinesSkipped))
 	for r, n := range m.LinesSkipped {
 		total += n
 		reasons = append(reasons, r)
@@ -152,7 +141,7 @@ func Record(m Invocation, now time.Time) map[string]any {
 	}
 	sort.Slice(rejectReasons, func(i, j int) bool { return rejectReasons[i] < rejectReasons[j] })
 	for _, r := range rejectReasons {
-		add(LogEventsRejected+metricSuffix(SkipReason(r)), m.LogEventsRejected[r])
+		add(LogEventsRejected+metricSuffix(string(r)), m.LogEventsRejected[r])
 	}
 	// Per-reason metrics, in a stable order. A reason that would push the record over the
 	// EMF limit is still part of the LinesSkipped total.
@@ -197,7 +186,7 @@ func Write(w io.Writer, m Invocation, now time.Time) error {
 
 // metricSuffix turns a reason into a CamelCase metric-name suffix of letters and digits,
 // so free-form reasons cannot produce odd metric names.
-func metricSuffix(r SkipReason) string {
+func metricSuffix(r string) string {
 	var b strings.Builder
 	upper := true
 	for _, c := range string(r) {

@@ -66,6 +66,24 @@ const (
 	SkipPastWorkBound SkipReason = "past_work_bound"
 )
 
+// Metric is the reason's name in metrics, after LinesSkipped (LinesSkippedNotJSON): the
+// same reason, spelled as CloudWatch metric names are.
+func (r SkipReason) Metric() string {
+	switch r {
+	case SkipNotJSON:
+		return "NotJSON"
+	case SkipNotAudit:
+		return "NotAudit"
+	case SkipTruncated:
+		return "Truncated"
+	case SkipBadEncoding:
+		return "BadEncoding"
+	case SkipPastWorkBound:
+		return "PastWorkBound"
+	}
+	return string(r)
+}
+
 // skipReasons lists every skip reason, for counting by index.
 var skipReasons = [...]SkipReason{SkipNotJSON, SkipNotAudit, SkipTruncated, SkipBadEncoding, SkipPastWorkBound}
 
