@@ -8,8 +8,8 @@
 // moved in time so that the newest line happened -age ago (whole hours, so windows keep
 // their shape), for example to try late data:
 //
-//	go run ./cmd/mkevents -wrap events/raw/iam-user-forbidden.jsonl -age 720h -o /tmp/30-days-old.json
-//	go run ./cmd/localrun -event /tmp/30-days-old.json
+//	go run ./cmd/mkevents -wrap events/raw/iam-user-forbidden.jsonl -age 720h -o 30-days-old.json
+//	go run ./cmd/localrun -event 30-days-old.json
 //
 // Each event is written as one line of JSON, so that cmd/replay reads it as one document
 // and `sam local invoke -e` accepts it.
