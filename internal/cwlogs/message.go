@@ -51,28 +51,10 @@ func (ps *payloadScanner) fast(msg []byte) (Payload, bool) {
 	}
 	start := len(ps.events)
 	ok := s.object(func(key []byte) bool {
-		switch string(key) {
-		case "messageType":
-			var t string
-			ok := str(&t)
-			p.MessageType = MessageType(t)
+		if ok, read := envelopeMember(&p, key, str, s.array); read {
 			return ok
-		case "owner":
-			return str(&p.Owner)
-		case "logGroup":
-			return str(&p.LogGroup)
-		case "logStream":
-			return str(&p.LogStream)
-		case "policyLevel":
-			return str(&p.PolicyLevel)
-		case "subscriptionFilters":
-			p.SubscriptionFilters = []string{}
-			return s.array(func() bool {
-				var f string
-				ok := str(&f)
-				p.SubscriptionFilters = append(p.SubscriptionFilters, f)
-				return ok
-			})
+		}
+		switch string(key) {
 		case "logEvents":
 			// A repeated key replaces the earlier array, as with encoding/json.
 			ps.events = ps.events[:start]
@@ -159,4 +141,35 @@ func parseJSON(msg []byte) (Payload, error) {
 		p.LogEvents = append(p.LogEvents, LogEvent{ID: e.ID, Timestamp: e.Timestamp, Message: []byte(e.Message)})
 	}
 	return p, nil
+}
+
+// envelopeMember reads member key of a subscription message's envelope into p, with str
+// for a string value and array for an array of values; read is false for logEvents and
+// unknown keys, which the caller reads itself. The buffered and the streaming decoders
+// both use it, so they read the envelope alike.
+func envelopeMember(p *Payload, key []byte, str func(*string) bool, array func(func() bool) bool) (ok, read bool) {
+	switch string(key) {
+	case "messageType":
+		var t string
+		ok := str(&t)
+		p.MessageType = MessageType(t)
+		return ok, true
+	case "owner":
+		return str(&p.Owner), true
+	case "logGroup":
+		return str(&p.LogGroup), true
+	case "logStream":
+		return str(&p.LogStream), true
+	case "policyLevel":
+		return str(&p.PolicyLevel), true
+	case "subscriptionFilters":
+		p.SubscriptionFilters = []string{}
+		return array(func() bool {
+			var f string
+			ok := str(&f)
+			p.SubscriptionFilters = append(p.SubscriptionFilters, f)
+			return ok
+		}), true
+	}
+	return false, false
 }

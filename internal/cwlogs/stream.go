@@ -128,28 +128,10 @@ func (d *Decoder) streamPayload(bound int64, sink Sink) (Payload, bool) {
 		return err == nil
 	}
 	ok := w.object(func(key []byte) bool {
-		switch string(key) {
-		case "messageType":
-			var t string
-			ok := str(&t)
-			p.MessageType = MessageType(t)
+		if ok, read := envelopeMember(&p, key, str, w.array); read {
 			return ok
-		case "owner":
-			return str(&p.Owner)
-		case "logGroup":
-			return str(&p.LogGroup)
-		case "logStream":
-			return str(&p.LogStream)
-		case "policyLevel":
-			return str(&p.PolicyLevel)
-		case "subscriptionFilters":
-			p.SubscriptionFilters = []string{}
-			return w.array(func() bool {
-				var f string
-				ok := str(&f)
-				p.SubscriptionFilters = append(p.SubscriptionFilters, f)
-				return ok
-			})
+		}
+		switch string(key) {
 		case "logEvents":
 			sink.Restart()
 			return w.array(func() bool {
