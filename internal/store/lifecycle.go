@@ -162,44 +162,25 @@ func totalSK(n int) string {
 	return skTotal + "#" + strconv.Itoa(n+1)
 }
 
-// chunk adds the ids of chunk that no total item holds yet, as addChunk does for an aggregate.
+// chunk adds the ids of chunk that no total item holds yet, as addChunk does for an
+// aggregate, and keeps the counts of the items it passes.
 func (l *ledger) chunk(ctx context.Context, chunk []string) error {
-	pending := chunk
-	for n := 0; ; {
-		for ; n < len(l.full); n++ {
-			pending = absentFrom(l.full[n], pending)
+	write := func(n int, ids []string) (map[string]types.AttributeValue, error) {
+		err := l.add(ctx, n, ids, int64(len(ids)))
+		if old, failed := conditionFailed(err); failed && old != nil {
+			return old, err
 		}
-		if len(pending) == 0 {
-			return nil
-		}
-		err := l.add(ctx, n, pending, int64(len(pending)))
-		if err == nil {
-			return nil
-		}
-		old, failed := conditionFailed(err)
-		if !failed || old == nil {
-			return err
-		}
-		present := stringSet(old[attrIDs])
-		remaining := absentFrom(present, pending)
-		isFull := len(present) >= MaxStoredIDs
-		if isFull || len(remaining) == 0 {
-			if err := l.s.touch(ctx, old, l.pk, totalSK(n), l.g.Window); err != nil {
-				return err
-			}
-		}
-		switch {
-		case isFull:
-			l.full = append(l.full, present)
-			l.fullCount += numberValue(old["count"])
-		case len(remaining) == len(pending):
-			return fmt.Errorf("add event ids to the total of %s: condition failed without a reason", l.pk)
-		default:
-			// Some ids were counted already: the item's count as it stands includes them.
-			l.current, l.seen = numberValue(old["count"]), true
-		}
-		pending = remaining
+		return nil, err
 	}
+	passed := func(old map[string]types.AttributeValue, isFull bool) {
+		if isFull {
+			l.fullCount += numberValue(old["count"])
+			return
+		}
+		// Some ids were counted already: the item's count as it stands includes them.
+		l.current, l.seen = numberValue(old["count"]), true
+	}
+	return l.s.addAbsent(ctx, l.pk, totalSK, l.g.Window, &l.full, chunk, write, passed)
 }
 
 // add writes count (and ids, unless nil) to total item n. It returns the raw error of a

@@ -90,15 +90,12 @@ func (s *Store) addCount(ctx context.Context, a aggregate.Aggregate) error {
 	return s.fixSeen(ctx, a, sk, newItem)
 }
 
-// fullItems is what one Record call learned about the full items of one aggregate, in
-// item order. A full item takes no more ids (every write of ids requires a set smaller
-// than MaxStoredIDs), so what was read once stays true and later chunks need not ask again.
-type fullItems []map[string]bool
-
 // addIDs adds the ids not yet stored, and their number to the count, MaxIDsPerWrite ids
-// per conditional write.
+// per conditional write. full collects the id sets of the full items met so far, in item
+// order: a full item takes no more ids (every write of ids requires a set smaller than
+// MaxStoredIDs), so what was read once stays true and later chunks need not ask again.
 func (s *Store) addIDs(ctx context.Context, a aggregate.Aggregate, ids []string) error {
-	var full fullItems
+	var full []map[string]bool // the full items met so far
 	for start := 0; start < len(ids); start += MaxIDsPerWrite {
 		if err := s.addChunk(ctx, a, &full, ids[start:min(start+MaxIDsPerWrite, len(ids))]); err != nil {
 			return err
@@ -113,8 +110,24 @@ func (s *Store) addIDs(ctx context.Context, a aggregate.Aggregate, ids []string)
 // condition says so; the ids go into that item. Since an item is only passed over once it
 // is full, and a full item never changes, every id is found in the one item that holds it,
 // whatever the chunking of the delivery that stored it and of the one that sees it again.
-func (s *Store) addChunk(ctx context.Context, a aggregate.Aggregate, full *fullItems, chunk []string) error {
-	pk := GroupOf(a).PartitionKey()
+func (s *Store) addChunk(ctx context.Context, a aggregate.Aggregate, full *[]map[string]bool, chunk []string) error {
+	sk := func(n int) string { return itemSK(a.Key, n) }
+	write := func(n int, ids []string) (map[string]types.AttributeValue, error) {
+		newItem, old, err := s.apply(ctx, a, sk(n), contribution{count: int64(len(ids)), members: ids, guard: ids, limit: true})
+		if old != nil || err != nil {
+			return old, err
+		}
+		return nil, s.fixSeen(ctx, a, sk(n), newItem)
+	}
+	return s.addAbsent(ctx, GroupOf(a).PartitionKey(), sk, a.Window, full, chunk, write, nil)
+}
+
+// addAbsent adds the ids of chunk that no item of a sequence of id items holds yet (an
+// aggregate's items, or a group's total items; see addChunk). write writes ids to item n
+// and returns nil and the error, or on a failed condition the old item and the error.
+// passed, when not nil, is told of each item whose condition failed, and whether it is full.
+func (s *Store) addAbsent(ctx context.Context, pk string, sk func(n int) string, window time.Time, full *[]map[string]bool, chunk []string,
+	write func(n int, ids []string) (map[string]types.AttributeValue, error), passed func(old map[string]types.AttributeValue, isFull bool)) error {
 	pending := chunk
 	for n := 0; ; {
 		for ; n < len(*full); n++ {
@@ -123,16 +136,7 @@ func (s *Store) addChunk(ctx context.Context, a aggregate.Aggregate, full *fullI
 		if len(pending) == 0 {
 			return nil
 		}
-		sk := itemSK(a.Key, n)
-		newItem, old, err := s.apply(ctx, a, sk, contribution{
-			count:   int64(len(pending)),
-			members: pending,
-			guard:   pending,
-			limit:   true,
-		})
-		if err == nil {
-			return s.fixSeen(ctx, a, sk, newItem)
-		}
+		old, err := write(n, pending)
 		if old == nil {
 			return err
 		}
@@ -143,7 +147,7 @@ func (s *Store) addChunk(ctx context.Context, a aggregate.Aggregate, full *fullI
 			// The events found here were seen again (and a full item is read on the way to
 			// the later ones): restart this item's retention, so that it never expires
 			// before the items after it.
-			if err := s.touch(ctx, old, pk, sk, a.Window); err != nil {
+			if err := s.touch(ctx, old, pk, sk(n), window); err != nil {
 				return err
 			}
 		}
@@ -153,7 +157,10 @@ func (s *Store) addChunk(ctx context.Context, a aggregate.Aggregate, full *fullI
 		case len(remaining) == len(pending):
 			// Neither full nor holding any of these ids: only a misbehaving server fails
 			// the condition then.
-			return fmt.Errorf("add event ids to %s: condition failed without a reason", sk)
+			return fmt.Errorf("add event ids to %s %s: condition failed without a reason", pk, sk(n))
+		}
+		if passed != nil {
+			passed(old, isFull)
 		}
 		pending = remaining
 	}
