@@ -67,22 +67,7 @@ func TestFunctionLogLines(t *testing.T) {
 // DynamoDB nor SNS, so the endpoints point nowhere; an undecodable event must come back as
 // a *FunctionError.
 func TestEmulator(t *testing.T) {
-	MustHaveServices(t)
-	if _, err := RIEBinary(); err != nil {
-		handleStartError(t, err)
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The build has its own, longer bound: on a cold build cache, with the other
-	// packages' tests compiling beside it on two cores, it has taken over two minutes.
-	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancelBuild()
-	bootstrap, err := BuildBootstrap(buildCtx, root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, bootstrap := emulatorBootstrap(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	env := FunctionEnvironment("http://127.0.0.1:9", "http://127.0.0.1:9", "table",
@@ -166,22 +151,7 @@ func TestFreePortNeverTwice(t *testing.T) {
 // answers), the emulator answers HTTP 200 with "Task timed out"; Invoke reports it as a
 // *FunctionError, so make invoke and the tests never take it for success.
 func TestEmulatorTimeout(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the Lambda runtime interface emulator")
-	}
-	if _, err := RIEBinary(); err != nil {
-		handleStartError(t, err)
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancelBuild()
-	bootstrap, err := BuildBootstrap(buildCtx, root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, bootstrap := emulatorBootstrap(t)
 	// A server that accepts connections and never answers.
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -215,4 +185,27 @@ func TestEmulatorTimeout(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Type != TimeoutErrorType || !strings.Contains(fe.Message, "Task timed out") {
 		t.Fatalf("Invoke past the timeout = %q, %v; want a timeout *FunctionError\n%s", resp, err, em.Logs())
 	}
+}
+
+// emulatorBootstrap checks that the emulator is installed (full tier only) and builds the
+// bootstrap; it returns the repository root and the bootstrap's path.
+func emulatorBootstrap(t *testing.T) (root, bootstrap string) {
+	t.Helper()
+	MustHaveServices(t)
+	if _, err := RIEBinary(); err != nil {
+		handleStartError(t, err)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The build has its own, longer bound: on a cold build cache, with the other
+	// packages' tests compiling beside it on two cores, it has taken over two minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bootstrap, err = BuildBootstrap(ctx, root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, bootstrap
 }
