@@ -76,9 +76,10 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 	logger := handler.NewLogger(os.Stdout, cfg.LogLevel)
 	logger.Info("start", "version", version.Version) // which release runs, once per cold start
 	st := store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
-		Table:       cfg.TableName,
-		Retention:   cfg.Retention,
-		Concurrency: cfg.WriteConcurrency,
+		Table:           cfg.TableName,
+		Retention:       cfg.Retention,
+		Concurrency:     cfg.WriteConcurrency,
+		MaxRowsPerGroup: cfg.MaxRowsPerGroup,
 	})
 	return handler.New(handler.Options{
 		Processor:    pipeline.New(opts),

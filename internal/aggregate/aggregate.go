@@ -38,6 +38,15 @@ type Aggregate struct {
 	EventIDs []string `json:"eventIds,omitempty"`
 }
 
+// OverflowKey is the Key of a group's overflow aggregate: the store folds into it the
+// events of the rows past its bound on rows per alert group and window, so that an
+// attacker who makes every request a distinct row cannot make the work per delivery grow
+// with it. Its count is exact; of its fields only the user and uid are kept.
+const OverflowKey = "overflow"
+
+// Folded reports whether a is a group's overflow aggregate (see OverflowKey).
+func (a Aggregate) Folded() bool { return a.Key == OverflowKey }
+
 // GroupBy decides which aggregates share one alert.
 type GroupBy string
 

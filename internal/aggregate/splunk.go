@@ -25,12 +25,19 @@ type Row struct {
 	UserAgent                string `json:"userAgent"`
 	Verb                     string `json:"verb"`
 	Count                    int64  `json:"count"`
+	// Folded marks the row of a group's overflow aggregate: the events of its rows past the
+	// store's row bound, with only the user and uid kept. The seed's search has no such row.
+	Folded bool `json:"folded,omitempty"`
 }
 
 // SplunkRows expands an aggregate as `stats count by … sourceIPs{} … user.groups{} …`
-// does: one row per (source IP, group) pair, each with the aggregate's count.
+// does: one row per (source IP, group) pair, each with the aggregate's count. A group's
+// overflow aggregate is one row marked Folded.
 func SplunkRows(a Aggregate) []Row {
 	f := a.Fields
+	if a.Folded() {
+		return []Row{{Window: a.Window.UTC().Format(time.RFC3339), UID: f.UID, User: f.User, Count: a.Count, Folded: true}}
+	}
 	rows := make([]Row, 0, len(f.SrcIPs)*len(f.Groups))
 	for _, ip := range f.SrcIPs {
 		for _, g := range f.Groups {
@@ -93,5 +100,13 @@ func compareRows(x, y Row) int {
 		strings.Compare(x.User, y.User),
 		strings.Compare(x.UserAgent, y.UserAgent),
 		strings.Compare(x.Verb, y.Verb),
+		cmp.Compare(boolInt(x.Folded), boolInt(y.Folded)),
 	)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -203,6 +203,10 @@ type Aggregate struct {
 	FirstSeen time.Time     `json:"firstSeen"`
 	LastSeen  time.Time     `json:"lastSeen"`
 	Fields    detect.Fields `json:"fields"`
+	// Folded is true for the row into which the events past the bound on rows per group
+	// and window (MAX_ROWS_PER_GROUP) are counted; of its fields only user and user.uid
+	// are set.
+	Folded bool `json:"folded,omitempty"`
 }
 
 // LateAfter is how long after its window's end an alert is marked late. EKS delivers
@@ -316,6 +320,7 @@ func Build(g Group, opts Options) Alert {
 func cleanAggregate(ag aggregate.Aggregate) Aggregate {
 	f := ag.Fields
 	return Aggregate{
+		Folded:    ag.Folded(),
 		Count:     ag.Count,
 		FirstSeen: ag.FirstSeen.UTC(),
 		LastSeen:  ag.LastSeen.UTC(),

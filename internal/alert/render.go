@@ -290,6 +290,10 @@ func threadID(a Alert) string {
 func chatAggregate(ag Aggregate) string {
 	f := ag.Fields
 	var b strings.Builder
+	if ag.Folded {
+		fmt.Fprintf(&b, "• %d× %s (last %s)\n", ag.Count, foldedNote, clock(ag.LastSeen))
+		return b.String()
+	}
 	where := "cluster-wide"
 	if f.Namespace != detect.FillValue && f.Namespace != "" {
 		where = "in " + cv(f.Namespace, 60)
@@ -402,6 +406,10 @@ func emailText(a Alert) string {
 	for i, ag := range a.Aggregates {
 		f := ag.Fields
 		fmt.Fprintf(&b, "\n#%d  count %d, first seen %s, last seen %s\n", i+1, ag.Count, stamp(ag.FirstSeen), stamp(ag.LastSeen))
+		if ag.Folded {
+			fmt.Fprintf(&b, "    %s\n", foldedNote)
+			continue
+		}
 		for _, kv := range [][2]string{
 			{"user", f.User},
 			{"user.uid", f.UID},
@@ -426,6 +434,9 @@ func emailText(a Alert) string {
 	b.WriteString("\nAlert id " + a.ID + ", generated " + a.GeneratedAt.Format(time.RFC3339) + ".\n")
 	return b.String()
 }
+
+// foldedNote explains the overflow row of a group (Aggregate.Folded).
+const foldedNote = "requests of the rows past the bound on rows per alert group and hour (MAX_ROWS_PER_GROUP), counted in one row"
 
 // duplicateNote explains the possible-duplicate flag.
 const duplicateNote = "an earlier attempt to send this alert (same alert id) may already have reached you; SNS's answer to it was lost"

@@ -98,6 +98,7 @@ func cleanRow(r aggregate.Row) aggregate.Row {
 		Code: clean(r.Code, maxIP), Message: clean(r.Message, maxLong), SrcIP: clean(r.SrcIP, maxIP),
 		Stage: clean(r.Stage, maxName), Group: clean(r.Group, maxName), UID: clean(r.UID, maxName),
 		User: clean(r.User, maxName), UserAgent: clean(r.UserAgent, maxLong), Verb: clean(r.Verb, maxName),
+		Folded: r.Folded,
 	}
 }
 
@@ -245,6 +246,10 @@ func reportEmail(r Report) string {
 			cluster = row.Cluster + "\x00" + row.Account
 			fmt.Fprintf(&b, "\nCluster %s, account %s\n%6s  %-30s %-15s %-7s %-25s %-20s %s\n", cmp.Or(row.Cluster, "-"), cmp.Or(row.Account, "-"),
 				"count", "user", "src_ip", "verb", "resource", "namespace", "code, stage, time, user.groups{}, user.uid, userAgent, requestURI, message")
+		}
+		if row.Folded {
+			fmt.Fprintf(&b, "%6d  %-30s (requests of the rows past the bound on rows per alert group and hour, folded into one row)\n", row.Count, row.User)
+			continue
 		}
 		fmt.Fprintf(&b, "%6d  %-30s %-15s %-7s %-25s %-20s %s, %s, %s, %s, %s, %s, %s, %s\n", row.Count, row.User, row.SrcIP, row.Verb, row.Resource, row.Namespace,
 			row.Code, row.Stage, row.RequestReceivedTimestamp, row.Group, row.UID, row.UserAgent, row.RequestURI, row.Message)

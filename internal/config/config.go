@@ -68,6 +68,9 @@ type Config struct {
 	// MaxAggregatesPerAlert bounds the aggregates listed in one alert
 	// (MAX_AGGREGATES_PER_ALERT); the others are counted in totals only.
 	MaxAggregatesPerAlert int
+	// MaxRowsPerGroup bounds the aggregates (Splunk rows) stored per alert group and window
+	// (MAX_ROWS_PER_GROUP); the events of further rows are counted in one overflow row.
+	MaxRowsPerGroup int
 	// LogLevel is the minimum level logged: Lambda's AWS_LAMBDA_LOG_LEVEL (the template's
 	// ApplicationLogLevel), else LOG_LEVEL.
 	LogLevel slog.Level
@@ -104,6 +107,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ClaimLease:            l.duration("CLAIM_LEASE", DefaultClaimLease),
 		WriteConcurrency:      l.positive("WRITE_CONCURRENCY", DefaultWriteConcurrency, MaxWriteConcurrency),
 		MaxAggregatesPerAlert: l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
+		MaxRowsPerGroup:       l.positive("MAX_ROWS_PER_GROUP", store.DefaultMaxRowsPerGroup, store.MaxMaxRowsPerGroup),
 		LogLevel:              l.logLevel("LOG_LEVEL"),
 		Region:                strings.TrimSpace(getenv("AWS_REGION")),
 		EscalateAt:            l.thresholds("ESCALATE_AT"),

@@ -32,6 +32,7 @@ func TestLoad(t *testing.T) {
 		ClaimLease:            30 * time.Second,
 		WriteConcurrency:      8,
 		MaxAggregatesPerAlert: 20,
+		MaxRowsPerGroup:       100,
 		LogLevel:              slog.LevelInfo,
 		Region:                "eu-west-1",
 		EscalateAt:            []int64{10, 100, 1000},
@@ -83,6 +84,7 @@ func TestLoad(t *testing.T) {
 			"CLAIM_LEASE":              "5m",
 			"WRITE_CONCURRENCY":        "16",
 			"MAX_AGGREGATES_PER_ALERT": "50",
+			"MAX_ROWS_PER_GROUP":       "500",
 			"LOG_LEVEL":                "debug",
 		}), func(c *config.Config) {
 			c.MaxDecompressedBytes = 1 << 20
@@ -92,6 +94,7 @@ func TestLoad(t *testing.T) {
 			c.ClaimLease = 5 * time.Minute
 			c.WriteConcurrency = 16
 			c.MaxAggregatesPerAlert = 50
+			c.MaxRowsPerGroup = 500
 			c.LogLevel = slog.LevelDebug
 		}},
 	} {
@@ -144,6 +147,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"CLAIM_LEASE":              "0s",
 		"WRITE_CONCURRENCY":        "1000",
 		"MAX_AGGREGATES_PER_ALERT": "many",
+		"MAX_ROWS_PER_GROUP":       "5000",
 		"LOG_LEVEL":                "loud",
 		"ESCALATE_AT":              "100,10",
 	}))
@@ -152,8 +156,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	}
 	for _, name := range []string{
 		"TABLE_NAME: required", "TOPIC_ARN", "ALERT_GROUP_BY", "RETENTION", "MAX_DECOMPRESSED_BYTES",
-		"MATCH_MODE", "CLAIM_LEASE", "WRITE_CONCURRENCY", "MAX_AGGREGATES_PER_ALERT", "LOG_LEVEL",
-		"ESCALATE_AT: 10 does not exceed 100",
+		"MATCH_MODE", "CLAIM_LEASE", "WRITE_CONCURRENCY", "MAX_AGGREGATES_PER_ALERT", "MAX_ROWS_PER_GROUP",
+		"LOG_LEVEL", "ESCALATE_AT: 10 does not exceed 100",
 	} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not mention %s:\n%v", name, err)

@@ -18,10 +18,14 @@ import (
 
 // Record adds the aggregates of one delivery to their stored counts, idempotently: a
 // redelivery of the same batch, or a retry after a partial failure, changes nothing.
-// Aggregates with the same window, group and key are merged first. It returns the first
-// write error; writes that succeeded stay, and are not repeated by a retry.
+// Aggregates with the same window, group and key are merged first, and those past the
+// group's row bound are folded into its overflow aggregate (see Bounded rows). It returns
+// the first write error; writes that succeeded stay, and are not repeated by a retry.
 func (s *Store) Record(ctx context.Context, aggs []aggregate.Aggregate) error {
-	merged := merge(aggs)
+	merged, err := s.fold(ctx, merge(aggs))
+	if err != nil {
+		return err
+	}
 	return parallel(ctx, len(merged), s.concurrency, func(ctx context.Context, i int) error {
 		return s.record(ctx, merged[i])
 	})

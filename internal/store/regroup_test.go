@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func (f *fixture) idsPerItem(t *testing.T) map[string]int {
 	out := map[string]int{}
 	for _, item := range f.scan(t) {
 		sk := item["sk"].(*types.AttributeValueMemberS).Value
-		if sk == "alert" {
+		if !strings.HasPrefix(sk, "agg#") {
 			continue
 		}
 		ss, _ := item["ids"].(*types.AttributeValueMemberSS)

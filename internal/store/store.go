@@ -68,6 +68,20 @@
 // therefore grow with its distinct aggregates and alert groups, and with its events only
 // beyond MaxIDsPerWrite events in one aggregate; they run with bounded concurrency.
 //
+// # Bounded rows
+//
+// Each request is its own aggregate (the microsecond requestReceivedTimestamp is a
+// by-field), so the number of aggregates is the attacker's to choose. A group keeps at
+// most Options.MaxRowsPerGroup of them: the item sk = "rows" holds the string set keys of
+// the admitted aggregate keys, and the events of every other aggregate of the group are
+// added to its overflow aggregate (key aggregate.OverflowKey, items "agg#overflow",
+// "agg#overflow#2", ...), with their ids, so counted exactly once as well. A key is
+// admitted by a conditional write that succeeds only on the set it was decided on; the set
+// only grows and never past the bound, so an admitted key stays admitted and a refused key
+// stays refused: an event is counted in one place whatever the order, regrouping and
+// concurrency of deliveries. Every Record writes the rows item or restarts its retention,
+// so it never expires before the group's aggregates.
+//
 // Request and response bodies of audit events never reach this package: the aggregate
 // fields do not include them.
 package store
@@ -130,6 +144,10 @@ type Options struct {
 	Retention time.Duration
 	// Concurrency bounds the writes in flight for one call (DefaultConcurrency if 0).
 	Concurrency int
+	// MaxRowsPerGroup bounds the aggregates stored per alert group and window: the events
+	// of further aggregates are folded into the group's overflow aggregate (see Bounded
+	// rows). DefaultMaxRowsPerGroup if 0; negative means no bound.
+	MaxRowsPerGroup int
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
@@ -140,6 +158,7 @@ type Store struct {
 	table       string
 	retention   time.Duration
 	concurrency int
+	maxRows     int // <= 0: no bound
 	now         func() time.Time
 }
 
@@ -150,7 +169,11 @@ func New(client *dynamodb.Client, opts Options) *Store {
 		table:       opts.Table,
 		retention:   opts.Retention,
 		concurrency: opts.Concurrency,
+		maxRows:     opts.MaxRowsPerGroup,
 		now:         opts.Now,
+	}
+	if s.maxRows == 0 {
+		s.maxRows = DefaultMaxRowsPerGroup
 	}
 	if s.retention <= 0 {
 		s.retention = DefaultRetention

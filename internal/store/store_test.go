@@ -288,8 +288,8 @@ func TestStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		items := f.scan(t)
-		if len(items) != 3 {
-			t.Fatalf("scanned %d items, want 3", len(items))
+		if len(items) != 5 { // two aggregates, their groups' rows items, one alert item
+			t.Fatalf("scanned %d items, want 5", len(items))
 		}
 		wantExpiry := fmt.Sprint(window.Add(time.Hour + store.DefaultRetention).Unix())
 		for _, item := range items {
