@@ -55,6 +55,9 @@ type Report struct {
 	// RowsInPart are this part's rows, grouped per cluster and account.
 	RowsInPart  []ReportRow `json:"rows"`
 	GeneratedAt time.Time   `json:"generatedAt"`
+	// PossibleDuplicate is true when an earlier attempt to publish this part (same id) may
+	// have been delivered (SNS's answer was lost), as on alerts.
+	PossibleDuplicate bool `json:"possibleDuplicate"`
 }
 
 // ReportRows returns the report rows of aggs: per cluster and account, the rows of
@@ -111,9 +114,39 @@ func ReportID(rule string, window time.Time, part int) string {
 // three times (e-mail, sqs, lambda), and the estimate is checked by rendering.
 const reportPartBudget = MaxPublishBytes - 16*1024
 
+// ReportParts returns the report of rule's window over the window's aggregates: the rows
+// of ReportRows split into numbered parts, each of which renders (RenderReportPart) under
+// SNS's 256 KiB even when flagged as a possible duplicate. A window without rows gives no
+// part, or one "nothing happened" part when heartbeat is set. The report function and
+// replay --format report both build their reports here.
+func ReportParts(rule detect.Rule, window time.Time, aggs []aggregate.Aggregate, now time.Time, heartbeat bool) ([]Report, error) {
+	rows := ReportRows(rule, aggs)
+	if len(rows) == 0 && !heartbeat {
+		return nil, nil
+	}
+	return splitReport(rule, window, rows, now)
+}
+
 // RenderReport renders the report of rule's window over rows into one SNS Publish input
-// per part, each under SNS's 256 KiB. A window without rows gives one heartbeat part.
+// per part (see ReportParts). A window without rows gives one heartbeat part.
 func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time.Time) ([]Message, error) {
+	parts, err := splitReport(rule, window, rows, now)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, 0, len(parts))
+	for _, p := range parts {
+		m, err := RenderReportPart(p)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// splitReport splits rows into the parts of the report of rule's window.
+func splitReport(rule detect.Rule, window time.Time, rows []ReportRow, now time.Time) ([]Report, error) {
 	base := Report{
 		SchemaVersion: SchemaVersion, Kind: KindReport,
 		Rule:        RuleRef{ID: clean(rule.ID, maxName), Name: clean(rule.Name, maxName)},
@@ -148,13 +181,16 @@ func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time
 	}
 	parts = append(parts, rows[start:])
 	for {
-		msgs := make([]Message, 0, len(parts))
+		out := make([]Report, 0, len(parts))
 		var split []int
 		for i, p := range parts {
 			r := base
 			r.Part, r.Parts, r.RowsInPart = i+1, len(parts), p
 			r.ID = ReportID(rule.ID, window, i+1)
-			m, err := renderReport(r)
+			// Sized as the largest form it can be published in: flagged.
+			flagged := r
+			flagged.PossibleDuplicate = true
+			m, err := RenderReportPart(flagged)
 			if err != nil {
 				return nil, err
 			}
@@ -164,10 +200,10 @@ func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time
 				}
 				split = append(split, i)
 			}
-			msgs = append(msgs, m)
+			out = append(out, r)
 		}
 		if len(split) == 0 {
-			return msgs, nil
+			return out, nil
 		}
 		var next [][]ReportRow
 		for i, p := range parts {
@@ -184,7 +220,8 @@ func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time
 // maxReportChatRows is how many rows the chat notification lists (the most attempts first).
 const maxReportChatRows = 10
 
-func renderReport(r Report) (Message, error) {
+// RenderReportPart renders one part of a report into its SNS Publish input.
+func RenderReportPart(r Report) (Message, error) {
 	if r.RowsInPart == nil {
 		r.RowsInPart = []ReportRow{}
 	}
@@ -207,6 +244,9 @@ func renderReport(r Report) (Message, error) {
 	if r.Parts > 1 {
 		s += fmt.Sprintf(" (part %d/%d)", r.Part, r.Parts)
 	}
+	if r.PossibleDuplicate {
+		s = "[REPORT] (possible duplicate)" + strings.TrimPrefix(s, "[REPORT]")
+	}
 	s = subject(s)
 	if len(s) > MaxSubjectChars {
 		s = s[:MaxSubjectChars-3] + "..."
@@ -220,6 +260,8 @@ func renderReport(r Report) (Message, error) {
 			"window":    {DataType: "String", StringValue: r.Window.Start.Format(time.RFC3339)},
 			"part":      {DataType: "Number", StringValue: strconv.Itoa(r.Part)},
 			"parts":     {DataType: "Number", StringValue: strconv.Itoa(r.Parts)},
+			// alertId and possibleDuplicate let a subscriber drop a repeated part.
+			"possibleDuplicate": {DataType: "String", StringValue: strconv.FormatBool(r.PossibleDuplicate)},
 		},
 	}, nil
 }
@@ -232,7 +274,11 @@ func reportEmail(r Report) string {
 	if r.Parts > 1 {
 		fmt.Fprintf(&b, " (part %d of %d)", r.Part, r.Parts)
 	}
-	fmt.Fprintf(&b, "\n\nTotal: %d attempts in %d rows\n", r.Attempts, r.Rows)
+	b.WriteString("\n")
+	if r.PossibleDuplicate {
+		fmt.Fprintf(&b, "\nDuplicate: possible: %s\n", duplicateNote)
+	}
+	fmt.Fprintf(&b, "\nTotal: %d attempts in %d rows\n", r.Attempts, r.Rows)
 	for _, c := range r.Clusters {
 		fmt.Fprintf(&b, "  cluster %s, account %s: %d attempts in %d rows\n", cmp.Or(c.Cluster, "-"), cmp.Or(c.Account, "-"), c.Attempts, c.Rows)
 	}
@@ -257,6 +303,9 @@ func reportEmail(r Report) string {
 // pointer to the rest.
 func reportChat(r Report) chatbotMessage {
 	var d strings.Builder
+	if r.PossibleDuplicate {
+		fmt.Fprintf(&d, "*Possible duplicate:* %s\n", duplicateNote)
+	}
 	fmt.Fprintf(&d, "*Total:* %d attempts in %d rows\n", r.Attempts, r.Rows)
 	for i, c := range r.Clusters {
 		if i == 5 {
@@ -292,7 +341,8 @@ func reportChat(r Report) chatbotMessage {
 		Metadata: chatbotMetadata{
 			Summary: title, EventType: "KubernetesUnauthorizedAccessReport",
 			AdditionalContext: map[string]string{"alertKind": string(KindReport), "window": r.Window.Start.Format(time.RFC3339),
-				"part": strconv.Itoa(r.Part), "parts": strconv.Itoa(r.Parts), "attempts": strconv.FormatInt(r.Attempts, 10)},
+				"part": strconv.Itoa(r.Part), "parts": strconv.Itoa(r.Parts), "attempts": strconv.FormatInt(r.Attempts, 10),
+				"possibleDuplicate": strconv.FormatBool(r.PossibleDuplicate)},
 		},
 	}
 }
