@@ -40,24 +40,24 @@ func TestReplayGolden(t *testing.T) {
 		errs    []string // expected FILE:LINE prefixes on stderr, in order
 	}{
 		{golden: "raw-splunk", args: append([]string{"--format", "splunk"}, raw...),
-			summary: "13 audit events, 9 matches"},
+			summary: "21 audit events, 17 matches"},
 		{golden: "raw-authz-splunk", args: append([]string{"--match-mode", "authz"}, raw...),
-			summary: "13 audit events, 8 matches"},
+			summary: "21 audit events, 16 matches"},
 		// By default replay runs the function's path: lines the prefilter rejects are not
 		// parsed; --parse-all parses and counts every line.
 		{golden: "events-json", args: append([]string{"--format", "json"}, events...),
-			summary: "7 payloads (1 control), 22 log events, 15 audit events, 15 matches (0 suppressed, 0 duplicate log events)"},
+			summary: "8 payloads (1 control), 30 log events, 23 audit events, 23 matches (0 suppressed, 0 duplicate log events)"},
 		{golden: "events-json", args: append([]string{"--format", "json", "--parse-all"}, events...),
-			summary: "7 payloads (1 control), 22 log events, 19 audit events, 15 matches (0 suppressed, 0 duplicate log events), 3 log events skipped (not_audit=1 not_json=1 truncated=1)"},
+			summary: "8 payloads (1 control), 30 log events, 27 audit events, 23 matches (0 suppressed, 0 duplicate log events), 3 log events skipped (not_audit=1 not_json=1 truncated=1)"},
 		{golden: "events-group-by-user-src-ip", args: []string{"--format", "json", "--group-by", "user,src_ip", "../../events/cloudwatch-iam-user.json"},
 			summary: "4 matches"},
 		{golden: "raw-alerts", args: append([]string{"--format", "alerts", "--region", "eu-west-1", "--now", "2026-11-24T10:00:00Z"}, raw...),
-			summary: "13 audit events, 9 matches (0 suppressed"},
+			summary: "21 audit events, 17 matches (0 suppressed"},
 		// The hourly reports of the sample windows, as the report function publishes them.
 		{golden: "raw-report", args: append([]string{"--format", "report", "--now", "2026-11-24T10:10:00Z"}, raw...),
-			summary: "13 audit events, 9 matches (0 suppressed"},
+			summary: "21 audit events, 17 matches (0 suppressed"},
 		{golden: "raw-suppressed-splunk", args: append([]string{"--suppress", `user == "alice"`, "--suppress", `user.startsWith("system:serviceaccount:ci:")`}, raw...),
-			summary: "9 matches (5 suppressed"},
+			summary: "17 matches (13 suppressed"},
 		{golden: "stdin-splunk", args: nil, stdin: mustRead(t, "../../events/cloudwatch-mixed-batch.json"),
 			summary: "2 matches"},
 		{golden: "bad-input", args: []string{"--parse-all", "testdata/bad-input.jsonl"}, exit: 1,
