@@ -279,8 +279,11 @@ func reportEmail(r Report) string {
 		fmt.Fprintf(&b, "\nDuplicate: possible: %s\n", duplicateNote)
 	}
 	fmt.Fprintf(&b, "\nTotal: %d attempts in %d rows\n", r.Attempts, r.Rows)
+	// Values are the attacker's (rows) or come from log group names: neutralised for
+	// mail clients as in the alert's e-mail (emailValue), never only cleaned.
+	ev := func(s string) string { return cmp.Or(emailValue(s), "-") }
 	for _, c := range r.Clusters {
-		fmt.Fprintf(&b, "  cluster %s, account %s: %d attempts in %d rows\n", cmp.Or(c.Cluster, "-"), cmp.Or(c.Account, "-"), c.Attempts, c.Rows)
+		fmt.Fprintf(&b, "  cluster %s, account %s: %d attempts in %d rows\n", ev(c.Cluster), ev(c.Account), c.Attempts, c.Rows)
 	}
 	if r.Rows == 0 {
 		b.WriteString("\nNo denied create in this window.\n")
@@ -289,11 +292,11 @@ func reportEmail(r Report) string {
 	for _, row := range r.RowsInPart {
 		if row.Cluster+"\x00"+row.Account != cluster {
 			cluster = row.Cluster + "\x00" + row.Account
-			fmt.Fprintf(&b, "\nCluster %s, account %s\n%6s  %-30s %-15s %-7s %-25s %-20s %s\n", cmp.Or(row.Cluster, "-"), cmp.Or(row.Account, "-"),
+			fmt.Fprintf(&b, "\nCluster %s, account %s\n%6s  %-30s %-15s %-7s %-25s %-20s %s\n", ev(row.Cluster), ev(row.Account),
 				"count", "user", "src_ip", "verb", "resource", "namespace", "code, stage, time, user.groups{}, user.uid, userAgent, requestURI, message")
 		}
-		fmt.Fprintf(&b, "%6d  %-30s %-15s %-7s %-25s %-20s %s, %s, %s, %s, %s, %s, %s, %s\n", row.Count, row.User, row.SrcIP, row.Verb, row.Resource, row.Namespace,
-			row.Code, row.Stage, row.RequestReceivedTimestamp, row.Group, row.UID, row.UserAgent, row.RequestURI, row.Message)
+		fmt.Fprintf(&b, "%6d  %-30s %-15s %-7s %-25s %-20s %s, %s, %s, %s, %s, %s, %s, %s\n", row.Count, ev(row.User), ev(row.SrcIP), ev(row.Verb), ev(row.Resource), ev(row.Namespace),
+			ev(row.Code), ev(row.Stage), ev(row.RequestReceivedTimestamp), ev(row.Group), ev(row.UID), ev(row.UserAgent), ev(row.RequestURI), ev(row.Message))
 	}
 	fmt.Fprintf(&b, "\nRisk: %s (score per row), risk object user, threat object src_ip.\nReport id %s, generated %s.\n", r.Rule.Name, r.ID, r.GeneratedAt.Format(time.RFC3339))
 	return b.String()

@@ -350,3 +350,35 @@ func TestLongNonASCIIValuesFit(t *testing.T) {
 	}
 	checkSafe(t, m)
 }
+
+// TestHostileValuesInReports: every part of an hourly report, plain or flagged, holds the
+// same invariants as an alert, whatever the attacker placed in the audit events.
+func TestHostileValuesInReports(t *testing.T) {
+	long := strings.Repeat("Mozilla/5.0 <!channel> ", 450)
+	for _, v := range append(hostile, long) {
+		name := v
+		if len(name) > 30 {
+			name = name[:30]
+		}
+		t.Run(name, func(t *testing.T) {
+			g := groupWith(v)
+			parts, err := ReportParts(g.Rule, g.Window, g.Aggregates, fixedNow(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(parts) == 0 {
+				t.Fatal("no report")
+			}
+			for _, p := range parts {
+				for _, flagged := range []bool{false, true} {
+					p.PossibleDuplicate = flagged
+					m, err := RenderReportPart(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkSafe(t, m)
+				}
+			}
+		})
+	}
+}
