@@ -33,13 +33,7 @@ func TestReportExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.notifications(t)
-	st := store.New(r.client(nil), store.Options{Table: r.table})
-	h := handler.New(handler.Options{
-		Store: st, Lifecycle: st, Rule: detect.UnauthorizedAccess, ClaimLease: time.Minute,
-		Publisher: notify.New(moto.SNSClient(), moto.TopicARN("report")),
-		Logger:    handler.NewLogger(r.log, slog.LevelInfo),
-		Report:    handler.ReportOptions{Reports: st},
-	})
+	h := r.reportHandler(nil)
 	event := []byte(fmt.Sprintf(`{"window":%q}`, hourNow.Format(time.RFC3339)))
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
@@ -97,32 +91,19 @@ func TestReportPartAnswerLost(t *testing.T) {
 		publishes++
 		return publishes == 2
 	}}
-	reportHandler := func(p *faultyProxy) *handler.Handler {
-		st := store.New(r.client(nil), store.Options{Table: r.table})
-		client := moto.SNSClient()
-		if p != nil {
-			client = moto.SNSClient(func(o *sns.Options) { o.HTTPClient = &http.Client{Transport: p} })
-		}
-		return handler.New(handler.Options{
-			Store: st, Lifecycle: st, Rule: detect.UnauthorizedAccess, ClaimLease: time.Minute,
-			Publisher: notify.New(client, moto.TopicARN("reportlost")),
-			Logger:    handler.NewLogger(r.log, slog.LevelInfo),
-			Report:    handler.ReportOptions{Reports: st},
-		})
-	}
 	event := []byte(fmt.Sprintf(`{"window":%q}`, hourNow.Format(time.RFC3339)))
-	if _, err := reportHandler(lost).InvokeReport(context.Background(), event); err == nil {
+	if _, err := r.reportHandler(lost).InvokeReport(context.Background(), event); err == nil {
 		t.Fatalf("the firing succeeded although a part's publish had no answer; %d publishes; log:\n%s", publishes, r.log.String())
 	}
 	if lost.hits != 1 {
 		t.Fatalf("the fault was injected %d times, want 1", lost.hits)
 	}
 	first := reportParts(t, r.notifications(t))
-	if _, err := reportHandler(nil).InvokeReport(context.Background(), event); err != nil {
+	if _, err := r.reportHandler(nil).InvokeReport(context.Background(), event); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	retry := reportParts(t, r.notifications(t))
-	if _, err := reportHandler(nil).InvokeReport(context.Background(), event); err != nil {
+	if _, err := r.reportHandler(nil).InvokeReport(context.Background(), event); err != nil {
 		t.Fatal(err)
 	}
 	if again := r.notifications(t); len(again) != 0 {
@@ -148,6 +129,22 @@ func TestReportPartAnswerLost(t *testing.T) {
 	if !slices.EqualFunc(retry[0].RowsInPart, first[1].RowsInPart, func(x, y alert.ReportRow) bool { return x == y }) {
 		t.Error("the flagged copy of part 2 has other rows than part 2")
 	}
+}
+
+// reportHandler is a handler of the report function on the rig's table and topic, its
+// publishes sent through p when not nil.
+func (r *rig) reportHandler(p *faultyProxy) *handler.Handler {
+	st := store.New(r.client(nil), store.Options{Table: r.table})
+	client := r.moto.SNSClient()
+	if p != nil {
+		client = r.moto.SNSClient(func(o *sns.Options) { o.HTTPClient = &http.Client{Transport: p} })
+	}
+	return handler.New(handler.Options{
+		Store: st, Lifecycle: st, Rule: detect.UnauthorizedAccess, ClaimLease: time.Minute,
+		Publisher: notify.New(client, r.moto.TopicARN(r.topic)),
+		Logger:    handler.NewLogger(r.log, slog.LevelInfo),
+		Report:    handler.ReportOptions{Reports: st},
+	})
 }
 
 // reportParts decodes the report parts among notifications, ordered by part, and checks
