@@ -396,3 +396,26 @@ func (e *Emulator) outputSince(mark int64) string {
 	b, _ := io.ReadAll(io.LimitReader(f, maxLogRead))
 	return string(b)
 }
+
+// ProcessOf finds the running process whose executable is path (a bootstrap the emulator
+// started), for reading its /proc entries or signalling it.
+func ProcessOf(path string) (int, error) {
+	want, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return 0, fmt.Errorf("find the process of %s: %w", path, err)
+	}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("find the process of %s: %w", path, err)
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", d.Name(), "exe")); err == nil && exe == want {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("find the process of %s: no process runs %s", path, want)
+}

@@ -177,19 +177,11 @@ func maxOf(ds []time.Duration) time.Duration {
 // so the delivery compresses well, as a gzip bomb or a burst of identical lines would.
 // Set AWS_LAMBDA_FUNCTION_MEMORY_SIZE with -env to see the effect of the Go memory limit.
 func peakInflated(ctx context.Context, sizes string, extra []string) error {
-	root, err := local.RepoRoot()
+	bootstrap, done, err := hostBootstrap(ctx)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "bench-metrics-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bootstrap, err := local.BuildBootstrap(ctx, root, dir)
-	if err != nil {
-		return err
-	}
+	defer done()
 	const maxCap = 128 << 20
 	for _, f := range strings.Split(sizes, ",") {
 		mib, err := strconv.Atoi(strings.TrimSpace(f))
@@ -208,6 +200,24 @@ func peakInflated(ctx context.Context, sizes string, extra []string) error {
 	return nil
 }
 
+// hostBootstrap builds the host bootstrap into a temporary folder that done removes.
+func hostBootstrap(ctx context.Context) (bootstrap string, done func(), err error) {
+	root, err := local.RepoRoot()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "bench-metrics-*")
+	if err != nil {
+		return "", nil, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	if bootstrap, err = local.BuildBootstrap(ctx, root, dir); err != nil {
+		done()
+		return "", nil, err
+	}
+	return bootstrap, done, nil
+}
+
 // peakLong measures the peak RSS of the bootstrap on a delivery of n denied creates of
 // about k KB each: every line is a candidate, is parsed and makes an aggregate of its own.
 func peakLong(ctx context.Context, spec string, extra []string) error {
@@ -215,19 +225,11 @@ func peakLong(ctx context.Context, spec string, extra []string) error {
 	if _, err := fmt.Sscanf(spec, "%d,%d", &n, &k); err != nil || n <= 0 || k <= 0 || n*k > 256<<10 {
 		return fmt.Errorf("-long: %q is not N,K with N*K KB at most 256 MiB", spec)
 	}
-	root, err := local.RepoRoot()
+	bootstrap, done, err := hostBootstrap(ctx)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "bench-metrics-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bootstrap, err := local.BuildBootstrap(ctx, root, dir)
-	if err != nil {
-		return err
-	}
+	defer done()
 	d := metrics.LongLines(n, k<<10)
 	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, extra...)
 	if err != nil {
