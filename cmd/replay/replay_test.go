@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,10 +13,9 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/golden"
 	"github.com/eks-unauthorized-access/detector/internal/version"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestReplayGolden(t *testing.T) {
 	raw, _ := filepath.Glob("../../events/raw/*.jsonl")
@@ -83,15 +81,8 @@ func TestReplayGolden(t *testing.T) {
 					t.Errorf("stderr line %q, want prefix %q", lines[i], prefix)
 				}
 			}
-			golden := filepath.Join("testdata", tc.golden+".golden")
-			if *update {
-				if err := os.WriteFile(golden, stdout.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if want := mustRead(t, golden); stdout.String() != want {
-				t.Errorf("stdout differs from %s (run with -update):\n%s", golden, stdout.String())
-			}
+			file := filepath.Join("testdata", tc.golden+".golden")
+			golden.Check(t, file, stdout.Bytes())
 		})
 	}
 }

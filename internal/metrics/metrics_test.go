@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,11 +13,10 @@ import (
 
 	"github.com/xeipuuv/gojsonschema"
 
+	"github.com/eks-unauthorized-access/detector/internal/golden"
 	"github.com/eks-unauthorized-access/detector/internal/logsource"
 	"github.com/eks-unauthorized-access/detector/internal/metrics"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // now is a fixed invocation time with sub-millisecond digits, to check truncation to ms.
 var now = time.Date(2025, 11, 25, 20, 15, 30, 123456789, time.UTC)
@@ -222,19 +219,7 @@ func TestRecordGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	golden := filepath.Join("testdata", "record.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("record differs from %s:\n%s", golden, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "record.golden.json"), got)
 }
 
 // TestSchemaRejectsInvalid makes sure the schema used above is not vacuous: documents that
