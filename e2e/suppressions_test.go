@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -145,43 +144,10 @@ func startFails(t *testing.T, stack *local.FunctionStack, event []byte, why stri
 // received now (DynamoDB Local expires items by the real clock).
 func deliveryNow(t *testing.T, now time.Time, users ...string) []byte {
 	t.Helper()
-	type logEvent struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"`
-		Message   string `json:"message"`
-	}
-	var events []logEvent
+	var events []cwlogs.MessageEvent
 	for i, user := range users {
-		line, err := json.Marshal(map[string]any{
-			"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-			"auditID": fmt.Sprintf("e2e-ssm-%d", i), "stage": "ResponseComplete",
-			"requestURI": "/api/v1/namespaces/kube-system/secrets", "verb": "create",
-			"user":      map[string]any{"username": user, "groups": []string{"system:authenticated"}},
-			"sourceIPs": []string{fmt.Sprintf("192.0.2.%d", i+1)}, "userAgent": "kubectl/v1.34.2",
-			"objectRef": map[string]any{"resource": "secrets", "namespace": "kube-system", "apiVersion": "v1"},
-			"responseStatus": map[string]any{
-				"metadata": map[string]any{}, "status": "Failure", "reason": "Forbidden", "code": 403,
-				"message": "secrets is forbidden",
-			},
-			"requestReceivedTimestamp": now.Format(time.RFC3339Nano),
-			"annotations":              map[string]string{"authorization.k8s.io/decision": "forbid"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, logEvent{ID: fmt.Sprintf("%056d", i), Timestamp: now.UnixMilli(), Message: string(line)})
+		line := forbiddenCreate(t, fmt.Sprintf("e2e-ssm-%d", i), user, fmt.Sprintf("192.0.2.%d", i+1), now)
+		events = append(events, cwlogs.MessageEvent{ID: fmt.Sprintf("%056d", i), Timestamp: now.UnixMilli(), Message: line})
 	}
-	msg, err := json.Marshal(map[string]any{
-		"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod-cluster/cluster",
-		"logStream": "kube-apiserver-audit-0123456789abcdef", "subscriptionFilters": []string{"eks-unauthorized-access"},
-		"logEvents": events,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	comp, err := cwlogs.Compress(msg, cwlogs.Gzip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cwlogs.SubscriptionEvent(comp)
+	return cwlogs.SubscriptionEvent(prodPayload(t, events))
 }
