@@ -58,7 +58,8 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		// The SSM client only when a parameter is configured: it costs start-up time.
 		params = ssm.NewFromConfig(awsCfg)
 	}
-	filter, err := suppress.Load(ctx, params, cfg.Suppressions, cfg.SuppressionsParameter)
+	suppressions, err := suppress.NewReloader(ctx, params, cfg.Suppressions, cfg.SuppressionsParameter,
+		suppress.ReloadOptions{Interval: cfg.SuppressionsReloadInterval})
 	if err != nil {
 		return nil, fmt.Errorf("load suppressions: %w", err)
 	}
@@ -70,8 +71,8 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		MaxDecompressedBytes: cfg.MaxDecompressedBytes,
 		Sources:              cfg.Sources,
 	}
-	if filter.Len() > 0 {
-		opts.Suppressor = filter
+	if suppressions.Filter().Len() > 0 || cfg.SuppressionsParameter != "" {
+		opts.Suppressor = suppressions
 	}
 	logger := handler.NewLogger(os.Stdout, cfg.LogLevel)
 	logger.Info("start", "version", version.Version) // which release runs, once per cold start

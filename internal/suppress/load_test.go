@@ -50,7 +50,7 @@ func TestLoad(t *testing.T) {
 		{"/detector/list", []string{`user == "bob"`, `user == "alice"`, `src_ip in ["192.0.2.7", "192.0.2.8"]`}},
 	} {
 		t.Run(tt.parameter, func(t *testing.T) {
-			f, err := suppress.Load(ctx, client, []string{`user == "bob"`}, tt.parameter)
+			f, err := suppress.Load(ctx, client, suppress.Named("env", []string{`user == "bob"`}), tt.parameter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestLoad(t *testing.T) {
 	})
 
 	t.Run("invalid inline suppressions are reported before the parameter is read", func(t *testing.T) {
-		_, err := suppress.Load(ctx, client, []string{"user =="}, "/detector/missing")
+		_, err := suppress.Load(ctx, client, suppress.Named("env", []string{"user =="}), "/detector/missing")
 		if err == nil || !strings.HasPrefix(err.Error(), "SUPPRESSIONS:") {
 			t.Errorf("error = %v, want one about SUPPRESSIONS", err)
 		}
