@@ -76,6 +76,10 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 	}
 	logger := handler.NewLogger(os.Stdout, cfg.LogLevel)
 	logger.Info("start", "version", version.Version) // which release runs, once per cold start
+	if cfg.SuppressionsParameter != "" || len(cfg.Suppressions) > 0 {
+		// Names only: expressions may be secret (a SecureString parameter).
+		logger.Info("suppressions loaded", "parameterVersion", suppressions.Refresh(ctx).Version, "entries", suppressions.Filter().Names())
+	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
 		Table:       cfg.TableName,
 		Retention:   cfg.Retention,
@@ -94,5 +98,6 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		Logger:       logger,
 		Metrics:      os.Stdout,
 		FunctionName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		Suppressions: suppressions,
 	}), nil
 }

@@ -62,8 +62,10 @@ type loaded struct {
 type Status struct {
 	// Version is the parameter version in use (0 without a parameter).
 	Version int64
-	// Read is true when the parameter was read; Changed when a new version was taken.
+	// Read is true when the parameter was read; Changed when a new version was taken, and
+	// then Names lists the names of the entries now in use.
 	Read, Changed bool
+	Names         []string
 	// Rejected is the latest version of the parameter when it was rejected (the set in use
 	// is then older), else 0. RejectError says why, when it was rejected by this Refresh.
 	Rejected    int64
@@ -118,6 +120,9 @@ func Load(ctx context.Context, client SSMGetter, inline []Entry, parameter strin
 // Filter returns the set in use.
 func (r *Reloader) Filter() *Filter { return r.cur.Load().filter }
 
+// Expired names the entries of the set in use that are past their expiry.
+func (r *Reloader) Expired() []string { return r.Filter().Expired() }
+
 // Check evaluates the set in use on a match (see Filter.Check).
 func (r *Reloader) Check(m detect.Match, src aggregate.Source) Verdict {
 	return r.Filter().Check(m, src)
@@ -160,7 +165,7 @@ func (r *Reloader) Refresh(ctx context.Context) Status {
 		}
 		r.rejected = 0
 		r.cur.Store(l)
-		st.Version, st.Changed = version, true
+		st.Version, st.Changed, st.Names = version, true, l.filter.Names()
 	}
 	st.Rejected = r.rejected
 	return st

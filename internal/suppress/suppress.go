@@ -234,6 +234,18 @@ func (f *Filter) Expressions() []string {
 	return out
 }
 
+// Names returns the names of the filter's entries, in their order.
+func (f *Filter) Names() []string {
+	if f == nil {
+		return nil
+	}
+	out := make([]string, len(f.entries))
+	for i, e := range f.entries {
+		out[i] = e.Name
+	}
+	return out
+}
+
 // Entries returns the filter's entries, in their order.
 func (f *Filter) Entries() []Entry {
 	if f == nil {
