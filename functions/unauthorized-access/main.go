@@ -78,7 +78,7 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 	logger.Info("start", "version", version.Version) // which release runs, once per cold start
 	if cfg.SuppressionsParameter != "" || len(cfg.Suppressions) > 0 {
 		// Names only: expressions may be secret (a SecureString parameter).
-		logger.Info("suppressions loaded", "parameterVersion", suppressions.Refresh(ctx).Version, "entries", suppressions.Filter().Names())
+		logger.Info("suppressions loaded", "parameterVersion", suppressions.Version(), "entries", suppressions.Filter().Names())
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
 		Table:       cfg.TableName,

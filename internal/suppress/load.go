@@ -120,6 +120,9 @@ func Load(ctx context.Context, client SSMGetter, inline []Entry, parameter strin
 // Filter returns the set in use.
 func (r *Reloader) Filter() *Filter { return r.cur.Load().filter }
 
+// Version returns the parameter version in use (0 without a parameter).
+func (r *Reloader) Version() int64 { return r.cur.Load().version }
+
 // Expired names the entries of the set in use that are past their expiry.
 func (r *Reloader) Expired() []string { return r.Filter().Expired() }
 
