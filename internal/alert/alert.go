@@ -295,7 +295,7 @@ func Build(g Group, opts Options) Alert {
 	}
 	a.PossibleDuplicate = g.PossibleDuplicate
 	if len(g.WouldSuppress) > 0 {
-		a.WouldSuppressBy = cleanList(slices.Sorted(slices.Values(g.WouldSuppress)), maxName)
+		a.WouldSuppressBy = cleanList(slices.Compact(slices.Sorted(slices.Values(g.WouldSuppress))), maxName)
 	}
 	if late := a.GeneratedAt.Sub(a.Window.End); late >= LateAfter {
 		a.Late, a.LateSeconds = true, int64(late/time.Second)
