@@ -27,8 +27,9 @@ type ReloadOptions struct {
 	// Interval is the least time between two reads of the parameter (DefaultReloadInterval
 	// if 0).
 	Interval time.Duration
-	// Timeout bounds one read of the parameter, retries included (DefaultReloadTimeout if
-	// 0): an invocation never waits longer on Parameter Store.
+	// Timeout bounds one reload of the parameter, retries included (DefaultReloadTimeout if
+	// 0): an invocation never waits longer on Parameter Store. The read at start-up is
+	// bounded by its context only.
 	Timeout time.Duration
 	// Now is the clock of the reload interval and of the entries' expiry (time.Now if nil).
 	Now func() time.Time
@@ -174,11 +175,11 @@ func (r *Reloader) Refresh(ctx context.Context) Status {
 	return st
 }
 
-// read reads and compiles the parameter with the inline entries.
+// read reads and compiles the parameter with the inline entries, at start-up. Timeout
+// does not apply: a slow Parameter Store must not stop the function from starting (Lambda
+// bounds the init phase itself), while a reload can always keep the set in use.
 func (r *Reloader) read(ctx context.Context) (*loaded, error) {
-	rctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	defer cancel()
-	typ, value, version, err := readParameter(rctx, r.client, r.parameter)
+	typ, value, version, err := readParameter(ctx, r.client, r.parameter)
 	if err != nil {
 		return nil, fmt.Errorf("SUPPRESSIONS_PARAMETER: %w", err)
 	}
