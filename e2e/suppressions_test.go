@@ -31,15 +31,7 @@ const secretRule = `user == "alice-s3cr3t-admin"`
 // a parameter that is missing or that the function's credentials may not read stops the
 // function at start-up with a message naming the parameter, never its value.
 func TestSuppressionsParameter(t *testing.T) {
-	localtest.MustHaveServices(t)
-	root, err := local.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootstrap, err := local.BuildBootstrap(context.Background(), root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootstrap := bootstrapForTest(t)
 	now := time.Now().UTC()
 	event := deliveryNow(t, now, "alice-s3cr3t-admin", "mallory")
 	put := func(typ ssmtypes.ParameterType, value string) func(context.Context, *local.FunctionStack) ([]string, error) {
@@ -201,15 +193,7 @@ func deliveryFrom(t *testing.T, now time.Time, first int, users ...string) []byt
 // alert and suppresses nothing, a new version applies without a restart, and a version
 // that does not compile leaves the last good set in use.
 func TestSuppressionsReloadedByTheRunningFunction(t *testing.T) {
-	localtest.MustHaveServices(t)
-	root, err := local.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootstrap, err := local.BuildBootstrap(context.Background(), root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootstrap := bootstrapForTest(t)
 	file := func(entries ...string) string {
 		return `{"suppressions": [` + strings.Join(entries, ",") + `]}`
 	}
@@ -296,4 +280,19 @@ func TestSuppressionsReloadedByTheRunningFunction(t *testing.T) {
 		t.Errorf("%d cold starts, want 1: the versions were taken by the running process", n)
 	}
 
+}
+
+// bootstrapForTest builds the function's bootstrap for the emulator tests of this file.
+func bootstrapForTest(t *testing.T) string {
+	t.Helper()
+	localtest.MustHaveServices(t)
+	root, err := local.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootstrap, err := local.BuildBootstrap(context.Background(), root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bootstrap
 }

@@ -223,25 +223,19 @@ func (f *Filter) Len() int {
 }
 
 // Expressions returns the expressions the filter was compiled from.
-func (f *Filter) Expressions() []string {
-	if f == nil {
-		return nil
-	}
-	out := make([]string, len(f.entries))
-	for i, e := range f.entries {
-		out[i] = e.Expression
-	}
-	return out
-}
+func (f *Filter) Expressions() []string { return f.each(func(e Entry) string { return e.Expression }) }
 
 // Names returns the names of the filter's entries, in their order.
-func (f *Filter) Names() []string {
+func (f *Filter) Names() []string { return f.each(func(e Entry) string { return e.Name }) }
+
+// each returns one string of each entry, in their order.
+func (f *Filter) each(get func(Entry) string) []string {
 	if f == nil {
 		return nil
 	}
 	out := make([]string, len(f.entries))
 	for i, e := range f.entries {
-		out[i] = e.Name
+		out[i] = get(e)
 	}
 	return out
 }
