@@ -103,6 +103,21 @@ func TestLoad(t *testing.T) {
 		}
 	})
 
+	t.Run("a SecureString suppression file is named by entry, never quoted", func(t *testing.T) {
+		putParameter(t, client, "/detector/bad-secure-file", `{"suppressions": [
+  {"name": "ok", "expression": "user == \"ok\"", "owner": "o", "reason": "r"},
+  {"name": "admin-allow", "expression": "user == \"s3cr3t\" && bad(", "owner": "o", "reason": "r"}]}`, ssmtypes.ParameterTypeSecureString)
+		putParameter(t, client, "/detector/bad-secure-json", `{"suppressions": [{"name": "s3cr3t-name" "expression": "s3cr3t"}]}`, ssmtypes.ParameterTypeSecureString)
+		_, err := suppress.Load(ctx, client, nil, "/detector/bad-secure-file")
+		if err == nil || !strings.Contains(err.Error(), "suppression 2 (admin-allow): does not compile") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error = %v, want the entry named and its text hidden", err)
+		}
+		_, err = suppress.Load(ctx, client, nil, "/detector/bad-secure-json")
+		if err == nil || !strings.Contains(err.Error(), "is not a valid suppression file") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error = %v, want the file refused without its text", err)
+		}
+	})
+
 	t.Run("a String that does not compile is quoted", func(t *testing.T) {
 		_, err := suppress.Load(ctx, client, nil, "/detector/bad-string")
 		if err == nil || !strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), `"/detector/bad-string"`) {
