@@ -272,3 +272,53 @@ func bulkAuditLines(t *testing.T, windows, perWindow int) string {
 	}
 	return name
 }
+
+// TestSuppressFileReview: --suppress-file applies the file as the function would at --now
+// (an expired entry and a dry-run entry suppress nothing) and reviews each entry: how many
+// matches it suppresses on its own, with the first examples (user, source IPs, time).
+func TestSuppressFileReview(t *testing.T) {
+	raw, err := filepath.Glob("../../events/raw/*.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	review := func(now string) (string, string) {
+		var out, errOut bytes.Buffer
+		args := append([]string{"--suppress-file", "testdata/review.suppressions.json", "--now", now}, raw...)
+		if code := run(args, strings.NewReader(""), &out, &errOut); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	_, before := review("2026-11-30T10:00:00Z")
+	for _, want := range []string{
+		"17 matches (12 suppressed",
+		`suppression alice (expires 2026-12-01T00:00:00Z, owner "secops"): would suppress 12 matches on its own` + "\n" + `  user="alice" src_ip=`,
+		`suppression ci (dry run, owner "platform"): would suppress 1 matches on its own` + "\n" + `  user="system:serviceaccount:ci:`,
+		`suppression nobody (owner "secops"): would suppress 0 matches on its own` + "\n",
+	} {
+		if !strings.Contains(before, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, before)
+		}
+	}
+	if n := strings.Count(before, `  user="alice"`); n != maxExamples {
+		t.Errorf("%d examples for alice, want %d", n, maxExamples)
+	}
+	// docs/suppressions.md shows this review in its operator workflow.
+	doc, err := os.ReadFile("../../docs/suppressions.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indented := "   " + strings.ReplaceAll(strings.TrimRight(before, "\n"), "\n", "\n   ") + "\n"; !strings.Contains(string(doc), indented) {
+		t.Errorf("docs/suppressions.md does not show this review:\n%s", indented)
+	}
+	// On and after its expiry date the entry suppresses nothing; the review still shows it.
+	_, after := review("2026-12-01T00:00:00Z")
+	if !strings.Contains(after, "17 matches (0 suppressed") || !strings.Contains(after, "suppression alice (expired 2026-12-01T00:00:00Z") {
+		t.Errorf("after the expiry:\n%s", after)
+	}
+	for _, secret := range []string{"requestObject", "requestURI", "forbidden:"} {
+		if strings.Contains(before, secret) {
+			t.Errorf("the review shows %s:\n%s", secret, before)
+		}
+	}
+}
