@@ -170,6 +170,9 @@ func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplic
 		a.aggs[wk] = agg
 	}
 	agg.Count++
+	if agg.Identity.IsZero() {
+		agg.Identity = m.Identity
+	}
 	if src.LogStream != "" {
 		agg.Source.LogStream = src.LogStream
 	}

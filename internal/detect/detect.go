@@ -22,7 +22,11 @@
 //   - `kubernetes_unauthorized_access_filter`: package suppress (CEL expressions).
 package detect
 
-import "time"
+import (
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/audit"
+)
 
 // FillValue is what fillnull writes into a missing by-field (Splunk's default).
 const FillValue = "0"
@@ -97,4 +101,9 @@ type Match struct {
 	Time time.Time
 	// Decision is the authorization.k8s.io/decision annotation, if any.
 	Decision string
+	// Identity is who is behind the request, from user.extra (not a by-field).
+	Identity audit.Identity
+	// AuditID is the request's audit id: the API server writes one per request, shared by
+	// the request's stages (ResponseStarted and ResponseComplete of an exec). Not a by-field.
+	AuditID string
 }

@@ -112,7 +112,7 @@ const (
 	// MaxListValues is the most entries stored of a multi-value field.
 	MaxListValues = 64
 	// MaxListBytes bounds the bytes stored of one multi-value field. With the other
-	// bounds an aggregate item stays under about 200 KB (13 fields, two lists, 2,000 ids),
+	// bounds an aggregate item stays under about 200 KB (13 fields, 9 identifiers, two lists, 2,000 ids),
 	// half of DynamoDB's 400 KB item limit, whatever the attacker-controlled values.
 	MaxListBytes = 16 << 10
 )

@@ -19,6 +19,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -59,6 +60,9 @@ func agg(user, key string, ids ...string) aggregate.Aggregate {
 			UserAgent:                "kubectl/v1.37.2",
 			Verb:                     "create",
 		},
+		Identity: audit.Identity{ARN: "arn:aws:sts::123456789012:assumed-role/Dev/" + user, CanonicalARN: "arn:aws:iam::123456789012:role/Dev",
+			SessionName: user, AccessKeyID: "ASIAEXAMPLE", PrincipalID: "AROAEXAMPLE:" + user,
+			PodName: "web-1", PodUID: "0f5e", NodeName: "ip-10-0-0-1", CredentialID: "JTI=1"},
 		Count:     int64(len(ids)),
 		FirstSeen: at,
 		LastSeen:  at,
@@ -212,6 +216,8 @@ func TestStore(t *testing.T) {
 		long := strings.Repeat("x", 10_000)
 		a.Fields.RequestURI, a.Fields.Message, a.Fields.UserAgent, a.Fields.UID = long, long, long, long
 		a.Fields.Namespace, a.Fields.Resource, a.Fields.Stage, a.Fields.Verb = long, long, long, long
+		a.Identity = audit.Identity{ARN: long, CanonicalARN: long, SessionName: long, AccessKeyID: long, PrincipalID: long,
+			PodName: long, PodUID: long, NodeName: long, CredentialID: long}
 		a.Fields.SrcIPs, a.Fields.Groups = make([]string, 64), make([]string, 64)
 		for i := range 64 {
 			a.Fields.SrcIPs[i], a.Fields.Groups[i] = long[:5000], long[:5000]
