@@ -75,11 +75,14 @@ func GroupKey(by GroupBy, src Source, f detect.Fields, aggregateKey string) stri
 	case GroupByAggregate:
 		return aggregateKey
 	case GroupByUserSrcIP:
-		h := newHasher("group/user,src_ip/v2")
+		// Only the peer address: the entries before it come from X-Forwarded-For and
+		// X-Real-Ip, which the client sets, so a client varying them would otherwise get
+		// one alert per request.
+		h := newHasher("group/user,peer/v3")
 		h.str(src.Owner)
 		h.str(src.LogGroup)
 		h.str(f.User)
-		h.list(f.SrcIPs)
+		h.str(f.Peer())
 		return h.sum()
 	default:
 		h := newHasher("group/user/v2")

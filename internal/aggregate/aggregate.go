@@ -49,6 +49,6 @@ type GroupBy string
 // Alert grouping options (ALERT_GROUP_BY).
 const (
 	GroupByUser      GroupBy = "user"        // one alert per user per window and log group
-	GroupByUserSrcIP GroupBy = "user,src_ip" // per user and source IP list
+	GroupByUserSrcIP GroupBy = "user,src_ip" // per user and peer address (the last source IP)
 	GroupByAggregate GroupBy = "aggregate"   // one alert per Splunk row
 )

@@ -372,22 +372,27 @@ func cut(v string) string {
 }
 
 // list stores a multi-value field whole, in order, within MaxListValues entries and
-// MaxListBytes bytes; the entries left out are counted in a last "…[+N more]" entry.
+// MaxListBytes bytes; the entries left out are counted in a "…[+N more]" entry, followed
+// by the last value, always kept: the last source IP is the peer address, the only one the
+// client cannot choose (detect.Fields.Peer).
 func list(values []string) types.AttributeValue {
 	const markerRoom = 32 // bytes kept free for the "…[+N more]" entry
+	if len(values) == 0 {
+		return &types.AttributeValueMemberL{Value: []types.AttributeValue{}}
+	}
+	tail := cut(values[len(values)-1])
 	l := make([]types.AttributeValue, 0, min(len(values), MaxListValues))
-	size := 0
-	for i, v := range values {
+	size := len(tail)
+	for i, v := range values[:len(values)-1] {
 		v = cut(v)
-		last := i == len(values)-1
-		if (i == MaxListValues-1 && !last) || size+len(v) > MaxListBytes-markerRoom {
-			l = append(l, str(fmt.Sprintf("…[+%d more]", len(values)-i)))
+		if (i == MaxListValues-2 && len(values) > MaxListValues) || size+len(v) > MaxListBytes-markerRoom {
+			l = append(l, str(fmt.Sprintf("…[+%d more]", len(values)-1-i)))
 			break
 		}
 		size += len(v)
 		l = append(l, str(v))
 	}
-	return &types.AttributeValueMemberL{Value: l}
+	return &types.AttributeValueMemberL{Value: append(l, str(tail))}
 }
 
 func uniqueSorted(ids []string) []string {
