@@ -116,13 +116,23 @@ type Alert struct {
 	Confidence    int        `json:"confidence"`
 	MITRE         MITRE      `json:"mitre"`
 	RiskObject    RiskObject `json:"riskObject"`
-	// ThreatObjects are the distinct source IPs, sorted; at most MaxThreatObjects.
+	// ThreatObjects are the distinct source IPs, the peer addresses first, each part
+	// sorted; at most MaxThreatObjects.
 	ThreatObjects        []ThreatObject `json:"threatObjects"`
 	ThreatObjectsOmitted int            `json:"threatObjectsOmitted"`
-	Source               Source         `json:"source"`
-	Window               Window         `json:"window"`
-	FirstSeen            time.Time      `json:"firstSeen"`
-	LastSeen             time.Time      `json:"lastSeen"`
+	// UserKind is what kind of user the risk object is (see UserKindOf).
+	UserKind UserKind `json:"userKind"`
+	// Identities are who was behind the requests, from user.extra (most recent first, at
+	// most MaxIdentities; IdentitiesOmitted says how many more).
+	Identities        []Identity `json:"identities"`
+	IdentitiesOmitted int        `json:"identitiesOmitted"`
+	// Namespaces are the distinct namespaces the requests targeted, sorted, at most
+	// maxNamespaces (cluster-scoped requests have none).
+	Namespaces []string  `json:"namespaces"`
+	Source     Source    `json:"source"`
+	Window     Window    `json:"window"`
+	FirstSeen  time.Time `json:"firstSeen"`
+	LastSeen   time.Time `json:"lastSeen"`
 	// Attempts is the sum of the counts of all the group's aggregates.
 	Attempts int64 `json:"attempts"`
 	// AggregatesTotal is how many aggregates the group has; Aggregates lists the most
@@ -179,6 +189,11 @@ type ThreatObject struct {
 	Field string `json:"field"` // output field name, "src_ip"
 	Type  string `json:"type"`  // "ip_address"
 	Value string `json:"value"`
+	// Origin is OriginPeer when the API server saw a request come from this address (in
+	// at least one request), else OriginClientSupplied.
+	Origin string `json:"origin"`
+	// Class is ClassPublic, ClassPrivate, ClassLoopback, ClassLinkLocal, ClassOther or ClassInvalid.
+	Class string `json:"class"`
 }
 
 // Source says where the events were read.
@@ -221,6 +236,8 @@ const (
 	maxIP      = 64
 	maxList    = 20 // items of a multi-value field in one aggregate
 	maxSources = 512
+	// maxNamespaces caps the namespaces of an alert (and of its namespace attribute).
+	maxNamespaces = 20
 )
 
 // Build builds the alert for one group. It is pure apart from opts.Now.
@@ -255,10 +272,12 @@ func Build(g Group, opts Options) Alert {
 		// Empty lists are [] in JSON, never null.
 		ThreatObjects: []ThreatObject{},
 		Aggregates:    []Aggregate{},
+		Namespaces:    []string{},
 	}
 
 	var rawUser string
-	ips := map[string]bool{}
+	peer := map[string]bool{} // every source IP; true when it was a request's peer
+	namespaces := map[string]bool{}
 	for i, ag := range aggs {
 		a.Attempts += ag.Count
 		if i == 0 {
@@ -277,8 +296,12 @@ func Build(g Group, opts Options) Alert {
 		if ag.LastSeen.After(a.LastSeen) {
 			a.LastSeen = ag.LastSeen.UTC()
 		}
-		for _, ip := range ag.Fields.SrcIPs {
-			ips[clean(ip, maxIP)] = true
+		for i, ip := range ag.Fields.SrcIPs {
+			ip = clean(ip, maxIP)
+			peer[ip] = peer[ip] || i == len(ag.Fields.SrcIPs)-1
+		}
+		if ns := ag.Fields.Namespace; ns != detect.FillValue && ns != "" {
+			namespaces[clean(ns, maxName)] = true
 		}
 		if opts.MaxAggregates <= 0 || len(a.Aggregates) < opts.MaxAggregates {
 			a.Aggregates = append(a.Aggregates, cleanAggregate(ag))
@@ -293,12 +316,30 @@ func Build(g Group, opts Options) Alert {
 	}
 	a.AggregatesOmitted = a.AggregatesTotal - len(a.Aggregates)
 
-	for _, ip := range slices.Sorted(maps.Keys(ips)) {
+	// Peers first: a forged X-Forwarded-For list can be long, and must not push the
+	// addresses the API server saw out of the alert.
+	ips := slices.Sorted(maps.Keys(peer))
+	slices.SortStableFunc(ips, func(x, y string) int { return -cmp.Compare(b2i(peer[x]), b2i(peer[y])) })
+	for _, ip := range ips {
 		if len(a.ThreatObjects) == MaxThreatObjects {
 			a.ThreatObjectsOmitted++
 			continue
 		}
-		a.ThreatObjects = append(a.ThreatObjects, ThreatObject{Field: g.Rule.ThreatObject, Type: "ip_address", Value: ip})
+		origin := OriginClientSupplied
+		if peer[ip] {
+			origin = OriginPeer
+		}
+		a.ThreatObjects = append(a.ThreatObjects, ThreatObject{Field: g.Rule.ThreatObject, Type: "ip_address", Value: ip, Origin: origin, Class: classify(ip)})
+	}
+	for _, ns := range slices.Sorted(maps.Keys(namespaces)) {
+		if len(a.Namespaces) < maxNamespaces {
+			a.Namespaces = append(a.Namespaces, ns)
+		}
+	}
+	a.Identities, a.IdentitiesOmitted = identities(aggs, a.Source.Region)
+	if len(aggs) > 0 {
+		f := aggs[0].Fields
+		a.UserKind = UserKindOf(f.User, f.UID, f.Groups, a.Identities)
 	}
 
 	user := clean(rawUser, maxName)
@@ -310,6 +351,13 @@ func Build(g Group, opts Options) Alert {
 	a.SuppressExample = suppressExample(rawUser)
 	a.NextSteps = nextSteps(a, strconv.Quote, func(s string) string { return s }, a.ConsoleURL)
 	return a
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // cleanAggregate copies an aggregate with every field cleaned and bounded.
@@ -337,12 +385,13 @@ func cleanAggregate(ag aggregate.Aggregate) Aggregate {
 	}
 }
 
-// cleanList cleans each item and keeps at most maxList, saying how many were dropped.
+// cleanList cleans each item and keeps at most maxList, saying how many were dropped
+// before the last item, which is always kept (the last source IP is the peer address).
 func cleanList(in []string, limit int) []string {
 	out := make([]string, 0, min(len(in), maxList+1))
 	for i, s := range in {
-		if i == maxList {
-			out = append(out, omittedMarker(len(in)-maxList))
+		if i == maxList-1 && len(in) > maxList {
+			out = append(out, omittedMarker(len(in)-maxList), clean(in[len(in)-1], limit))
 			break
 		}
 		out = append(out, clean(s, limit))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 )
 
@@ -25,6 +26,12 @@ var (
 		Region:    "eu-west-1",
 	}
 )
+
+// sampleIdentity is what the EKS authenticator writes into user.extra for an assumed role.
+var sampleIdentity = audit.Identity{
+	ARN: "arn:aws:sts::111122223333:assumed-role/Developer/alice", CanonicalARN: "arn:aws:iam::111122223333:role/Developer",
+	SessionName: "alice", AccessKeyID: "ASIAQEXAMPLEKEY00001", PrincipalID: "AROAQEXAMPLEROLE0001:alice",
+}
 
 // sampleGroup is a user denied three kinds of create within one window, shaped like the
 // RBAC and admission denials kube-apiserver writes.
@@ -59,6 +66,7 @@ func sampleGroup() Group {
 					`clusterrolebindings.rbac.authorization.k8s.io is forbidden: User "alice" cannot create resource "clusterrolebindings" in API group "rbac.authorization.k8s.io" at the cluster scope`,
 					"2026-05-04T10:40:00.000001Z", "203.0.113.9", "10.0.12.7"),
 				FirstSeen: at(40, 0), LastSeen: at(55, 1),
+				Identity: sampleIdentity,
 			},
 			{
 				Rule: detect.UnauthorizedAccess.ID, Window: window, Key: "k3", Group: "alice", Source: source, Count: 1,
@@ -87,8 +95,14 @@ func TestBuild(t *testing.T) {
 		{"mitre", a.MITRE, MITRE{TechniqueID: "T1204", Technique: "User Execution", Tactic: "Execution"}},
 		{"risk object", a.RiskObject, RiskObject{Field: "user", Type: "user", Value: "alice"}},
 		{"threat objects", len(a.ThreatObjects), 2},
-		{"first threat object", a.ThreatObjects[0], ThreatObject{Field: "src_ip", Type: "ip_address", Value: "10.0.12.7"}},
-		{"second threat object", a.ThreatObjects[1].Value, "203.0.113.9"},
+		{"first threat object", a.ThreatObjects[0], ThreatObject{Field: "src_ip", Type: "ip_address", Value: "10.0.12.7", Origin: OriginPeer, Class: ClassPrivate}},
+		{"second threat object", a.ThreatObjects[1], ThreatObject{Field: "src_ip", Type: "ip_address", Value: "203.0.113.9", Origin: OriginClientSupplied, Class: ClassPublic}},
+		{"user kind", a.UserKind, UserIAM},
+		{"namespaces", a.Namespaces, []string{"kube-system"}},
+		{"identities", a.Identities, []Identity{{Kind: IdentityIAM, ARN: sampleIdentity.ARN, CanonicalARN: sampleIdentity.CanonicalARN,
+			SessionName: "alice", SessionNameCallerChosen: true, AccessKeyID: "ASIAQEXAMPLEKEY00001", PrincipalID: "AROAQEXAMPLEROLE0001:alice",
+			CloudTrailURL: "https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events?AccessKeyId=ASIAQEXAMPLEKEY00001",
+			IAMURL:        "https://console.aws.amazon.com/iam/home#/roles/details/Developer"}}},
 		{"source", a.Source, Source{Cluster: "prod", Account: "111122223333", Region: "eu-west-1",
 			LogGroup: "/aws/eks/prod/cluster", LogStream: "kube-apiserver-audit-0a1b2c3d4e5f"}},
 		{"window", a.Window, Window{Start: window, End: window.Add(time.Hour)}},

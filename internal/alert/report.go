@@ -207,10 +207,7 @@ func renderReport(r Report) (Message, error) {
 	if r.Parts > 1 {
 		s += fmt.Sprintf(" (part %d/%d)", r.Part, r.Parts)
 	}
-	s = subject(s)
-	if len(s) > MaxSubjectChars {
-		s = s[:MaxSubjectChars-3] + "..."
-	}
+	s = fitSubject(subjectASCII(s))
 	return Message{
 		Subject: s, Message: string(body), MessageStructure: "json",
 		MessageAttributes: map[string]Attribute{
