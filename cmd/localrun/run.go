@@ -207,7 +207,8 @@ func printAlert(out io.Writer, i int, n local.Notification) {
 	}
 	row("cluster", "%s (account %s, %s)", a.Source.Cluster, a.Source.Account, a.Source.Region)
 	row("window", "%s to %s UTC", a.Window.Start.Format("2006-01-02 15:04"), a.Window.End.Format("15:04"))
-	row("attempts", "%d in %d %s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal, "aggregate", "aggregates"))
+	row("attempts", "%d in %d %s, %d distinct %s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal, "aggregate", "aggregates"),
+		a.Requests, plural(int(a.Requests), "request", "requests"))
 	ips := make([]string, 0, len(a.ThreatObjects))
 	for _, t := range a.ThreatObjects {
 		ips = append(ips, t.Value+" ("+t.Origin+", "+t.Class+")")

@@ -28,6 +28,7 @@ func TestPrintAlert(t *testing.T) {
 		Source:          alert.Source{Cluster: "prod-cluster", Account: "111122223333", Region: "us-east-1"},
 		Window:          alert.Window{Start: start, End: start.Add(time.Hour)},
 		Attempts:        3,
+		Requests:        3,
 		AggregatesTotal: 2,
 		ThreatObjects: []alert.ThreatObject{{Value: "192.0.2.1", Origin: alert.OriginPeer, Class: alert.ClassPublic},
 			{Value: "10.0.0.1", Origin: alert.OriginClientSupplied, Class: alert.ClassPrivate}},
@@ -54,7 +55,7 @@ func TestPrintAlert(t *testing.T) {
     identity    pod web-1 on node ip-10-0-3-17
     cluster     prod-cluster (account 111122223333, us-east-1)
     window      2026-11-24 08:00 to 09:00 UTC
-    attempts    3 in 2 aggregates
+    attempts    3 in 2 aggregates, 3 distinct requests
     source IPs  192.0.2.1 (peer, public), 10.0.0.1 (client-supplied, private)
     risk        medium, score 49; MITRE   ()
     denied      2x create secrets in namespace kube-system (HTTP 403, stage ResponseComplete)

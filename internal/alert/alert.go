@@ -133,8 +133,13 @@ type Alert struct {
 	Window     Window    `json:"window"`
 	FirstSeen  time.Time `json:"firstSeen"`
 	LastSeen   time.Time `json:"lastSeen"`
-	// Attempts is the sum of the counts of all the group's aggregates.
+	// Attempts is the sum of the counts of all the group's aggregates: audit events, as the
+	// Splunk search counts them.
 	Attempts int64 `json:"attempts"`
+	// Requests is the number of distinct requests among those events: the API server logs
+	// a denied exec, attach or portforward twice (stages ResponseStarted and
+	// ResponseComplete), and those count once here (see DistinctRequests).
+	Requests int64 `json:"requests"`
 	// AggregatesTotal is how many aggregates the group has; Aggregates lists the most
 	// recent first, AggregatesOmitted says how many are not listed.
 	AggregatesTotal   int         `json:"aggregatesTotal"`
@@ -315,6 +320,7 @@ func Build(g Group, opts Options) Alert {
 		a.Late, a.LateSeconds = true, int64(late/time.Second)
 	}
 	a.AggregatesOmitted = a.AggregatesTotal - len(a.Aggregates)
+	a.Requests = DistinctRequests(aggs)
 
 	// Peers first: a forged X-Forwarded-For list can be long, and must not push the
 	// addresses the API server saw out of the alert.
@@ -351,6 +357,28 @@ func Build(g Group, opts Options) Alert {
 	a.SuppressExample = suppressExample(rawUser)
 	a.NextSteps = nextSteps(a, strconv.Quote, func(s string) string { return s }, a.ConsoleURL)
 	return a
+}
+
+// DistinctRequests counts the distinct requests of aggregates. The stages of one request
+// share its every by-field but stage (requestReceivedTimestamp, with microseconds,
+// included; and its auditID), so they fall into aggregates that differ only in stage: for
+// each set of such aggregates the requests are the largest count among its stages, not
+// their sum. The counts are exact under redelivery (the store counts each log event once),
+// so this is too, and needs nothing more stored. An aggregate is one request in practice;
+// two requests alike to the microsecond count as many as the stage seen most often.
+func DistinctRequests(aggs []aggregate.Aggregate) int64 {
+	most := map[string]int64{}
+	for _, ag := range aggs {
+		f := ag.Fields
+		f.Stage = ""
+		k := aggregate.KeyOf(ag.Source, f)
+		most[k] = max(most[k], ag.Count)
+	}
+	var n int64
+	for _, c := range most {
+		n += c
+	}
+	return n
 }
 
 func b2i(b bool) int {

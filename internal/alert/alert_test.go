@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +173,38 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("%s differs from the golden file (run go test -update and review the diff)\ngot:\n%s", path, got)
+	}
+}
+
+// TestDistinctRequests: a denied exec logged at ResponseStarted and ResponseComplete is one
+// request, whatever the number of deliveries that counted it; the alert says so in every
+// channel and keeps the per-event attempts.
+func TestDistinctRequests(t *testing.T) {
+	g := sampleGroup()
+	exec := g.Aggregates[2] // the denied exec, count 1, stage ResponseComplete
+	started := exec
+	started.Key, started.Fields.Stage = "k3-started", "ResponseStarted"
+	g.Aggregates = append(g.Aggregates, started)
+	// Another request alike but for its timestamp is another request.
+	other := exec
+	other.Key, other.Fields.RequestReceivedTimestamp = "k4", "2026-05-04T10:12:00.6Z"
+	g.Aggregates = append(g.Aggregates, other)
+
+	a := Build(g, Options{Now: fixedNow})
+	if a.Attempts != 14 || a.Requests != 13 {
+		t.Errorf("attempts %d, requests %d; want 14 events and 13 requests", a.Attempts, a.Requests)
+	}
+	m, err := Render(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := channels(t, m)
+	for _, name := range []string{"email", "https"} {
+		if !strings.Contains(ch[name], "13 distinct requests (14 audit events: the stages of one exec, attach or portforward count once)") {
+			t.Errorf("%s does not say the requests are counted once:\n%s", name, ch[name])
+		}
+	}
+	if !strings.Contains(ch["sqs"], `"attempts":14`) || !strings.Contains(ch["sqs"], `"requests":13`) {
+		t.Error("the structured alert lacks attempts 14 and requests 13")
 	}
 }

@@ -265,7 +265,7 @@ func chatbotNotification(a Alert) chatbotMessage {
 	if a.PossibleDuplicate {
 		fmt.Fprintf(&d, "*Possible duplicate:* %s\n", duplicateNote)
 	}
-	fmt.Fprintf(&d, "*Attempts:* %d in %d aggregate%s\n", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal))
+	fmt.Fprintf(&d, "*Attempts:* %s\n", attemptsText(a))
 	fmt.Fprintf(&d, "*Source IPs:* %s\n", chatIPs(a))
 	d.WriteString("*Most recent denied requests:*\n")
 
@@ -314,6 +314,7 @@ func chatbotNotification(a Alert) chatbotMessage {
 				"region":    chat(a.Source.Region, maxChatContextValue),
 				"window":    a.Window.Start.Format(time.RFC3339),
 				"attempts":  strconv.FormatInt(a.Attempts, 10),
+				"requests":  strconv.FormatInt(a.Requests, 10),
 				"alertId":   a.ID,
 			},
 		},
@@ -365,6 +366,16 @@ func chatIPs(a Alert) string {
 		return "-"
 	}
 	return strings.Join(ips, ", ")
+}
+
+// attemptsText says how many distinct requests were denied, and how many audit events
+// (the Splunk count) and aggregates they make.
+func attemptsText(a Alert) string {
+	s := fmt.Sprintf("%d distinct request%s", a.Requests, plural(int(a.Requests)))
+	if a.Requests != a.Attempts {
+		s += fmt.Sprintf(" (%d audit events: the stages of one exec, attach or portforward count once)", a.Attempts)
+	}
+	return s + fmt.Sprintf(" in %d aggregate%s", a.AggregatesTotal, plural(a.AggregatesTotal))
 }
 
 // addressNote says where an address comes from and what kind it is, in words.
@@ -531,7 +542,7 @@ func emailText(a Alert) string {
 	}
 	line("First seen", stamp(a.FirstSeen))
 	line("Last seen", stamp(a.LastSeen))
-	line("Attempts", fmt.Sprintf("%d in %d aggregate%s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal)))
+	line("Attempts", attemptsText(a))
 	b.WriteString("\nNext steps:\n")
 	// The example is inert as written (celString); the console link is the renderer's own.
 	for i, s := range nextSteps(a, emailQuoted, func(s string) string { return s }, a.ConsoleURL) {
