@@ -167,6 +167,8 @@ type Alert struct {
 	RiskMessage string `json:"riskMessage"`
 	// Escalation says what grew since the previous alert of the group (updates only).
 	Escalation *Escalation `json:"escalation,omitempty"`
+	// Flood lists the folded users of a "many users" alert (KindFlood only).
+	Flood *Flood `json:"flood,omitempty"`
 }
 
 // RuleRef names the detection rule.

@@ -244,6 +244,9 @@ func chatbotNotification(a Alert) chatbotMessage {
 
 	var d strings.Builder
 	fmt.Fprintf(&d, "*User:* %s (%s)\n", user, a.UserKind)
+	if a.Flood != nil {
+		fmt.Fprintf(&d, "*Many users:* %s\n", floodText(a.Flood, func(s string) string { return cv(s, maxChatValue) }))
+	}
 	for i, id := range a.Identities {
 		if i == maxChatIdentities {
 			fmt.Fprintf(&d, "_%d more identit%s in the e-mail and JSON alert._\n", len(a.Identities)-i+a.IdentitiesOmitted, pluralY(len(a.Identities)-i+a.IdentitiesOmitted))
@@ -378,6 +381,21 @@ func attemptsText(a Alert) string {
 	return s + fmt.Sprintf(" in %d aggregate%s", a.AggregatesTotal, plural(a.AggregatesTotal))
 }
 
+// floodText lists the folded users of a "many users" alert.
+func floodText(f *Flood, value func(string) string) string {
+	s := fmt.Sprintf("%d or more alert groups in this window, the first %d alerted one by one; folded here, most attempts first:", f.Groups, f.MaxGroups)
+	for i, u := range f.Users {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprintf(" %s (%d)", value(u.User), u.Attempts)
+	}
+	if f.UsersOmitted > 0 {
+		s += fmt.Sprintf(" and %d more", f.UsersOmitted)
+	}
+	return s
+}
+
 // addressNote says where an address comes from and what kind it is, in words.
 func addressNote(t ThreatObject) string {
 	origin := "peer, seen by the API server"
@@ -431,6 +449,9 @@ func identityLines(id Identity, value func(string) string) [][2]string {
 // from the audit log for the channel, code formats an expression to copy; url is the
 // console link, never cut.
 func nextSteps(a Alert, value, code func(string) string, url string) []string {
+	if a.Flood != nil {
+		return floodSteps(a.Flood, url)
+	}
 	uid := "-"
 	if len(a.Aggregates) > 0 {
 		uid = a.Aggregates[0].Fields.UID
@@ -517,6 +538,9 @@ func emailText(a Alert) string {
 	}
 	line("Source IPs", strings.Join(ips, ", "))
 	line("User kind", string(a.UserKind))
+	if a.Flood != nil {
+		line("Many users", floodText(a.Flood, ev))
+	}
 	for _, id := range a.Identities {
 		b.WriteString("\n")
 		for _, kv := range identityLines(id, ev) {

@@ -29,7 +29,10 @@ const (
 	DefaultClaimLease            = 30 * time.Second
 	DefaultWriteConcurrency      = store.DefaultConcurrency
 	DefaultMaxAggregatesPerAlert = 20
-	MaxWriteConcurrency          = 64
+	// DefaultMaxGroups is ALERT_MAX_GROUPS when it is not set: alert groups per log group
+	// and window that get an alert of their own before the others are folded into one.
+	DefaultMaxGroups    = 20
+	MaxWriteConcurrency = 64
 	// DefaultEscalateAt are the thresholds of ESCALATE_AT when it is not set.
 	DefaultEscalateAt = "10,100,1000"
 )
@@ -68,6 +71,10 @@ type Config struct {
 	// MaxAggregatesPerAlert bounds the aggregates listed in one alert
 	// (MAX_AGGREGATES_PER_ALERT); the others are counted in totals only.
 	MaxAggregatesPerAlert int
+	// MaxGroups is the flood guard (ALERT_MAX_GROUPS): per log group and window, the alert
+	// groups that get an alert of their own; the others are folded into one "many users"
+	// alert, published once.
+	MaxGroups int
 	// LogLevel is the minimum level logged: Lambda's AWS_LAMBDA_LOG_LEVEL (the template's
 	// ApplicationLogLevel), else LOG_LEVEL.
 	LogLevel slog.Level
@@ -104,6 +111,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ClaimLease:            l.duration("CLAIM_LEASE", DefaultClaimLease),
 		WriteConcurrency:      l.positive("WRITE_CONCURRENCY", DefaultWriteConcurrency, MaxWriteConcurrency),
 		MaxAggregatesPerAlert: l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
+		MaxGroups:             l.positive("ALERT_MAX_GROUPS", DefaultMaxGroups, 100000),
 		LogLevel:              l.logLevel("LOG_LEVEL"),
 		Region:                strings.TrimSpace(getenv("AWS_REGION")),
 		EscalateAt:            l.thresholds("ESCALATE_AT"),

@@ -32,6 +32,7 @@ func TestLoad(t *testing.T) {
 		ClaimLease:            30 * time.Second,
 		WriteConcurrency:      8,
 		MaxAggregatesPerAlert: 20,
+		MaxGroups:             20,
 		LogLevel:              slog.LevelInfo,
 		Region:                "eu-west-1",
 		EscalateAt:            []int64{10, 100, 1000},
@@ -83,6 +84,7 @@ func TestLoad(t *testing.T) {
 			"CLAIM_LEASE":              "5m",
 			"WRITE_CONCURRENCY":        "16",
 			"MAX_AGGREGATES_PER_ALERT": "50",
+			"ALERT_MAX_GROUPS":         "5",
 			"LOG_LEVEL":                "debug",
 		}), func(c *config.Config) {
 			c.MaxDecompressedBytes = 1 << 20
@@ -92,6 +94,7 @@ func TestLoad(t *testing.T) {
 			c.ClaimLease = 5 * time.Minute
 			c.WriteConcurrency = 16
 			c.MaxAggregatesPerAlert = 50
+			c.MaxGroups = 5
 			c.LogLevel = slog.LevelDebug
 		}},
 	} {

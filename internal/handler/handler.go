@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,11 @@ func maybePublished(err error) bool {
 	return errors.As(err, &p) && p.PossiblyPublished()
 }
 
+// FloodGuard decides which alert groups get an alert of their own; *store.Store satisfies it.
+type FloodGuard interface {
+	Admit(ctx context.Context, g store.GroupKey, owner, logGroup string, max int) (store.Admission, error)
+}
+
 // Publisher sends one alert; *notify.Publisher satisfies it.
 type Publisher interface {
 	Publish(ctx context.Context, m alert.Message) (messageID string, err error)
@@ -120,6 +126,15 @@ type Options struct {
 	RenderEscalation func(alert.Group, alert.Escalation) (alert.Message, error)
 	// Report configures the hourly report (InvokeReport).
 	Report ReportOptions
+	// Flood and MaxGroups are the flood guard (ALERT_MAX_GROUPS): per log group and
+	// window, at most MaxGroups alert groups get an alert of their own; the others are
+	// folded into one "many users" alert, published once. Off when Flood is nil or
+	// MaxGroups is 0 or less.
+	Flood     FloodGuard
+	MaxGroups int
+	// RenderFlood builds the SNS message of a "many users" alert; nil means
+	// alert.BuildFlood then alert.Render with the Alert options.
+	RenderFlood func(g alert.Group, maxGroups, groups int) (alert.Message, error)
 }
 
 // Handler handles Lambda invocations. It is safe for concurrent use.
@@ -159,6 +174,12 @@ func New(opts Options) *Handler {
 		alertOpts := opts.Alert
 		opts.Render = func(g alert.Group) (alert.Message, error) {
 			return alert.Render(alert.Build(g, alertOpts))
+		}
+	}
+	if opts.RenderFlood == nil {
+		alertOpts := opts.Alert
+		opts.RenderFlood = func(g alert.Group, maxGroups, groups int) (alert.Message, error) {
+			return alert.Render(alert.BuildFlood(g, maxGroups, groups, alertOpts))
 		}
 	}
 	if opts.RenderEscalation == nil {
@@ -253,17 +274,33 @@ func (h *Handler) deliver(ctx context.Context, aggs []aggregate.Aggregate, sum *
 	errs := make([]error, len(groups))
 	sem := make(chan struct{}, h.opts.Concurrency)
 	var wg sync.WaitGroup
+	var folded foldedGroups
 	for i, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if errs[i] = h.alertGroup(ctx, g, aggs, sum); errs[i] != nil {
+			if errs[i] = h.alertGroup(ctx, g, aggs, &folded, sum); errs[i] != nil {
 				sum.failed.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
+	// The "many users" alert of each log group whose groups this delivery folded (after
+	// the groups, so that it lists all of them). Its failure fails the folded groups, so
+	// that the retry of the delivery sends it.
+	for fk, fgs := range folded.byLog {
+		if err := h.alertFlood(ctx, fk, fgs, aggs, sum); err != nil {
+			sum.failed.Add(1)
+			for _, g := range fgs.groups {
+				for i := range groups {
+					if groups[i] == g && errs[i] == nil {
+						errs[i] = err
+					}
+				}
+			}
+		}
+	}
 	var failed map[store.GroupKey]bool
 	for i, err := range errs {
 		if err != nil {
@@ -293,13 +330,17 @@ func groupsOf(aggs []aggregate.Aggregate) []store.GroupKey {
 // alertGroup counts group g's new log events in its running total, claims its first
 // alert and, if this invocation wins the claim, publishes it; then it publishes the
 // updates of the thresholds the total has crossed (see escalate).
-func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, sum *summary) error {
+func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, folded *foldedGroups, sum *summary) error {
 	var total int64
 	if h.opts.Lifecycle != nil {
 		var err error
+		// Folded groups are counted too: the window index is what the report reads.
 		if total, err = h.opts.Lifecycle.CountGroup(ctx, g, aggs); err != nil {
 			return err
 		}
+	}
+	if admitted, err := h.admit(ctx, g, aggs, folded); err != nil || !admitted {
+		return err
 	}
 	first, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
 		return h.opts.Store.Claim(ctx, g, lease)
@@ -554,4 +595,90 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		}
 	}
 	h.opts.Logger.LogAttrs(ctx, level, "invocation", attrs...)
+}
+
+// floodKey is one log group in one window: the scope of the flood guard.
+type floodKey struct {
+	rule            string
+	window          time.Time
+	owner, logGroup string
+}
+
+// foldedGroup lists the groups of one delivery folded into a log group's "many users"
+// alert, and the most groups the flood item counted for them.
+type foldedGroup struct {
+	groups []store.GroupKey
+	count  int
+}
+
+// foldedGroups collects the folded groups of one delivery; safe for concurrent use.
+type foldedGroups struct {
+	mu    sync.Mutex
+	byLog map[floodKey]*foldedGroup
+}
+
+func (f *foldedGroups) add(k floodKey, g store.GroupKey, count int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byLog == nil {
+		f.byLog = map[floodKey]*foldedGroup{}
+	}
+	fg := f.byLog[k]
+	if fg == nil {
+		fg = &foldedGroup{}
+		f.byLog[k] = fg
+	}
+	fg.groups = append(fg.groups, g)
+	fg.count = max(fg.count, count)
+}
+
+// admit asks the flood guard whether g gets an alert of its own; a folded group is added
+// to folded. Without a flood guard every group is admitted.
+func (h *Handler) admit(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, folded *foldedGroups) (bool, error) {
+	if h.opts.Flood == nil || h.opts.MaxGroups <= 0 {
+		return true, nil
+	}
+	src := sourceOf(g, aggs)
+	adm, err := h.opts.Flood.Admit(ctx, g, src.Owner, src.LogGroup, h.opts.MaxGroups)
+	if err != nil {
+		return false, err
+	}
+	if !adm.Admitted {
+		folded.add(floodKey{g.Rule, g.Window, src.Owner, src.LogGroup}, g, adm.Groups)
+	}
+	return adm.Admitted, nil
+}
+
+// sourceOf returns the source of group g's aggregates in aggs (a group is within one
+// account and log group).
+func sourceOf(g store.GroupKey, aggs []aggregate.Aggregate) aggregate.Source {
+	for _, a := range aggs {
+		if store.GroupOf(a) == g {
+			return a.Source
+		}
+	}
+	return aggregate.Source{}
+}
+
+// alertFlood publishes, once per log group and window, the "many users" alert, built from
+// this delivery's aggregates of the folded groups fg.
+func (h *Handler) alertFlood(ctx context.Context, k floodKey, fg *foldedGroup, aggs []aggregate.Aggregate, sum *summary) error {
+	key := store.GroupKey{Rule: k.rule, Window: k.window, Group: alert.FloodGroupKey(k.owner, k.logGroup)}
+	var mine []aggregate.Aggregate
+	for _, a := range aggs {
+		if slices.Contains(fg.groups, store.GroupOf(a)) {
+			mine = append(mine, a)
+		}
+	}
+	_, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
+		return h.opts.Store.Claim(ctx, key, lease)
+	}, func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+		msg, err := h.opts.RenderFlood(alert.Group{Rule: h.opts.Rule, Window: k.window, Key: key.Group, Aggregates: mine, PossibleDuplicate: possibleDuplicate},
+			h.opts.MaxGroups, fg.count)
+		if err != nil {
+			return alert.Message{}, store.Snapshot{}, fmt.Errorf("render the many-users alert %s: %w", key.PartitionKey(), err)
+		}
+		return msg, store.SnapshotOf(mine), nil
+	}, &sum.published, sum)
+	return err
 }
