@@ -8,6 +8,7 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 )
 
@@ -34,9 +35,9 @@ func TestPrintAlert(t *testing.T) {
 			{Value: "10.0.0.1", Origin: alert.OriginClientSupplied, Class: alert.ClassPrivate}},
 		UserKind: alert.UserIAM,
 		Identities: []alert.Identity{
-			{Kind: alert.IdentityIAM, CanonicalARN: "arn:aws:iam::111122223333:role/Developer", SessionName: "alice", AccessKeyID: "ASIAQEXAMPLEKEY00001",
+			{Kind: alert.IdentityIAM, Identity: audit.Identity{CanonicalARN: "arn:aws:iam::111122223333:role/Developer", SessionName: "alice", AccessKeyID: "ASIAQEXAMPLEKEY00001"},
 				CloudTrailURL: "https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events?AccessKeyId=ASIAQEXAMPLEKEY00001"},
-			{Kind: alert.IdentityServiceAccount, PodName: "web-1", NodeName: "ip-10-0-3-17"},
+			{Kind: alert.IdentityServiceAccount, Identity: audit.Identity{PodName: "web-1", NodeName: "ip-10-0-3-17"}},
 		},
 		Severity:  alert.SeverityMedium,
 		RiskScore: 49,

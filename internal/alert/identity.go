@@ -24,22 +24,11 @@ const (
 // value; the links are built here from values of a checked shape, percent-encoded.
 type Identity struct {
 	Kind string `json:"kind"` // IdentityIAM or IdentityServiceAccount
-	// ARN is the caller as STS answered (an assumed-role ARN names the session).
-	ARN string `json:"arn,omitempty"`
-	// CanonicalARN is the IAM role or user.
-	CanonicalARN string `json:"canonicalArn,omitempty"`
-	// SessionName is the role session name. SessionNameCallerChosen is true whenever it is
-	// set: the caller chose it when assuming the role, so it is no proof of a person.
-	SessionName             string `json:"sessionName,omitempty"`
-	SessionNameCallerChosen bool   `json:"sessionNameCallerChosen,omitempty"`
-	AccessKeyID             string `json:"accessKeyId,omitempty"`
-	PrincipalID             string `json:"principalId,omitempty"`
-	// PodName, PodUID and NodeName are where a service-account token was used from;
-	// CredentialID identifies the token.
-	PodName      string `json:"podName,omitempty"`
-	PodUID       string `json:"podUid,omitempty"`
-	NodeName     string `json:"nodeName,omitempty"`
-	CredentialID string `json:"credentialId,omitempty"`
+	// The identifiers (see audit.Identity), each cleaned.
+	audit.Identity
+	// SessionNameCallerChosen is true whenever SessionName is set: the caller chose it
+	// when assuming the role, so it is no proof of a person.
+	SessionNameCallerChosen bool `json:"sessionNameCallerChosen,omitempty"`
 	// CloudTrailURL opens CloudTrail event history in the alert's region for the access key
 	// id, or else for the session name (CloudTrail's user name of an assumed role).
 	CloudTrailURL string `json:"cloudTrailUrl,omitempty"`
@@ -74,18 +63,16 @@ func identityOf(id audit.Identity, region string) Identity {
 	if id.PodName != "" || id.PodUID != "" || id.NodeName != "" || id.CredentialID != "" {
 		kind = IdentityServiceAccount
 	}
+	cleaned := audit.Identity{
+		ARN: clean(id.ARN, maxName), CanonicalARN: clean(id.CanonicalARN, maxName), SessionName: clean(id.SessionName, maxName),
+		AccessKeyID: clean(id.AccessKeyID, maxName), PrincipalID: clean(id.PrincipalID, maxName),
+		PodName: clean(id.PodName, maxName), PodUID: clean(id.PodUID, maxName), NodeName: clean(id.NodeName, maxName),
+		CredentialID: clean(id.CredentialID, maxName),
+	}
 	return Identity{
 		Kind:                    kind,
-		ARN:                     clean(id.ARN, maxName),
-		CanonicalARN:            clean(id.CanonicalARN, maxName),
-		SessionName:             clean(id.SessionName, maxName),
+		Identity:                cleaned,
 		SessionNameCallerChosen: id.SessionName != "",
-		AccessKeyID:             clean(id.AccessKeyID, maxName),
-		PrincipalID:             clean(id.PrincipalID, maxName),
-		PodName:                 clean(id.PodName, maxName),
-		PodUID:                  clean(id.PodUID, maxName),
-		NodeName:                clean(id.NodeName, maxName),
-		CredentialID:            clean(id.CredentialID, maxName),
 		CloudTrailURL:           CloudTrailURL(region, id.AccessKeyID, id.SessionName),
 		IAMURL:                  IAMURL(id.CanonicalARN),
 	}

@@ -64,7 +64,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestUserKindOf(t *testing.T) {
-	iam := []Identity{{Kind: IdentityIAM, CanonicalARN: "arn:aws:iam::111122223333:role/Developer"}}
+	iam := []Identity{{Kind: IdentityIAM, Identity: audit.Identity{CanonicalARN: "arn:aws:iam::111122223333:role/Developer"}}}
 	for _, tc := range []struct {
 		user, uid string
 		groups    []string
