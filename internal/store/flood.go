@@ -76,12 +76,13 @@ func (s *Store) Admit(ctx context.Context, g GroupKey, owner, logGroup string, m
 	if _, ok := conditionFailed(err); !ok {
 		return Admission{}, fmt.Errorf("admit group %s: %w", g.PartitionKey(), err)
 	}
-	// Full: count the group among the folded ones (a set, so a redelivery adds nothing).
+	// Full: count the group among the folded ones (a set, so a redelivery adds nothing),
+	// and restart the item's retention as every sighting does (see Expiry).
 	e = newExpr()
 	out, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              key(pk, skFloodSlots),
-		UpdateExpression: aws.String("ADD " + e.name(attrOverflow) + " " + e.value(member)),
+		UpdateExpression: aws.String("SET " + e.set(attrExpiresAt, s.expiresAt(g.Window)) + " ADD " + e.name(attrOverflow) + " " + e.value(member)),
 		ConditionExpression: aws.String("attribute_not_exists(" + e.name(attrOverflow) + ") OR size(" + e.name(attrOverflow) + ") < " +
 			e.value(num(MaxOverflowGroups))),
 		ExpressionAttributeNames:            e.names,

@@ -409,3 +409,50 @@ func distinctFirstFive() []string {
 	}
 	return out
 }
+
+// TestAdmit: at most max groups are admitted per log group and window, whatever the
+// concurrency; a group gets the same answer every time; other log groups and windows have
+// their own slots.
+func TestAdmit(t *testing.T) {
+	db := localtest.DynamoDBForTest(t)
+	f := newFixture(t, db)
+	ctx := context.Background()
+	const max = 3
+	gk := func(i int) store.GroupKey {
+		return store.GroupKey{Rule: detect.UnauthorizedAccess.ID, Window: window, Group: fmt.Sprintf("group-%02d", i)}
+	}
+	admitted := make([]bool, 12)
+	var wg sync.WaitGroup
+	errs := make([]error, len(admitted))
+	for i := range admitted {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := f.store.Admit(ctx, gk(i), "111122223333", "/aws/eks/prod/cluster", max)
+			admitted[i], errs[i] = a.Admitted, err
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for i, ok := range admitted {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if ok {
+			n++
+		}
+	}
+	if n != max {
+		t.Fatalf("%d groups admitted, want %d", n, max)
+	}
+	for i, want := range admitted {
+		a, err := f.store.Admit(ctx, gk(i), "111122223333", "/aws/eks/prod/cluster", max)
+		if err != nil || a.Admitted != want || a.Groups != len(admitted) {
+			t.Errorf("group %d again: %+v, %v; want admitted %v among %d groups", i, a, err, want, len(admitted))
+		}
+	}
+	other, err := f.store.Admit(ctx, gk(99), "111122223333", "/aws/eks/staging/cluster", max)
+	if err != nil || !other.Admitted {
+		t.Errorf("another log group: %+v, %v; want admitted", other, err)
+	}
+}
