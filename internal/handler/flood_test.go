@@ -91,6 +91,13 @@ func TestFloodGuard(t *testing.T) {
 	if own != maxGroups || many != 1 || len(notes) > maxGroups+1 {
 		t.Errorf("%d alerts: %d of their own and %d many-users; want %d and 1", len(notes), own, many, maxGroups)
 	}
+	var folded float64
+	for _, s := range r.summaries(t) {
+		folded += s["groupsFolded"].(float64)
+	}
+	if folded != 4*(users-maxGroups) {
+		t.Errorf("summaries report %v groups folded, want %d (each folded group in two deliveries, in both rounds)", folded, 4*(users-maxGroups))
+	}
 	// Nothing is lost from the table: every user's event is counted, once.
 	counts := r.counts(t, names...)
 	var total int64

@@ -209,6 +209,8 @@ type summary struct {
 	unrecorded atomic.Int64
 	// escalations counts updates published.
 	escalations atomic.Int64
+	// folded counts the alert groups the flood guard folded into a "many users" alert.
+	folded atomic.Int64
 	// records and recordsFailed count the Kinesis records of the batch and those reported
 	// as failed (both 0 for a CloudWatch Logs event).
 	records       int
@@ -340,6 +342,9 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggre
 		}
 	}
 	if admitted, err := h.admit(ctx, g, aggs, folded); err != nil || !admitted {
+		if err == nil {
+			sum.folded.Add(1)
+		}
 		return err
 	}
 	first, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
@@ -567,6 +572,7 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int("alertGroups", sum.groups),
 		slog.Int64("alertsPublished", sum.published.Load()),
 		slog.Int64("escalationsPublished", sum.escalations.Load()),
+		slog.Int64("groupsFolded", sum.folded.Load()),
 		slog.Int64("alreadySent", sum.alreadySent.Load()),
 		slog.Int64("heldByOther", sum.heldByOther.Load()),
 		slog.Int64("groupsFailed", sum.failed.Load()),
