@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
 // truncatedSuffix ends a log event that CloudWatch Logs cut at its size limit.
@@ -198,7 +200,12 @@ func decodeString(raw []byte, dst *string) bool {
 		*dst = string(c)
 		return true
 	}
-	return json.Unmarshal(raw, dst) == nil
+	v, err := jsonstring.Unescape(raw[1 : len(raw)-1])
+	if err != nil {
+		return false
+	}
+	*dst = string(v)
+	return true
 }
 
 // decoder reads typed values out of objects, keeping the first type error.

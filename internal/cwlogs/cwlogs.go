@@ -12,6 +12,8 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
 // MessageType says whether a payload carries log events or is a health check.
@@ -118,7 +120,7 @@ func (e LogEvent) Text() ([]byte, error) {
 			msg = msg[:end]
 		}
 	}
-	return unescape(msg)
+	return jsonstring.Unescape(msg)
 }
 
 // Decoder decodes Lambda events; the zero value uses DefaultMaxDecompressedBytes.

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
 // Decode decodes a raw Lambda event: a CloudWatch Logs subscription event or a Kinesis
@@ -144,7 +146,7 @@ func (d *Decoder) decodeData(data []byte, limit int64) error {
 func (d *Decoder) compressed(data []byte) ([]byte, error) {
 	if bytes.IndexByte(data, '\\') >= 0 {
 		// JSON writers may escape '/' as "\/"; base64 has no other character to escape.
-		u, err := unescape(data)
+		u, err := jsonstring.Unescape(data)
 		if err != nil {
 			return nil, fmt.Errorf("unescape base64 data: %w", err)
 		}

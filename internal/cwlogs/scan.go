@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
 // scanner is a minimal JSON tokenizer over a byte slice. It never allocates: strings are
@@ -118,7 +120,7 @@ func (s *scanner) text() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	u, err := unescape(raw)
+	u, err := jsonstring.Unescape(raw)
 	return u, err == nil
 }
 

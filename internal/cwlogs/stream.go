@@ -3,6 +3,8 @@ package cwlogs
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
 // DefaultMaxLineBytes is the default bound on the bytes of one log message held at once
@@ -123,7 +125,7 @@ func (d *Decoder) streamPayload(bound int64, sink Sink) (Payload, bool) {
 		if !ok {
 			return false
 		}
-		v, err := unescape(raw)
+		v, err := jsonstring.Unescape(raw)
 		*dst = string(v)
 		return err == nil
 	}
@@ -240,7 +242,7 @@ func (d *Decoder) record(bound int64, sink Sink) bool {
 			if !ok {
 				return false
 			}
-			v, err := unescape(raw)
+			v, err := jsonstring.Unescape(raw)
 			d.idBuf = append(d.idBuf[:0], v...)
 			return err == nil
 		case "timestamp":

@@ -3,6 +3,8 @@ package cwlogs
 import (
 	"bytes"
 	"io"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
 // window is a JSON tokenizer over an inflating reader: the inflated bytes pass through one
@@ -230,7 +232,7 @@ func (w *window) key() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	k, err := unescape(raw)
+	k, err := jsonstring.Unescape(raw)
 	if err != nil {
 		return nil, false
 	}

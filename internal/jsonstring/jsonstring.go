@@ -1,4 +1,8 @@
-package cwlogs
+// Package jsonstring decodes the content of JSON strings exactly as encoding/json does,
+// without reflection or a second validation pass. The subscription decoder (the message
+// of each log event) and the audit parser (escaped values) share it; FuzzUnescape holds it
+// to encoding/json.
+package jsonstring
 
 import (
 	"errors"
@@ -6,13 +10,13 @@ import (
 	"unicode/utf8"
 )
 
-// errBadString is returned for the content of a JSON string that encoding/json would reject.
-var errBadString = errors.New("invalid JSON string")
+// ErrBadString is returned for the content of a JSON string that encoding/json would reject.
+var ErrBadString = errors.New("invalid JSON string")
 
-// unescape decodes the content of a JSON string (the bytes between the quotes) exactly as
+// Unescape decodes the content of a JSON string (the bytes between the quotes) exactly as
 // encoding/json does: invalid UTF-8 and unpaired surrogates become U+FFFD, raw control
 // characters and unknown escapes are errors. Input that needs no change is returned as is.
-func unescape(raw []byte) ([]byte, error) {
+func Unescape(raw []byte) ([]byte, error) {
 	i := 0
 	for i < len(raw) {
 		c := raw[i]
@@ -39,7 +43,7 @@ func unescape(raw []byte) ([]byte, error) {
 		switch {
 		case c == '\\':
 			if i+1 >= len(raw) {
-				return nil, errBadString
+				return nil, ErrBadString
 			}
 			switch raw[i+1] {
 			case '"', '\\', '/':
@@ -57,7 +61,7 @@ func unescape(raw []byte) ([]byte, error) {
 			case 'u':
 				r, ok := hex4(raw[i+2:])
 				if !ok {
-					return nil, errBadString
+					return nil, ErrBadString
 				}
 				i += 6
 				if utf16.IsSurrogate(r) {
@@ -75,11 +79,11 @@ func unescape(raw []byte) ([]byte, error) {
 				out = utf8.AppendRune(out, r)
 				continue
 			default:
-				return nil, errBadString
+				return nil, ErrBadString
 			}
 			i += 2
 		case c == '"' || c < ' ':
-			return nil, errBadString
+			return nil, ErrBadString
 		case c < utf8.RuneSelf:
 			out = append(out, c)
 			i++
