@@ -70,14 +70,15 @@ func (h *Handler) InvokeReport(ctx context.Context, payload []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	var sum summary
-	parts, err := h.report(ctx, window, &sum)
+	sum := h.newSummary()
+	parts, err := h.report(ctx, window, sum)
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
 		slog.String("window", window.Format(time.RFC3339)), slog.Int("parts", parts),
 		slog.Int64("partsPublished", sum.published.Load()), slog.Int64("alreadySent", sum.alreadySent.Load()),
 		slog.Int64("publishOutcomeUnknown", sum.unknown.Load()), slog.Int64("possibleDuplicates", sum.duplicates.Load()),
 	}
+	attrs = append(attrs, h.outputAttrs(sum)...)
 	if err != nil {
 		level = slog.LevelError
 		attrs = append(attrs, slog.String("error", err.Error()))
@@ -107,11 +108,13 @@ func (h *Handler) report(ctx context.Context, window time.Time, sum *summary) (i
 		return 0, fmt.Errorf("render report of %s: %w", window.Format(time.RFC3339), err)
 	}
 	for i, m := range msgs {
-		_, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
+		build := func(bool) (alert.Message, store.Snapshot, error) { return m, store.Snapshot{}, nil }
+		c, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
 			return r.ClaimReportPart(ctx, h.opts.Rule.ID, window, i+1, lease)
-		}, func(bool) (alert.Message, store.Snapshot, error) {
-			return m, store.Snapshot{}, nil
-		}, &sum.published, sum)
+		}, build, h.sns(sum, &sum.published), sum)
+		if err == nil {
+			err = h.sendOutputs(ctx, alert.KindReport, c, build, sum)
+		}
 		if err != nil {
 			return len(msgs), err
 		}
