@@ -72,7 +72,7 @@ func Entry(m alert.Message, bus string) (types.PutEventsRequestEntry, error) {
 		e.Time = aws.Time(head.GeneratedAt)
 	}
 	if s := head.Source; s.Cluster != "" && s.Region != "" && s.Account != "" {
-		e.Resources = append(e.Resources, finding.ClusterARN("", s.Region, s.Account, s.Cluster))
+		e.Resources = append(e.Resources, finding.ClusterARN(finding.PartitionOf(s.Region), s.Region, s.Account, s.Cluster))
 	}
 	return e, nil
 }

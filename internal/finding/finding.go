@@ -58,6 +58,17 @@ func (t Target) partition() string {
 	return t.Partition
 }
 
+// PartitionOf returns the partition of region: aws-cn, aws-us-gov or aws.
+func PartitionOf(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
+
 // ProductARN is the ARN of the account's default product, the one custom integrations
 // import findings under.
 func (t Target) ProductARN() string {
@@ -66,9 +77,6 @@ func (t Target) ProductARN() string {
 
 // ClusterARN is the ARN of the EKS cluster named cluster in region and account.
 func ClusterARN(partition, region, account, cluster string) string {
-	if partition == "" {
-		partition = "aws"
-	}
 	return "arn:" + partition + ":eks:" + region + ":" + account + ":cluster/" + cluster
 }
 
@@ -188,8 +196,8 @@ func resources(a alert.Alert) []types.Resource {
 	if s.Cluster != "" && s.Account != "" && s.Region != "" {
 		return []types.Resource{{
 			Type:      aws.String("AwsEksCluster"),
-			Id:        aws.String(ClusterARN("", s.Region, s.Account, s.Cluster)),
-			Partition: types.PartitionAws,
+			Id:        aws.String(ClusterARN(PartitionOf(s.Region), s.Region, s.Account, s.Cluster)),
+			Partition: types.Partition(PartitionOf(s.Region)),
 			Region:    aws.String(s.Region),
 		}}
 	}
