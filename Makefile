@@ -58,7 +58,7 @@ events: ## Regenerate the sample Lambda events in events/ from events/raw/
 	$(GO) run ./cmd/mkevents
 
 .PHONY: run
-run: ## Run the real function locally (RIE + DynamoDB Local + moto_server) on a sample event, twice
+run: ## Run the real functions locally (RIE + DynamoDB Local + moto_server): a sample event twice, an escalation, the hourly report
 	$(GO) run ./cmd/localrun
 
 .PHONY: invoke

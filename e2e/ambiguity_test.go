@@ -119,6 +119,9 @@ func drainAlerts(ctx context.Context, t *testing.T, stack *local.FunctionStack) 
 		if err := json.Unmarshal([]byte(n.Message), &a); err != nil {
 			t.Fatalf("not a structured alert: %v", err)
 		}
+		if n.MessageAttributes["alertKind"].Value != string(a.Kind) || n.MessageAttributes["alertId"].Value != a.ID {
+			t.Errorf("message %q: attributes %+v disagree with the alert (%s, id %s)", n.Subject, n.MessageAttributes, a.Kind, a.ID)
+		}
 		out = append(out, a)
 	}
 	return out

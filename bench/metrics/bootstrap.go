@@ -118,33 +118,11 @@ func PeakRSS(ctx context.Context, bootstrap string, event []byte, env ...string)
 	if _, err := s.Emulator.Invoke(ctx, event); err != nil {
 		return 0, fmt.Errorf("invoke the bootstrap: %w", err)
 	}
-	pid, err := processOf(bootstrap)
+	pid, err := local.ProcessOf(bootstrap)
 	if err != nil {
 		return 0, err
 	}
 	return statusKB(pid, "VmHWM")
-}
-
-// processOf finds the running process whose executable is path.
-func processOf(path string) (int, error) {
-	want, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return 0, fmt.Errorf("find the bootstrap process: %w", err)
-	}
-	dirs, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, fmt.Errorf("find the bootstrap process: %w", err)
-	}
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		if exe, err := os.Readlink(filepath.Join("/proc", d.Name(), "exe")); err == nil && exe == want {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("find the bootstrap process: no process runs %s", want)
 }
 
 // statusKB reads a "kB" field of /proc/<pid>/status, in bytes.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -37,6 +38,34 @@ func DistinctRequests(seed uint64, n int) workload.Delivery {
 		kinds[i] = workload.KindForbiddenCreate
 	}
 	return workload.New(seed).Wrap(lines, kinds)
+}
+
+// LongLines builds a delivery of n denied creates of about size bytes each, by one user:
+// a request URI carries the length, before verb, as a client's long query string would.
+// The query repeats a short random run, so the delivery compresses to what a Lambda event
+// can carry (a client's query string can be just as repetitive).
+func LongLines(n, size int) workload.Delivery {
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(size)))
+	start := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	lines := make([][]byte, n)
+	kinds := make([]workload.Kind, n)
+	query := make([]byte, size)
+	for i := range lines {
+		for j := range query {
+			if j < 16 {
+				query[j] = 'a' + byte(rng.IntN(26))
+			} else {
+				query[j] = query[j%16]
+			}
+		}
+		at := start.Add(time.Duration(i) * time.Millisecond).Format("2006-01-02T15:04:05.000000Z")
+		lines[i] = fmt.Appendf(nil, `{"kind":"Event","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets?q=%s","verb":"create",`+
+			`"user":{"username":"mallory","groups":["system:authenticated"]},"sourceIPs":["198.51.100.7"],"userAgent":"curl/8.5.0",`+
+			`"objectRef":{"resource":"secrets","namespace":"default"},"responseStatus":{"reason":"Forbidden","code":403},"requestReceivedTimestamp":"%s"}`,
+			query, at)
+		kinds[i] = workload.KindForbiddenCreate
+	}
+	return workload.New(uint64(n)).Wrap(lines, kinds)
 }
 
 // HostileResult is what one delivery cost the real handler, and what it stored.

@@ -1,8 +1,10 @@
-// Command localrun runs the real Lambda function on this machine, without Docker and
-// without an AWS account: it builds the bootstrap, starts DynamoDB Local, moto_server (SNS
-// and SQS) and the AWS Lambda Runtime Interface Emulator on free loopback ports, delivers a
-// sample CloudWatch Logs event twice and prints the alerts a subscriber of the topic
-// receives.
+// Command localrun runs the real Lambda functions on this machine, without Docker and
+// without an AWS account: it builds the bootstraps of the function and of the hourly
+// report function, starts DynamoDB Local, moto_server (SNS and SQS) and the AWS Lambda
+// Runtime Interface Emulator (one per function) on free loopback ports, delivers a sample
+// CloudWatch Logs event twice, then (with the default event) a burst that makes one alert
+// group escalate, fires the report function as the schedule would for the first window,
+// and prints what a subscriber of the topic receives after each step.
 //
 //	go run ./cmd/localrun                                   # make run
 //	go run ./cmd/localrun -event events/<file>.json -once   # make invoke EVENT=...
@@ -24,13 +26,17 @@ import (
 // two hourly windows, so it yields two alerts.
 const defaultEvent = "events/cloudwatch-iam-user.json"
 
+// defaultBurst is delivered after defaultEvent's redelivery: the same user's further
+// attempts in the first window, which take it to 10 (the first escalation threshold).
+const defaultBurst = "events/cloudwatch-iam-user-burst.json"
+
 func main() {
 	event := flag.String("event", defaultEvent, "Lambda event (JSON file) to deliver")
 	once := flag.Bool("once", false, "deliver the event once and print the function's response, instead of delivering it twice")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, options{event: *event, once: *once}, os.Stdout, os.Stderr)
+	err := run(ctx, optionsFor(*event, *once), os.Stdout, os.Stderr)
 	interrupted := ctx.Err() != nil
 	stop()
 	if err != nil {
@@ -41,4 +47,14 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// optionsFor returns the options of a run delivering event: the default event is
+// followed by its burst.
+func optionsFor(event string, once bool) options {
+	opts := options{event: event, once: once}
+	if event == defaultEvent {
+		opts.burst = defaultBurst
+	}
+	return opts
 }

@@ -75,7 +75,7 @@ func TestReadmeRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out strings.Builder
-	if err := run(ctx, options{event: "events/cloudwatch-iam-user.json"}, &out, io.Discard); err != nil {
+	if err := run(ctx, optionsFor(defaultEvent, false), &out, io.Discard); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	got := normalize(out.String())

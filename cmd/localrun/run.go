@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 )
 
@@ -28,6 +30,9 @@ const (
 type options struct {
 	event string // path of the event file, relative to the repository root or absolute
 	once  bool
+	// burst, when set, is an event delivered after the redelivery that takes a group of
+	// event past an escalation threshold (same path rules as event).
+	burst string
 }
 
 // run does the whole local run, writing progress and alerts to out and tool installation
@@ -37,15 +42,16 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eventPath := opts.event
-	if !filepath.IsAbs(eventPath) {
-		if _, err := os.Stat(eventPath); err != nil {
-			eventPath = filepath.Join(root, eventPath)
-		}
-	}
-	event, err := os.ReadFile(eventPath)
+	eventPath, event, err := readEvent(root, opts.event)
 	if err != nil {
-		return fmt.Errorf("read event: %w", err)
+		return err
+	}
+	var burstPath string
+	var burst []byte
+	if opts.burst != "" && !opts.once {
+		if burstPath, burst, err = readEvent(root, opts.burst); err != nil {
+			return err
+		}
 	}
 
 	step(out, "Checking the local tools (DynamoDB Local, moto_server, Lambda runtime interface emulator)")
@@ -53,19 +59,33 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 		return err
 	}
 
-	step(out, "Building the function for this machine (%s/%s)", runtime.GOOS, runtime.GOARCH)
+	packages := []string{local.FunctionPackage}
+	if !opts.once {
+		packages = append(packages, local.ReportFunctionPackage)
+	}
+	step(out, "Building the %s for this machine (%s/%s)", plural(len(packages), "function", "functions"), runtime.GOOS, runtime.GOARCH)
 	dir, err := os.MkdirTemp("", "localrun-*")
 	if err != nil {
 		return fmt.Errorf("create build folder: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	bootstrap, err := local.BuildBootstrap(ctx, root, dir)
-	if err != nil {
-		return err
+	bootstraps := make([]string, len(packages))
+	for i, pkg := range packages {
+		sub := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			return fmt.Errorf("create build folder: %w", err)
+		}
+		if bootstraps[i], err = local.BuildFunction(ctx, root, sub, pkg); err != nil {
+			return err
+		}
 	}
 
-	step(out, "Starting DynamoDB Local, moto_server and the emulator on free loopback ports")
-	stack, err := local.StartFunctionStack(ctx, local.StackOptions{Bootstrap: bootstrap, Table: table, Topic: topic})
+	step(out, "Starting DynamoDB Local, moto_server and the %s on free loopback ports", plural(len(packages), "emulator", "emulators"))
+	stackOpts := local.StackOptions{Bootstrap: bootstraps[0], Table: table, Topic: topic}
+	if len(bootstraps) > 1 {
+		stackOpts.ReportBootstrap = bootstraps[1]
+	}
+	stack, err := local.StartFunctionStack(ctx, stackOpts)
 	if err != nil {
 		return err
 	}
@@ -73,30 +93,68 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 	fmt.Fprintf(out, "    DynamoDB Local  %s  table %s\n", stack.DynamoDB.Endpoint, table)
 	fmt.Fprintf(out, "    moto SNS/SQS    %s  topic %s, queue %s subscribed to it\n", stack.Moto.Endpoint, topic, local.QueueName(topic))
 	fmt.Fprintf(out, "    Lambda (RIE)    %s  running %s\n", stack.Emulator.Endpoint, local.FunctionPackage)
+	if stack.Report != nil {
+		fmt.Fprintf(out, "    Lambda (RIE)    %s  running %s\n", stack.Report.Endpoint, local.ReportFunctionPackage)
+	}
 
 	rel := relative(root, eventPath)
 	if opts.once {
 		step(out, "Delivering %s", rel)
-		n, err := deliver(ctx, stack, event, out, true)
+		notes, err := deliver(ctx, stack, stack.Emulator, event, out, true)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "invoke: %d %s published\n", n, plural(n, "alert", "alerts"))
+		fmt.Fprintf(out, "invoke: %d %s published\n", len(notes), plural(len(notes), "alert", "alerts"))
 		return nil
 	}
 
 	step(out, "Delivery 1: %s", rel)
-	first, err := deliver(ctx, stack, event, out, false)
+	first, err := deliver(ctx, stack, stack.Emulator, event, out, false)
 	if err != nil {
 		return err
 	}
 	step(out, "Delivery 2: the same event again (Lambda delivers at least once)")
-	second, err := deliver(ctx, stack, event, out, false)
+	second, err := deliver(ctx, stack, stack.Emulator, event, out, false)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nrun: %d alerts published on first delivery, %d on redelivery\n", first, second)
+	last := second
+	if burst != nil {
+		step(out, "Delivery 3: %s (more attempts in the first window: one update per threshold crossed)", relative(root, burstPath))
+		if last, err = deliver(ctx, stack, stack.Emulator, burst, out, false); err != nil {
+			return err
+		}
+	}
+	if len(first) > 0 {
+		// The schedule fires 10 minutes past the hour and reports the hour that ended.
+		window := windowOf(first[0])
+		fired := window.Add(aggregate.WindowSize + 10*time.Minute).Format(time.RFC3339)
+		input := `{"scheduledTime":"` + fired + `"}`
+		step(out, "Hourly report: %s fired as the schedule does, input %s", local.ReportFunctionPackage, input)
+		if last, err = deliver(ctx, stack, stack.Report, []byte(input), out, false); err != nil {
+			return err
+		}
+	}
+	if len(last) == 0 { // deliver ends its messages with an empty line
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "run: %d alerts published on first delivery, %d on redelivery\n", len(first), len(second))
 	return nil
+}
+
+// readEvent reads the event file at path, relative to the working directory or else to
+// the repository root, and returns the path it read.
+func readEvent(root, path string) (string, []byte, error) {
+	if !filepath.IsAbs(path) {
+		if _, err := os.Stat(path); err != nil {
+			path = filepath.Join(root, path)
+		}
+	}
+	event, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("read event: %w", err)
+	}
+	return path, event, nil
 }
 
 // step prints the heading of one step.
@@ -140,34 +198,57 @@ func missingTools() error {
 	return errors.Join(errs...)
 }
 
-// deliver invokes the function with event, then reads and prints the alerts it published.
-// A handler error is returned as a *local.FunctionError. With showResponse, the function's response and
-// its log lines of this invocation are printed too.
-func deliver(ctx context.Context, stack *local.FunctionStack, event []byte, out io.Writer, showResponse bool) (int, error) {
-	mark := stack.Emulator.LogMark()
+// deliver invokes the function run by em with event, then reads and prints the messages
+// it published, ordered by window. A handler error is returned as a *local.FunctionError.
+// With showResponse, the function's response and its log lines of this invocation are
+// printed too.
+func deliver(ctx context.Context, stack *local.FunctionStack, em *local.Emulator, event []byte, out io.Writer, showResponse bool) ([]local.Notification, error) {
+	mark := em.LogMark()
 	start := time.Now()
-	resp, err := stack.Emulator.Invoke(ctx, event)
+	resp, err := em.Invoke(ctx, event)
 	elapsed := time.Since(start).Round(time.Millisecond)
 	if showResponse {
-		printFunctionLogs(out, stack.Emulator.FunctionLogsSince(mark, 5*time.Second))
+		printFunctionLogs(out, em.FunctionLogsSince(mark, 5*time.Second))
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	notes, err := stack.Moto.Drain(ctx, stack.Topic)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	sortByWindow(notes)
-	fmt.Fprintf(out, "    the function returned %s in %s; %d %s on the queue\n", strings.TrimSpace(string(resp)), elapsed, len(notes), plural(len(notes), "alert", "alerts"))
+	noun := "alert"
+	if len(notes) > 0 && kindOf(notes[0]) == alert.KindReport {
+		noun = "report part"
+	}
+	fmt.Fprintf(out, "    the function returned %s in %s; %d %s on the queue\n", strings.TrimSpace(string(resp)), elapsed, len(notes), plural(len(notes), noun, noun+"s"))
 	for i, n := range notes {
 		fmt.Fprintln(out)
-		printAlert(out, i+1, n)
+		if kindOf(n) == alert.KindReport {
+			printReport(out, n)
+		} else {
+			printAlert(out, i+1, n)
+		}
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(out)
 	}
-	return len(notes), nil
+	return notes, nil
+}
+
+// kindOf is the alertKind of a notification ("" when it has none).
+func kindOf(n local.Notification) alert.Kind {
+	return alert.Kind(n.MessageAttributes["alertKind"].Value)
+}
+
+// windowOf is the start of the window of a notification's structured message.
+func windowOf(n local.Notification) time.Time {
+	var m struct {
+		Window alert.Window `json:"window"`
+	}
+	_ = json.Unmarshal([]byte(n.Message), &m) // not structured: zero time, sorted first
+	return m.Window.Start
 }
 
 // printFunctionLogs prints the function's log lines of one invocation (metric records left
@@ -181,10 +262,14 @@ func printFunctionLogs(out io.Writer, lines []string) {
 	}
 }
 
-// printAlert prints one alert as a subscriber receives it: the SNS subject and a summary
-// of the structured JSON alert (the "sqs" entry of the message).
+// printAlert prints one alert or update as a subscriber receives it: the SNS subject and
+// a summary of the structured JSON alert (the "sqs" entry of the message).
 func printAlert(out io.Writer, i int, n local.Notification) {
-	fmt.Fprintf(out, "  Alert %d: %s\n", i, n.Subject)
+	label := "Alert"
+	if kindOf(n) == alert.KindEscalation {
+		label = "Update"
+	}
+	fmt.Fprintf(out, "  %s %d: %s\n", label, i, n.Subject)
 	var a alert.Alert
 	if err := json.Unmarshal([]byte(n.Message), &a); err != nil || a.SchemaVersion == "" {
 		fmt.Fprintf(out, "    (not a structured alert) %s\n", cut(n.Message, 500))
@@ -203,6 +288,18 @@ func printAlert(out io.Writer, i int, n local.Notification) {
 	}
 	row("source IPs", "%s", strings.Join(ips, ", "))
 	row("risk", "%s, score %d; MITRE %s %s (%s)", a.Severity, a.RiskScore, a.MITRE.TechniqueID, a.MITRE.Technique, a.MITRE.Tactic)
+	if e := a.Escalation; e != nil {
+		row("update", "attempts %d -> %d (threshold %d)", e.From, e.To, e.Threshold)
+		for _, l := range []struct {
+			name string
+			list []string
+		}{{"new IPs", e.NewSrcIPs}, {"new agents", e.NewUserAgents}, {"new targets", e.NewResources}} {
+			if len(l.list) > 0 {
+				row(l.name, "%s", strings.Join(l.list, ", "))
+			}
+		}
+		return // the aggregates were in the first alert; the update says what grew
+	}
 	for _, ag := range a.Aggregates {
 		f := ag.Fields
 		where := "in namespace " + f.Namespace
@@ -216,16 +313,37 @@ func printAlert(out io.Writer, i int, n local.Notification) {
 	}
 }
 
+// printReport prints one report part as a subscriber receives it: the SNS subject, the
+// totals and every row of the structured report (the "sqs" entry of the message).
+func printReport(out io.Writer, n local.Notification) {
+	var r alert.Report
+	if err := json.Unmarshal([]byte(n.Message), &r); err != nil || r.SchemaVersion == "" {
+		fmt.Fprintf(out, "  Report: %s\n    (not a structured report) %s\n", n.Subject, cut(n.Message, 500))
+		return
+	}
+	fmt.Fprintf(out, "  Report part %d of %d: %s\n", r.Part, r.Parts, n.Subject)
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(out, "    %-11s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	row("window", "%s to %s UTC", r.Window.Start.Format("2006-01-02 15:04"), r.Window.End.Format("15:04"))
+	row("total", "%d attempts in %d rows", r.Attempts, r.Rows)
+	for _, c := range r.Clusters {
+		row("cluster", "%s (account %s): %d attempts in %d rows", c.Cluster, c.Account, c.Attempts, c.Rows)
+	}
+	if len(r.RowsInPart) > 0 {
+		row("risk", "every row: score %d, risk object %s, threat object %s", r.RowsInPart[0].RiskScore, r.RowsInPart[0].RiskObject.Field, r.RowsInPart[0].ThreatObject.Field)
+	}
+	fmt.Fprintf(out, "    %5s  %-8s %-14s %-7s %-20s %-12s %s\n", "count", "user", "src_ip", "verb", "resource", "namespace", "time")
+	for _, x := range r.RowsInPart {
+		fmt.Fprintf(out, "    %5d  %-8s %-14s %-7s %-20s %-12s %s\n", x.Count, x.User, x.SrcIP, x.Verb, x.Resource, x.Namespace, x.RequestReceivedTimestamp)
+	}
+}
+
 // sortByWindow orders notifications by the window of their alert, then by subject, so
 // that the output does not depend on the order of concurrent publishes.
 func sortByWindow(notes []local.Notification) {
-	window := func(n local.Notification) time.Time {
-		var a alert.Alert
-		_ = json.Unmarshal([]byte(n.Message), &a) // not an alert: zero time, sorted first
-		return a.Window.Start
-	}
 	slices.SortStableFunc(notes, func(x, y local.Notification) int {
-		if c := window(x).Compare(window(y)); c != 0 {
+		if c := windowOf(x).Compare(windowOf(y)); c != 0 {
 			return c
 		}
 		return strings.Compare(x.Subject, y.Subject)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 )
@@ -77,5 +78,50 @@ func TestSortByWindow(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "z,a,b" {
 		t.Errorf("order = %v, want [z a b]", got)
+	}
+}
+
+func TestPrintUpdateAndReport(t *testing.T) {
+	start := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	u := alert.Alert{
+		SchemaVersion: "1", Kind: alert.KindEscalation, RiskObject: alert.RiskObject{Value: "alice"},
+		Window: alert.Window{Start: start, End: start.Add(time.Hour)}, Attempts: 10, AggregatesTotal: 9,
+		Escalation: &alert.Escalation{Threshold: 10, From: 2, To: 10, NewSrcIPs: []string{"192.0.2.50"}},
+		Aggregates: []alert.Aggregate{{Count: 1, Fields: detect.Fields{Verb: "create"}}},
+	}
+	n := notification(t, "[MEDIUM] Update: 10+ attempts", u)
+	n.MessageAttributes = map[string]local.NotificationAttribute{"alertKind": {Value: "escalation"}}
+	var b strings.Builder
+	printAlert(&b, 1, n)
+	for _, want := range []string{"  Update 1: [MEDIUM] Update: 10+ attempts\n", "    update      attempts 2 -> 10 (threshold 10)\n", "    new IPs     192.0.2.50\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("printAlert(update) lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "denied") || strings.Contains(b.String(), "new agents") {
+		t.Errorf("printAlert(update) lists the aggregates or an empty list:\n%s", b.String())
+	}
+
+	row := alert.ReportRow{Cluster: "prod-cluster", Account: "111122223333", RiskScore: 49,
+		RiskObject: alert.RiskObject{Field: "user"}, ThreatObject: alert.ThreatObject{Field: "src_ip"}}
+	row.Row = aggregate.Row{Count: 3, User: "alice", SrcIP: "192.0.2.50", Verb: "create", Resource: "secrets", Namespace: "default", RequestReceivedTimestamp: "2026-11-24T08:31:00Z"}
+	r := alert.Report{SchemaVersion: "1", Kind: alert.KindReport, Part: 1, Parts: 1, Window: alert.Window{Start: start, End: start.Add(time.Hour)},
+		Rows: 1, Attempts: 3, Clusters: []alert.ClusterTotal{{Cluster: "prod-cluster", Account: "111122223333", Rows: 1, Attempts: 3}}, RowsInPart: []alert.ReportRow{row}}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	printReport(&b, local.Notification{Subject: "[REPORT] s", Message: string(raw)})
+	want := `  Report part 1 of 1: [REPORT] s
+    window      2026-11-24 08:00 to 09:00 UTC
+    total       3 attempts in 1 rows
+    cluster     prod-cluster (account 111122223333): 3 attempts in 1 rows
+    risk        every row: score 49, risk object user, threat object src_ip
+    count  user     src_ip         verb    resource             namespace    time
+        3  alice    192.0.2.50     create  secrets              default      2026-11-24T08:31:00Z
+`
+	if b.String() != want {
+		t.Errorf("printReport:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

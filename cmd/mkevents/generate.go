@@ -70,6 +70,9 @@ type spec struct {
 var specs = []spec{
 	{name: "cloudwatch-anonymous.json", payloads: []payload{{cluster: prod, raw: []string{"anonymous-forbidden.jsonl"}}}},
 	{name: "cloudwatch-iam-user.json", payloads: []payload{{cluster: prod, raw: []string{"iam-user-forbidden.jsonl"}}}},
+	// The same user keeps trying in the first window: with cloudwatch-iam-user.json, 10
+	// attempts, the first escalation threshold.
+	{name: "cloudwatch-iam-user-burst.json", payloads: []payload{{cluster: prod, raw: []string{"iam-user-burst.jsonl"}}}},
 	{name: "cloudwatch-mixed-batch.json", payloads: []payload{{cluster: prod, raw: []string{"mixed.jsonl"}, junkEvery: 2}}},
 	{name: "cloudwatch-control-message.json", payloads: []payload{{control: true}}},
 	{name: "cloudwatch-zlib.json", payloads: []payload{{cluster: prod, raw: []string{"anonymous-forbidden.jsonl"}, codec: zlibCodec, policyLevel: "ACCOUNT_LEVEL_POLICY"}}},

@@ -1,7 +1,7 @@
 // Command replay runs the detection over saved inputs and prints what the seed's Splunk
 // search would report, or the aggregates as the Lambda function stores them.
 //
-//	go run ./cmd/replay [--format splunk|json] [--match-mode seed|authz|broad]
+//	go run ./cmd/replay [--format splunk|json|alerts|report] [--match-mode seed|authz|broad]
 //	                    [--group-by user|user,src_ip|aggregate] [FILE...]
 //
 // Without files it reads standard input. Every input line is one JSON document, recognised

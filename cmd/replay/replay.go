@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -31,6 +32,10 @@ const (
 	// formatAlerts prints, per alert group and window, the SNS Publish input the function
 	// would send on first delivery (the same alert.Groups, Build and Render).
 	formatAlerts format = "alerts"
+	// formatReport prints, per window, the SNS Publish inputs of the hourly report the
+	// report function would send for it, one per part (the same alert.ReportParts and
+	// RenderReportPart).
+	formatReport format = "report"
 )
 
 // stringList is a repeatable string flag.
@@ -50,17 +55,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: replay [--format splunk|json|alerts] [--match-mode seed|authz|broad] [--group-by user|user,src_ip|aggregate] [--suppress EXPR]... [--suppress-file FILE] [FILE...]")
+		fmt.Fprintln(stderr, "usage: replay [--format splunk|json|alerts|report] [--match-mode seed|authz|broad] [--group-by user|user,src_ip|aggregate] [--suppress EXPR]... [--suppress-file FILE] [FILE...]")
 		fl.PrintDefaults()
 	}
-	formatFlag := fl.String("format", string(formatSplunk), "output: splunk (the search's rows), json (aggregates as stored) or alerts (SNS Publish inputs)")
+	formatFlag := fl.String("format", string(formatSplunk), "output: splunk (the search's rows), json (aggregates as stored), alerts (first alerts' SNS Publish inputs) or report (the hourly reports' SNS Publish inputs)")
 	modeFlag := fl.String("match-mode", string(detect.ModeSeed), "match condition: seed, authz or broad")
 	groupFlag := fl.String("group-by", string(aggregate.GroupByUser), "alert grouping: user, user,src_ip or aggregate")
 	var suppressions stringList
 	fl.Var(&suppressions, "suppress", "a CEL suppression expression, as in SUPPRESSIONS (repeatable)")
 	suppressFile := fl.String("suppress-file", "", "a file of CEL suppression expressions, one per line (# comments), as in the SSM parameter")
 	region := fl.String("region", os.Getenv("AWS_REGION"), "AWS region for the alerts' console links (--format alerts)")
-	nowFlag := fl.String("now", "", "RFC 3339 time written as the alerts' generatedAt (default: the current time), for reproducible output")
+	nowFlag := fl.String("now", "", "RFC 3339 time written as the alerts' and reports' generatedAt (default: the current time), for reproducible output")
 	versionFlag := fl.Bool("version", false, "print the version and exit")
 	parseAll := fl.Bool("parse-all", false, "parse every log event instead of only those the function's prefilter lets through, so that every unusable line is counted (slower)")
 	maxBytes := fl.Int64("max-decompressed-bytes", cwlogs.DefaultMaxDecompressedBytes, "bound on work per delivery, as MAX_DECOMPRESSED_BYTES: log events past it are counted as past_work_bound")
@@ -82,8 +87,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		alertOpts.Now = func() time.Time { return now }
 	}
 	out := format(*formatFlag)
-	if out != formatSplunk && out != formatJSON && out != formatAlerts {
-		fmt.Fprintf(stderr, "replay: unknown format %q (want splunk, json or alerts)\n", *formatFlag)
+	if !slices.Contains([]format{formatSplunk, formatJSON, formatAlerts, formatReport}, out) {
+		fmt.Fprintf(stderr, "replay: unknown format %q (want splunk, json, alerts or report)\n", *formatFlag)
 		return exitUsage
 	}
 	exprs := []string(suppressions)
@@ -292,6 +297,8 @@ func write(w io.Writer, out format, aggs []aggregate.Aggregate, alertOpts alert.
 			}
 			err = errors.Join(err, enc.Encode(m))
 		}
+	case formatReport:
+		err = writeReports(enc, aggs, alertOpts)
 	}
 	if err = errors.Join(err, bw.Flush()); err != nil {
 		return fmt.Errorf("write output: %w", err)
@@ -316,4 +323,36 @@ func summary(s pipeline.Stats, failed int) string {
 		fmt.Fprintf(&b, ", %d input lines not decoded", failed)
 	}
 	return b.String()
+}
+
+// writeReports encodes, window by window in time order, the parts of the hourly report
+// that the report function publishes for each window with a match.
+func writeReports(enc *json.Encoder, aggs []aggregate.Aggregate, alertOpts alert.Options) error {
+	now := time.Now
+	if alertOpts.Now != nil {
+		now = alertOpts.Now
+	}
+	byWindow := map[time.Time][]aggregate.Aggregate{}
+	for _, a := range aggs {
+		w := a.Window.UTC()
+		byWindow[w] = append(byWindow[w], a)
+	}
+	windows := slices.SortedFunc(maps.Keys(byWindow), time.Time.Compare)
+	var err error
+	for _, w := range windows {
+		parts, perr := alert.ReportParts(detect.UnauthorizedAccess, w, byWindow[w], now(), false)
+		if perr != nil {
+			err = errors.Join(err, fmt.Errorf("report of %s: %w", w.Format(time.RFC3339), perr))
+			continue
+		}
+		for _, p := range parts {
+			m, rerr := alert.RenderReportPart(p)
+			if rerr != nil {
+				err = errors.Join(err, fmt.Errorf("render report part %d of %s: %w", p.Part, w.Format(time.RFC3339), rerr))
+				continue
+			}
+			err = errors.Join(err, enc.Encode(m))
+		}
+	}
+	return err
 }

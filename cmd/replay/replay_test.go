@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/version"
 )
 
@@ -35,21 +40,24 @@ func TestReplayGolden(t *testing.T) {
 		errs    []string // expected FILE:LINE prefixes on stderr, in order
 	}{
 		{golden: "raw-splunk", args: append([]string{"--format", "splunk"}, raw...),
-			summary: "13 audit events, 9 matches"},
+			summary: "21 audit events, 17 matches"},
 		{golden: "raw-authz-splunk", args: append([]string{"--match-mode", "authz"}, raw...),
-			summary: "13 audit events, 8 matches"},
+			summary: "21 audit events, 16 matches"},
 		// By default replay runs the function's path: lines the prefilter rejects are not
 		// parsed; --parse-all parses and counts every line.
 		{golden: "events-json", args: append([]string{"--format", "json"}, events...),
-			summary: "7 payloads (1 control), 22 log events, 15 audit events, 15 matches (0 suppressed, 0 duplicate log events)"},
+			summary: "8 payloads (1 control), 30 log events, 23 audit events, 23 matches (0 suppressed, 0 duplicate log events)"},
 		{golden: "events-json", args: append([]string{"--format", "json", "--parse-all"}, events...),
-			summary: "7 payloads (1 control), 22 log events, 19 audit events, 15 matches (0 suppressed, 0 duplicate log events), 3 log events skipped (not_audit=1 not_json=1 truncated=1)"},
+			summary: "8 payloads (1 control), 30 log events, 27 audit events, 23 matches (0 suppressed, 0 duplicate log events), 3 log events skipped (not_audit=1 not_json=1 truncated=1)"},
 		{golden: "events-group-by-user-src-ip", args: []string{"--format", "json", "--group-by", "user,src_ip", "../../events/cloudwatch-iam-user.json"},
 			summary: "4 matches"},
 		{golden: "raw-alerts", args: append([]string{"--format", "alerts", "--region", "eu-west-1", "--now", "2026-11-24T10:00:00Z"}, raw...),
-			summary: "13 audit events, 9 matches (0 suppressed"},
+			summary: "21 audit events, 17 matches (0 suppressed"},
+		// The hourly reports of the sample windows, as the report function publishes them.
+		{golden: "raw-report", args: append([]string{"--format", "report", "--now", "2026-11-24T10:10:00Z"}, raw...),
+			summary: "21 audit events, 17 matches (0 suppressed"},
 		{golden: "raw-suppressed-splunk", args: append([]string{"--suppress", `user == "alice"`, "--suppress", `user.startsWith("system:serviceaccount:ci:")`}, raw...),
-			summary: "9 matches (5 suppressed"},
+			summary: "17 matches (13 suppressed"},
 		{golden: "stdin-splunk", args: nil, stdin: mustRead(t, "../../events/cloudwatch-mixed-batch.json"),
 			summary: "2 matches"},
 		{golden: "bad-input", args: []string{"--parse-all", "testdata/bad-input.jsonl"}, exit: 1,
@@ -131,4 +139,145 @@ func TestReplaySuppressionErrors(t *testing.T) {
 	if !strings.Contains(out.String(), "system:anonymous") {
 		t.Errorf("the matches were not kept:\n%s", out.String())
 	}
+}
+
+// TestReplayReportRowsAreTheSplunkRows: on the same input, the rows of each window's
+// report (every part, merged over clusters) are exactly the --format splunk rows of that
+// window, multi-value fields expanded; each part fits in one SNS message and carries the
+// seed's risk fields on every row. The input spans several windows and clusters, and a
+// generated file makes windows large enough to be split into parts.
+func TestReplayReportRowsAreTheSplunkRows(t *testing.T) {
+	raw, _ := filepath.Glob("../../events/raw/*.jsonl")
+	inputs := append(raw, "../../events/cloudwatch-iam-user.json", "../../events/kinesis-multi-cluster.json", bulkAuditLines(t, 3, 400))
+	runFormat := func(f string) []string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run(append([]string{"--format", f, "--now", "2026-11-24T12:00:00Z"}, inputs...), strings.NewReader(""), &stdout, &stderr); code != exitOK {
+			t.Fatalf("--format %s: exit %d: %s", f, code, stderr.String())
+		}
+		return strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	}
+	// The splunk rows, by window.
+	want := map[string][]aggregate.Row{}
+	for _, line := range runFormat("splunk") {
+		var r aggregate.Row
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		want[r.Window] = append(want[r.Window], r)
+	}
+	// The reports' rows, by window, merged over clusters and parts.
+	merged := map[string]map[aggregate.Row]int64{}
+	parts := map[string][]int{}
+	attempts := map[string]int64{}
+	for _, line := range runFormat("report") {
+		var m alert.Message
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Size() > alert.MaxPublishBytes {
+			t.Errorf("a report part is %d bytes", m.Size())
+		}
+		var body map[string]string
+		if err := json.Unmarshal([]byte(m.Message), &body); err != nil {
+			t.Fatal(err)
+		}
+		var r alert.Report
+		if err := json.Unmarshal([]byte(body["sqs"]), &r); err != nil {
+			t.Fatal(err)
+		}
+		w := r.Window.Start.Format(time.RFC3339)
+		if r.Kind != alert.KindReport || m.MessageAttributes["alertKind"].StringValue != "report" || r.ID != m.MessageAttributes["alertId"].StringValue {
+			t.Errorf("window %s part %d: kind %q, attributes %v", w, r.Part, r.Kind, m.MessageAttributes)
+		}
+		parts[w] = append(parts[w], r.Part)
+		if len(parts[w]) == 1 {
+			attempts[w] = r.Attempts
+		}
+		if merged[w] == nil {
+			merged[w] = map[aggregate.Row]int64{}
+		}
+		for _, row := range r.RowsInPart {
+			if row.RiskScore != 49 || row.RiskObject.Field != "user" || row.RiskObject.Value != row.User ||
+				row.ThreatObject.Field != "src_ip" || row.ThreatObject.Value != row.SrcIP ||
+				row.RiskMessage != "Unauthorized access to Kubernetes from user "+row.User {
+				t.Fatalf("risk fields of %+v", row)
+			}
+			c := row.Row
+			n := c.Count
+			c.Count = 0
+			merged[w][c] += n
+		}
+	}
+	if len(want) < 3 || len(merged) != len(want) {
+		t.Fatalf("reports for %d windows, splunk rows for %d windows", len(merged), len(want))
+	}
+	split := false
+	for w, rows := range want {
+		var got []aggregate.Row
+		for r, n := range merged[w] {
+			r.Count = n
+			got = append(got, r)
+		}
+		var sum int64
+		for _, r := range rows {
+			sum += r.Count
+		}
+		slices.SortFunc(got, compareRows)
+		slices.SortFunc(rows, compareRows)
+		if !slices.Equal(got, rows) {
+			t.Errorf("window %s: %d report rows, %d splunk rows, or they differ", w, len(got), len(rows))
+		}
+		if attempts[w] != sum {
+			t.Errorf("window %s: report says %d attempts, the splunk rows count %d", w, attempts[w], sum)
+		}
+		for i, p := range parts[w] {
+			if p != i+1 {
+				t.Errorf("window %s: parts %v, want 1..%d in order", w, parts[w], len(parts[w]))
+				break
+			}
+		}
+		split = split || len(parts[w]) > 1
+	}
+	if !split {
+		t.Error("no window's report was split into parts")
+	}
+}
+
+func compareRows(x, y aggregate.Row) int {
+	a, _ := json.Marshal(x)
+	b, _ := json.Marshal(y)
+	return bytes.Compare(a, b)
+}
+
+// bulkAuditLines writes perWindow denied creates in each of windows hours (from a fixed
+// hour), each from two source IPs and in two groups (four Splunk rows each), and returns
+// the file's path.
+func bulkAuditLines(t *testing.T, windows, perWindow int) string {
+	t.Helper()
+	start := time.Date(2030, 5, 6, 10, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for w := range windows {
+		for i := range perWindow {
+			at := start.Add(time.Duration(w)*time.Hour + time.Duration(i)*time.Second)
+			err := enc.Encode(map[string]any{
+				"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": fmt.Sprintf("bulk-%d-%d", w, i),
+				"stage": "ResponseComplete", "requestURI": fmt.Sprintf("/api/v1/namespaces/ns-%d/secrets", i%9), "verb": "create",
+				"user":      map[string]any{"username": fmt.Sprintf("scanner-%d", i%5), "uid": "uid-1", "groups": []string{"system:authenticated", "team-x"}},
+				"sourceIPs": []string{fmt.Sprintf("198.51.100.%d", i%50), "10.0.0.1"}, "userAgent": "scan/1.0",
+				"objectRef":                map[string]any{"resource": "secrets", "namespace": fmt.Sprintf("ns-%d", i%9), "apiVersion": "v1"},
+				"responseStatus":           map[string]any{"metadata": map[string]any{}, "status": "Failure", "message": "secrets is forbidden", "reason": "Forbidden", "code": 403},
+				"requestReceivedTimestamp": at.Format(time.RFC3339Nano), "stageTimestamp": at.Format(time.RFC3339Nano),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	name := filepath.Join(t.TempDir(), "bulk.jsonl")
+	if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }

@@ -27,6 +27,10 @@ const invokePath = "/2015-03-31/functions/function/invocations"
 // FunctionPackage is the package of the Lambda function, relative to the repository root.
 const FunctionPackage = "./functions/unauthorized-access"
 
+// ReportFunctionPackage is the package of the hourly report function, relative to the
+// repository root.
+const ReportFunctionPackage = "./functions/hourly-report"
+
 // invokeTimeout bounds one invocation, start of the runtime included.
 const invokeTimeout = 60 * time.Second
 
@@ -79,8 +83,14 @@ func RIEBinary() (string, error) {
 // build does for Lambda) into dir/bootstrap and returns its path. root is the repository
 // root.
 func BuildBootstrap(ctx context.Context, root, dir string) (string, error) {
+	return BuildFunction(ctx, root, dir, FunctionPackage)
+}
+
+// BuildFunction is BuildBootstrap for the function in package pkg (FunctionPackage or
+// ReportFunctionPackage).
+func BuildFunction(ctx context.Context, root, dir, pkg string) (string, error) {
 	out := filepath.Join(dir, "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, FunctionPackage)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -243,14 +253,20 @@ type FunctionStack struct {
 	DynamoDB *DynamoDB
 	Moto     *Moto
 	Emulator *Emulator
-	Table    string
-	Topic    string // topic name; Moto.TopicARN(Topic) is its ARN
+	// Report runs the hourly report function under its own emulator, with the same
+	// configuration, when StackOptions.ReportBootstrap is set; nil otherwise.
+	Report *Emulator
+	Table  string
+	Topic  string // topic name; Moto.TopicARN(Topic) is its ARN
 }
 
 // StackOptions configure StartFunctionStack.
 type StackOptions struct {
 	// Bootstrap is the function binary (see BuildBootstrap).
 	Bootstrap string
+	// ReportBootstrap, if set, is the hourly report function's binary (BuildFunction of
+	// ReportFunctionPackage), started as FunctionStack.Report.
+	ReportBootstrap string
 	// Table and Topic name the DynamoDB table and SNS topic ([A-Za-z0-9_-]).
 	Table, Topic string
 	// Env is extra function configuration (NAME=value), e.g. ALERT_GROUP_BY.
@@ -296,12 +312,23 @@ func StartFunctionStack(ctx context.Context, opts StackOptions) (*FunctionStack,
 		return nil, err
 	}
 	s.Emulator = em
+	if opts.ReportBootstrap != "" {
+		// Within one environment the last value of a name wins: the report function's name.
+		s.Report, err = StartEmulator(ctx, opts.ReportBootstrap, append(slices.Clip(env), "AWS_LAMBDA_FUNCTION_NAME=HourlyReportFunction"))
+		if err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // Stop stops every process of the stack; it is safe to call more than once and on a
 // partly started stack.
 func (s *FunctionStack) Stop() {
+	if s.Report != nil {
+		s.Report.Stop()
+	}
 	if s.Emulator != nil {
 		s.Emulator.Stop()
 	}
@@ -368,4 +395,27 @@ func (e *Emulator) outputSince(mark int64) string {
 	}
 	b, _ := io.ReadAll(io.LimitReader(f, maxLogRead))
 	return string(b)
+}
+
+// ProcessOf finds the running process whose executable is path (a bootstrap the emulator
+// started), for reading its /proc entries or signalling it.
+func ProcessOf(path string) (int, error) {
+	want, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return 0, fmt.Errorf("find the process of %s: %w", path, err)
+	}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("find the process of %s: %w", path, err)
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", d.Name(), "exe")); err == nil && exe == want {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("find the process of %s: no process runs %s", path, want)
 }

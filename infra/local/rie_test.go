@@ -180,7 +180,24 @@ func TestEmulatorTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The function's context ends at its deadline, which the emulator may compute a little
+	// before its own timer starts: a function waiting on the network can then answer its
+	// own error first. Stopping the process (SIGSTOP) makes it hang as a stuck function
+	// does, whatever the load of the machine.
+	stopped := make(chan error, 1)
+	go func() {
+		for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(5 * time.Millisecond) {
+			if pid, err := ProcessOf(bootstrap); err == nil {
+				stopped <- syscall.Kill(pid, syscall.SIGSTOP)
+				return
+			}
+		}
+		stopped <- errors.New("the bootstrap process did not start")
+	}()
 	resp, err := em.Invoke(ctx, event)
+	if serr := <-stopped; serr != nil {
+		t.Fatalf("stop the bootstrap: %v", serr)
+	}
 	var fe *FunctionError
 	if !errors.As(err, &fe) || fe.Type != TimeoutErrorType || !strings.Contains(fe.Message, "Task timed out") {
 		t.Fatalf("Invoke past the timeout = %q, %v; want a timeout *FunctionError\n%s", resp, err, em.Logs())

@@ -163,7 +163,7 @@ func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplic
 			Key:       key,
 			Group:     GroupKey(a.groupBy, src, m.Fields, key),
 			Source:    src,
-			Fields:    m.Fields,
+			Fields:    bound(m.Fields),
 			FirstSeen: m.Time.UTC(),
 			LastSeen:  m.Time.UTC(),
 		}

@@ -1,6 +1,8 @@
 package aggregate_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,5 +222,44 @@ func TestSameLogGroupInTwoAccounts(t *testing.T) {
 	aggs := acc.Aggregates()
 	if len(aggs) != 2 || aggs[0].Group == aggs[1].Group || aggs[0].Count != 1 || aggs[1].Count != 1 {
 		t.Fatalf("want one aggregate and one alert group per account, got %+v", aggs)
+	}
+}
+
+// TestLongValuesAreBounded: an aggregate keeps at most aggregate.MaxValueBytes of a value
+// (marked as cut) and a bounded list, so its memory does not grow with the line; values
+// that differ only past the bound are still two aggregates.
+func TestLongValuesAreBounded(t *testing.T) {
+	acc := aggregate.New(detect.UnauthorizedAccess, aggregate.GroupByUser)
+	long := strings.Repeat("q", 200<<10)
+	ips := make([]string, 500)
+	for i := range ips {
+		ips[i] = fmt.Sprintf("10.0.%d.%d", i/250, i%250)
+	}
+	for _, tail := range []string{"a", "b"} {
+		m := detect.Match{Time: time.Date(2026, 11, 24, 8, 5, 0, 0, time.UTC), Fields: detect.Fields{
+			User: "mallory", Verb: "create", Code: "403", RequestURI: "/api/v1/secrets?q=" + long + tail,
+			UserAgent: long, SrcIPs: ips, Groups: []string{"system:authenticated"},
+		}}
+		acc.Add(aggregate.Source{Owner: "111122223333", LogGroup: "/aws/eks/prod/cluster"}, m, "id-"+tail)
+	}
+	aggs := acc.Aggregates()
+	if len(aggs) != 2 {
+		t.Fatalf("%d aggregates, want 2 (the URIs differ past the bound)", len(aggs))
+	}
+	for _, a := range aggs {
+		f := a.Fields
+		if len(f.RequestURI) > aggregate.MaxValueBytes || !strings.HasSuffix(f.RequestURI, aggregate.Truncated) ||
+			!strings.HasPrefix(f.RequestURI, "/api/v1/secrets?q=qqq") {
+			t.Errorf("requestURI kept %d bytes, ends %q", len(f.RequestURI), f.RequestURI[len(f.RequestURI)-20:])
+		}
+		if len(f.UserAgent) > aggregate.MaxValueBytes {
+			t.Errorf("userAgent kept %d bytes", len(f.UserAgent))
+		}
+		if len(f.SrcIPs) != aggregate.MaxListValues || f.SrcIPs[0] != "10.0.0.0" || f.SrcIPs[len(f.SrcIPs)-1] != "…[+437 more]" {
+			t.Errorf("src_ip kept %d entries, last %q", len(f.SrcIPs), f.SrcIPs[len(f.SrcIPs)-1])
+		}
+		if f.User != "mallory" || len(f.Groups) != 1 {
+			t.Errorf("short values changed: %q %v", f.User, f.Groups)
+		}
 	}
 }

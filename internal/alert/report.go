@@ -55,6 +55,9 @@ type Report struct {
 	// RowsInPart are this part's rows, grouped per cluster and account.
 	RowsInPart  []ReportRow `json:"rows"`
 	GeneratedAt time.Time   `json:"generatedAt"`
+	// PossibleDuplicate is true when an earlier attempt to publish this part (same id) may
+	// have been delivered (SNS's answer was lost), as on alerts.
+	PossibleDuplicate bool `json:"possibleDuplicate"`
 }
 
 // ReportRows returns the report rows of aggs: per cluster and account, the rows of
@@ -112,9 +115,39 @@ func ReportID(rule string, window time.Time, part int) string {
 // three times (e-mail, sqs, lambda), and the estimate is checked by rendering.
 const reportPartBudget = MaxPublishBytes - 16*1024
 
+// ReportParts returns the report of rule's window over the window's aggregates: the rows
+// of ReportRows split into numbered parts, each of which renders (RenderReportPart) under
+// SNS's 256 KiB even when flagged as a possible duplicate. A window without rows gives no
+// part, or one "nothing happened" part when heartbeat is set. The report function and
+// replay --format report both build their reports here.
+func ReportParts(rule detect.Rule, window time.Time, aggs []aggregate.Aggregate, now time.Time, heartbeat bool) ([]Report, error) {
+	rows := ReportRows(rule, aggs)
+	if len(rows) == 0 && !heartbeat {
+		return nil, nil
+	}
+	return splitReport(rule, window, rows, now)
+}
+
 // RenderReport renders the report of rule's window over rows into one SNS Publish input
-// per part, each under SNS's 256 KiB. A window without rows gives one heartbeat part.
+// per part (see ReportParts). A window without rows gives one heartbeat part.
 func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time.Time) ([]Message, error) {
+	parts, err := splitReport(rule, window, rows, now)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, 0, len(parts))
+	for _, p := range parts {
+		m, err := RenderReportPart(p)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// splitReport splits rows into the parts of the report of rule's window.
+func splitReport(rule detect.Rule, window time.Time, rows []ReportRow, now time.Time) ([]Report, error) {
 	base := Report{
 		SchemaVersion: SchemaVersion, Kind: KindReport,
 		Rule:        RuleRef{ID: clean(rule.ID, maxName), Name: clean(rule.Name, maxName)},
@@ -149,13 +182,16 @@ func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time
 	}
 	parts = append(parts, rows[start:])
 	for {
-		msgs := make([]Message, 0, len(parts))
+		out := make([]Report, 0, len(parts))
 		var split []int
 		for i, p := range parts {
 			r := base
 			r.Part, r.Parts, r.RowsInPart = i+1, len(parts), p
 			r.ID = ReportID(rule.ID, window, i+1)
-			m, err := renderReport(r)
+			// Sized as the largest form it can be published in: flagged.
+			flagged := r
+			flagged.PossibleDuplicate = true
+			m, err := RenderReportPart(flagged)
 			if err != nil {
 				return nil, err
 			}
@@ -165,10 +201,10 @@ func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time
 				}
 				split = append(split, i)
 			}
-			msgs = append(msgs, m)
+			out = append(out, r)
 		}
 		if len(split) == 0 {
-			return msgs, nil
+			return out, nil
 		}
 		var next [][]ReportRow
 		for i, p := range parts {
@@ -185,7 +221,8 @@ func RenderReport(rule detect.Rule, window time.Time, rows []ReportRow, now time
 // maxReportChatRows is how many rows the chat notification lists (the most attempts first).
 const maxReportChatRows = 10
 
-func renderReport(r Report) (Message, error) {
+// RenderReportPart renders one part of a report into its SNS Publish input.
+func RenderReportPart(r Report) (Message, error) {
 	if r.RowsInPart == nil {
 		r.RowsInPart = []ReportRow{}
 	}
@@ -208,6 +245,9 @@ func renderReport(r Report) (Message, error) {
 	if r.Parts > 1 {
 		s += fmt.Sprintf(" (part %d/%d)", r.Part, r.Parts)
 	}
+	if r.PossibleDuplicate {
+		s = "[REPORT] (possible duplicate)" + strings.TrimPrefix(s, "[REPORT]")
+	}
 	s = subject(s)
 	if len(s) > MaxSubjectChars {
 		s = s[:MaxSubjectChars-3] + "..."
@@ -221,6 +261,8 @@ func renderReport(r Report) (Message, error) {
 			"window":    {DataType: "String", StringValue: r.Window.Start.Format(time.RFC3339)},
 			"part":      {DataType: "Number", StringValue: strconv.Itoa(r.Part)},
 			"parts":     {DataType: "Number", StringValue: strconv.Itoa(r.Parts)},
+			// alertId and possibleDuplicate let a subscriber drop a repeated part.
+			"possibleDuplicate": {DataType: "String", StringValue: strconv.FormatBool(r.PossibleDuplicate)},
 		},
 	}, nil
 }
@@ -233,9 +275,16 @@ func reportEmail(r Report) string {
 	if r.Parts > 1 {
 		fmt.Fprintf(&b, " (part %d of %d)", r.Part, r.Parts)
 	}
-	fmt.Fprintf(&b, "\n\nTotal: %d attempts in %d rows\n", r.Attempts, r.Rows)
+	b.WriteString("\n")
+	if r.PossibleDuplicate {
+		fmt.Fprintf(&b, "\nDuplicate: possible: %s\n", duplicateNote)
+	}
+	fmt.Fprintf(&b, "\nTotal: %d attempts in %d rows\n", r.Attempts, r.Rows)
+	// Values are the attacker's (rows) or come from log group names: neutralised for
+	// mail clients as in the alert's e-mail (emailValue), never only cleaned.
+	ev := func(s string) string { return cmp.Or(emailValue(s), "-") }
 	for _, c := range r.Clusters {
-		fmt.Fprintf(&b, "  cluster %s, account %s: %d attempts in %d rows\n", cmp.Or(c.Cluster, "-"), cmp.Or(c.Account, "-"), c.Attempts, c.Rows)
+		fmt.Fprintf(&b, "  cluster %s, account %s: %d attempts in %d rows\n", ev(c.Cluster), ev(c.Account), c.Attempts, c.Rows)
 	}
 	if r.Rows == 0 {
 		b.WriteString("\nNo denied create in this window.\n")
@@ -244,15 +293,15 @@ func reportEmail(r Report) string {
 	for _, row := range r.RowsInPart {
 		if row.Cluster+"\x00"+row.Account != cluster {
 			cluster = row.Cluster + "\x00" + row.Account
-			fmt.Fprintf(&b, "\nCluster %s, account %s\n%6s  %-30s %-15s %-7s %-25s %-20s %s\n", cmp.Or(row.Cluster, "-"), cmp.Or(row.Account, "-"),
+			fmt.Fprintf(&b, "\nCluster %s, account %s\n%6s  %-30s %-15s %-7s %-25s %-20s %s\n", ev(row.Cluster), ev(row.Account),
 				"count", "user", "src_ip", "verb", "resource", "namespace", "code, stage, time, user.groups{}, user.uid, userAgent, requestURI, message")
 		}
 		if row.Folded {
-			fmt.Fprintf(&b, "%6d  %-30s (requests of the rows past the bound on rows per alert group and hour, folded into one row)\n", row.Count, row.User)
+			fmt.Fprintf(&b, "%6d  %-30s (requests of the rows past the bound on rows per alert group and hour, folded into one row)\n", row.Count, ev(row.User))
 			continue
 		}
-		fmt.Fprintf(&b, "%6d  %-30s %-15s %-7s %-25s %-20s %s, %s, %s, %s, %s, %s, %s, %s\n", row.Count, row.User, row.SrcIP, row.Verb, row.Resource, row.Namespace,
-			row.Code, row.Stage, row.RequestReceivedTimestamp, row.Group, row.UID, row.UserAgent, row.RequestURI, row.Message)
+		fmt.Fprintf(&b, "%6d  %-30s %-15s %-7s %-25s %-20s %s, %s, %s, %s, %s, %s, %s, %s\n", row.Count, ev(row.User), ev(row.SrcIP), ev(row.Verb), ev(row.Resource), ev(row.Namespace),
+			ev(row.Code), ev(row.Stage), ev(row.RequestReceivedTimestamp), ev(row.Group), ev(row.UID), ev(row.UserAgent), ev(row.RequestURI), ev(row.Message))
 	}
 	fmt.Fprintf(&b, "\nRisk: %s (score per row), risk object user, threat object src_ip.\nReport id %s, generated %s.\n", r.Rule.Name, r.ID, r.GeneratedAt.Format(time.RFC3339))
 	return b.String()
@@ -262,6 +311,9 @@ func reportEmail(r Report) string {
 // pointer to the rest.
 func reportChat(r Report) chatbotMessage {
 	var d strings.Builder
+	if r.PossibleDuplicate {
+		fmt.Fprintf(&d, "*Possible duplicate:* %s\n", duplicateNote)
+	}
 	fmt.Fprintf(&d, "*Total:* %d attempts in %d rows\n", r.Attempts, r.Rows)
 	for i, c := range r.Clusters {
 		if i == 5 {
@@ -297,7 +349,8 @@ func reportChat(r Report) chatbotMessage {
 		Metadata: chatbotMetadata{
 			Summary: title, EventType: "KubernetesUnauthorizedAccessReport",
 			AdditionalContext: map[string]string{"alertKind": string(KindReport), "window": r.Window.Start.Format(time.RFC3339),
-				"part": strconv.Itoa(r.Part), "parts": strconv.Itoa(r.Parts), "attempts": strconv.FormatInt(r.Attempts, 10)},
+				"part": strconv.Itoa(r.Part), "parts": strconv.Itoa(r.Parts), "attempts": strconv.FormatInt(r.Attempts, 10),
+				"possibleDuplicate": strconv.FormatBool(r.PossibleDuplicate)},
 		},
 	}
 }

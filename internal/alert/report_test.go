@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +103,52 @@ func compareForTest(x, y aggregate.Row) int {
 	a, _ := json.Marshal(x)
 	b, _ := json.Marshal(y)
 	return slices.Compare(a, b)
+}
+
+// TestReportPartFlagged: a part published again after an ambiguous publish says so in the
+// subject, the attributes, the JSON, the e-mail and the chat notification, keeps its id,
+// and still fits in one SNS message (parts are sized flagged).
+func TestReportPartFlagged(t *testing.T) {
+	window := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+	parts, err := ReportParts(detect.UnauthorizedAccess, window, reportAggregates(window, 1500), window.Add(70*time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) < 2 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	for _, p := range parts {
+		plain, err := RenderReportPart(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.PossibleDuplicate = true
+		m, err := RenderReportPart(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fits(m) {
+			t.Errorf("flagged part %d is %d bytes", p.Part, m.Size())
+		}
+		var body map[string]string
+		if err := json.Unmarshal([]byte(m.Message), &body); err != nil {
+			t.Fatal(err)
+		}
+		var r Report
+		if err := json.Unmarshal([]byte(body["sqs"]), &r); err != nil {
+			t.Fatal(err)
+		}
+		if !r.PossibleDuplicate || r.ID != plain.MessageAttributes["alertId"].StringValue || m.MessageAttributes["alertId"] != plain.MessageAttributes["alertId"] ||
+			m.MessageAttributes["possibleDuplicate"].StringValue != "true" || plain.MessageAttributes["possibleDuplicate"].StringValue != "false" ||
+			!strings.Contains(m.Subject, "(possible duplicate)") || strings.Contains(plain.Subject, "duplicate") ||
+			!strings.Contains(body["email"], "Duplicate: possible") || !strings.Contains(body["default"], "Possible duplicate") {
+			t.Errorf("part %d flagged: subject %q, attributes %v, JSON flag %v", p.Part, m.Subject, m.MessageAttributes, r.PossibleDuplicate)
+		}
+	}
+	if none, err := ReportParts(detect.UnauthorizedAccess, window, nil, window, false); err != nil || none != nil {
+		t.Errorf("an empty window without heartbeat gave %d parts, %v", len(none), err)
+	}
+	if beat, err := ReportParts(detect.UnauthorizedAccess, window, nil, window, true); err != nil || len(beat) != 1 || beat[0].Rows != 0 {
+		t.Errorf("an empty window with heartbeat gave %+v, %v", beat, err)
+	}
 }

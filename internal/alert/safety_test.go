@@ -46,29 +46,34 @@ func groupWith(v string) Group {
 	return g
 }
 
-func TestHostileValuesAreNeutralised(t *testing.T) {
+// forEachHostile runs test for each hostile value and a 10 KB one (long).
+func forEachHostile(t *testing.T, test func(t *testing.T, v, long string)) {
 	long := strings.Repeat("Mozilla/5.0 <!channel> ", 450) // 10 KB user agent
 	for _, v := range append(hostile, long) {
 		name := v
 		if len(name) > 30 {
 			name = name[:30]
 		}
-		t.Run(name, func(t *testing.T) {
-			g := groupWith(v)
-			g.Aggregates[0].Fields.UserAgent = long
-			m, err := Render(Build(g, Options{Now: fixedNow}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkSafe(t, m)
-			if strings.Contains(m.Message, strings.Repeat("Mozilla/5.0 <!channel> ", 50)) {
-				t.Error("the 10 KB user agent was not cut")
-			}
-			if !strings.Contains(channels(t, m)["email"], "more]") {
-				t.Error("cut values carry no visible marker")
-			}
-		})
+		t.Run(name, func(t *testing.T) { test(t, v, long) })
 	}
+}
+
+func TestHostileValuesAreNeutralised(t *testing.T) {
+	forEachHostile(t, func(t *testing.T, v, long string) {
+		g := groupWith(v)
+		g.Aggregates[0].Fields.UserAgent = long
+		m, err := Render(Build(g, Options{Now: fixedNow}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSafe(t, m)
+		if strings.Contains(m.Message, strings.Repeat("Mozilla/5.0 <!channel> ", 50)) {
+			t.Error("the 10 KB user agent was not cut")
+		}
+		if !strings.Contains(channels(t, m)["email"], "more]") {
+			t.Error("cut values carry no visible marker")
+		}
+	})
 }
 
 // checkSafe asserts the invariants every rendered alert holds, whatever its input.
@@ -349,4 +354,29 @@ func TestLongNonASCIIValuesFit(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSafe(t, m)
+}
+
+// TestHostileValuesInReports: every part of an hourly report, plain or flagged, holds the
+// same invariants as an alert, whatever the attacker placed in the audit events.
+func TestHostileValuesInReports(t *testing.T) {
+	forEachHostile(t, func(t *testing.T, v, _ string) {
+		g := groupWith(v)
+		parts, err := ReportParts(g.Rule, g.Window, g.Aggregates, fixedNow(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) == 0 {
+			t.Fatal("no report")
+		}
+		for _, p := range parts {
+			for _, flagged := range []bool{false, true} {
+				p.PossibleDuplicate = flagged
+				m, err := RenderReportPart(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkSafe(t, m)
+			}
+		}
+	})
 }

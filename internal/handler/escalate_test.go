@@ -1,15 +1,21 @@
 package handler_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"slices"
 	"sort"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
@@ -28,7 +34,16 @@ var escalationThresholds = []int64{4, 10, 20}
 
 // lifecycleHandler is the rig's handler with escalations on.
 func (r *rig) lifecycleHandler(pub handler.Publisher) *handler.Handler {
-	st := store.New(r.client(nil), store.Options{Table: r.table})
+	return r.lifecycleHandlerWith(r.client(nil), pub)
+}
+
+// lifecycleHandlerOn is lifecycleHandler with its store on client.
+func (r *rig) lifecycleHandlerOn(client *dynamodb.Client) *handler.Handler {
+	return r.lifecycleHandlerWith(client, nil)
+}
+
+func (r *rig) lifecycleHandlerWith(client *dynamodb.Client, pub handler.Publisher) *handler.Handler {
+	st := store.New(client, store.Options{Table: r.table})
 	if pub == nil {
 		pub = notify.New(r.moto.SNSClient(), r.moto.TopicARN(r.topic))
 	}
@@ -208,5 +223,88 @@ func TestEscalationExactlyOnce(t *testing.T) {
 	}
 	if want := []int64{0, 4, 10, 20}; !slices.Equal(thresholds, want) {
 		t.Errorf("sent alerts %v, want %v", thresholds, want)
+	}
+}
+
+// TestEscalationFaults: a delivery crossing two thresholds (4 and 10) meets a fault
+// between counting and publishing, in DynamoDB Local or on the way to moto's SNS. Whatever
+// the fault, after Lambda's retry each threshold has reached the subscriber once unflagged,
+// any other copy is flagged with the same id, the running total is exact, and a
+// redelivery of everything publishes nothing.
+func TestEscalationFaults(t *testing.T) {
+	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "escfaults")
+	isEscalationClaim := func(op string, body []byte) bool {
+		return isClaim(op, body) && bytes.Contains(body, []byte("alert#escalation#"))
+	}
+	isEscalationPublish := func(op string, body []byte) bool {
+		return isPublish(op, body) && bytes.Contains(body, []byte("escalation"))
+	}
+	for _, tc := range []struct {
+		name       string
+		sns, ddb   *faultyProxy
+		firstFails bool
+		flagged    int // flagged copies expected
+	}{
+		{"update publish applied, answered 500", &faultyProxy{pick: isEscalationPublish, f: applyThen500, times: 1}, nil, true, 1},
+		{"update publish applied, connection reset", &faultyProxy{pick: isEscalationPublish, f: applyThenReset, times: 1}, nil, true, 1},
+		{"update claim applied, answered 500", nil, &faultyProxy{pick: isEscalationClaim, f: applyThen500, times: 1, json: true}, false, 0},
+		{"update claim throttled past the SDK's retries", nil, &faultyProxy{pick: isEscalationClaim, f: throttle, times: 5, json: true}, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, db.Endpoint, moto, "escfaults")
+			if err := invokeWith(r.lifecycleHandler(nil), attackEvents(t, span(0, 3)...), "d1", 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			r.notifications(t)
+			h := r.lifecycleHandler(nil)
+			if tc.sns != nil {
+				h = r.lifecycleHandler(notify.New(moto.SNSClient(func(o *sns.Options) { o.HTTPClient = &http.Client{Transport: tc.sns} }), moto.TopicARN("escfaults")))
+			}
+			if tc.ddb != nil {
+				h = r.lifecycleHandlerOn(r.client(tc.ddb))
+			}
+			second := attackEvents(t, span(3, 12)...)
+			err := invokeWith(h, second, "d2", 30*time.Second)
+			if (err != nil) != tc.firstFails {
+				t.Fatalf("first attempt: error %v, want failure %v", err, tc.firstFails)
+			}
+			for _, p := range []*faultyProxy{tc.sns, tc.ddb} {
+				if p != nil && p.hits == 0 {
+					t.Fatal("the fault was never injected")
+				}
+			}
+			got := r.notifications(t)
+			// Lambda retries the delivery (or redelivers a successful one), then everything again.
+			for i, ev := range [][]byte{second, attackEvents(t, span(0, 12)...)} {
+				if err := invokeWith(r.lifecycleHandler(nil), ev, fmt.Sprintf("retry%d", i), 30*time.Second); err != nil {
+					t.Fatalf("retry %d: %v", i, err)
+				}
+				got = append(got, r.notifications(t)...)
+			}
+			plain, flagged, ids := map[string]int{}, 0, map[string]string{}
+			for _, n := range got {
+				k := n.MessageAttributes["alertKind"].Value + "@" + n.MessageAttributes["threshold"].Value
+				if prev, ok := ids[k]; ok && prev != n.MessageAttributes["alertId"].Value {
+					t.Errorf("%s published with two ids", k)
+				}
+				ids[k] = n.MessageAttributes["alertId"].Value
+				if n.MessageAttributes["possibleDuplicate"].Value == "true" {
+					flagged++
+				} else {
+					plain[k]++
+				}
+			}
+			if want := map[string]int{"escalation@4": 1, "escalation@10": 1}; !maps.Equal(plain, want) {
+				t.Errorf("unflagged updates %v, want %v", plain, want)
+			}
+			if flagged != tc.flagged {
+				t.Errorf("%d flagged copies, want %d", flagged, tc.flagged)
+			}
+			st := store.New(r.client(nil), store.Options{Table: r.table})
+			group := aggregate.GroupKey(aggregate.GroupByUser, aggregate.Source{Owner: "111122223333", LogGroup: "/aws/eks/prod/cluster"}, detect.Fields{User: "mallory"}, "")
+			if total, err := st.Total(context.Background(), store.GroupKey{Rule: detect.UnauthorizedAccess.ID, Window: hourNow, Group: group}); err != nil || total != 12 {
+				t.Errorf("running total %d (%v), want 12", total, err)
+			}
+		})
 	}
 }

@@ -99,25 +99,30 @@ func (h *Handler) report(ctx context.Context, window time.Time, sum *summary) (i
 	if err != nil {
 		return 0, err
 	}
-	rows := alert.ReportRows(h.opts.Rule, aggs)
-	if len(rows) == 0 && !h.opts.Report.Heartbeat {
-		return 0, nil
-	}
-	msgs, err := alert.RenderReport(h.opts.Rule, window, rows, h.opts.Now())
+	parts, err := alert.ReportParts(h.opts.Rule, window, aggs, h.opts.Now(), h.opts.Report.Heartbeat)
 	if err != nil {
-		return 0, fmt.Errorf("render report of %s: %w", window.Format(time.RFC3339), err)
+		return 0, fmt.Errorf("report of %s: %w", window.Format(time.RFC3339), err)
 	}
-	for i, m := range msgs {
-		build := func(bool) (alert.Message, store.Snapshot, error) { return m, store.Snapshot{}, nil }
+	for _, p := range parts {
+		build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+			// After an ambiguous publish of this part, the retry sends it again with
+			// the same id, flagged, as for alerts.
+			p.PossibleDuplicate = possibleDuplicate
+			m, err := alert.RenderReportPart(p)
+			if err != nil {
+				return alert.Message{}, store.Snapshot{}, fmt.Errorf("render report part %d of %s: %w", p.Part, window.Format(time.RFC3339), err)
+			}
+			return m, store.Snapshot{}, nil
+		}
 		c, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
-			return r.ClaimReportPart(ctx, h.opts.Rule.ID, window, i+1, lease)
+			return r.ClaimReportPart(ctx, h.opts.Rule.ID, window, p.Part, lease)
 		}, build, h.sns(sum, &sum.published), sum)
 		if err == nil {
 			err = h.sendOutputs(ctx, alert.KindReport, c, build, sum)
 		}
 		if err != nil {
-			return len(msgs), err
+			return len(parts), err
 		}
 	}
-	return len(msgs), nil
+	return len(parts), nil
 }

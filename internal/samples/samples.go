@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 // Lines returns every sample line, one per element; root is the repository's root.
@@ -60,4 +61,21 @@ func Lines(root string) ([][]byte, error) {
 		lines = append(lines, c.Event)
 	}
 	return lines, nil
+}
+
+// MinLines is the fewest sample lines the repository holds; fewer means a path is wrong.
+const MinLines = 100
+
+// LinesForTest returns Lines(root), failing t when they cannot be read or are fewer than
+// MinLines (a seed corpus that silently shrank would fuzz nothing real).
+func LinesForTest(t testing.TB, root string) [][]byte {
+	t.Helper()
+	lines, err := Lines(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < MinLines {
+		t.Fatalf("only %d sample lines found under %s", len(lines), root)
+	}
+	return lines
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -327,36 +326,16 @@ func (e *expr) set(attr string, v types.AttributeValue) string {
 	return e.name(attr) + " = " + e.value(v)
 }
 
-// truncated marks a stored value cut at MaxValueBytes.
-const truncated = "…[truncated]"
+// cut bounds one attacker-controlled value so an item stays far below DynamoDB's 400 KB
+// (aggregates made by the pipeline are already bounded; others may not be).
+func cut(v string) string { return aggregate.Cut(v) }
 
-// cut bounds one attacker-controlled value so an item stays far below DynamoDB's 400 KB.
-func cut(v string) string {
-	if len(v) <= MaxValueBytes {
-		return v
-	}
-	end := MaxValueBytes - len(truncated)
-	for end > 0 && !utf8.RuneStart(v[end]) {
-		end--
-	}
-	return v[:end] + truncated
-}
-
-// list stores a multi-value field whole, in order, within MaxListValues entries and
-// MaxListBytes bytes; the entries left out are counted in a last "…[+N more]" entry.
+// list stores a multi-value field within aggregate.CutList's bounds.
 func list(values []string) types.AttributeValue {
-	const markerRoom = 32 // bytes kept free for the "…[+N more]" entry
-	l := make([]types.AttributeValue, 0, min(len(values), MaxListValues))
-	size := 0
-	for i, v := range values {
-		v = cut(v)
-		last := i == len(values)-1
-		if (i == MaxListValues-1 && !last) || size+len(v) > MaxListBytes-markerRoom {
-			l = append(l, str(fmt.Sprintf("…[+%d more]", len(values)-i)))
-			break
-		}
-		size += len(v)
-		l = append(l, str(v))
+	cut := aggregate.CutList(values)
+	l := make([]types.AttributeValue, len(cut))
+	for i, v := range cut {
+		l[i] = str(v)
 	}
 	return &types.AttributeValueMemberL{Value: l}
 }

@@ -121,14 +121,11 @@ const (
 	MaxStoredIDs = 2000
 	// MaxGroupKeyBytes is the longest group key used verbatim in a partition key.
 	MaxGroupKeyBytes = 1024
-	// MaxValueBytes is the longest field value stored; longer values are cut.
-	MaxValueBytes = 4096
-	// MaxListValues is the most entries stored of a multi-value field.
-	MaxListValues = 64
-	// MaxListBytes bounds the bytes stored of one multi-value field. With the other
-	// bounds an aggregate item stays under about 200 KB (13 fields, two lists, 2,000 ids),
-	// half of DynamoDB's 400 KB item limit, whatever the attacker-controlled values.
-	MaxListBytes = 16 << 10
+	// MaxValueBytes, MaxListValues and MaxListBytes bound the stored values (see
+	// aggregate.Cut and aggregate.CutList).
+	MaxValueBytes = aggregate.MaxValueBytes
+	MaxListValues = aggregate.MaxListValues
+	MaxListBytes  = aggregate.MaxListBytes
 )
 
 // ErrClaimLost is returned by MarkSent and Release when the alert item is no longer

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 )
 
 func TestPartitionKey(t *testing.T) {
@@ -31,7 +33,7 @@ func TestCutAndList(t *testing.T) {
 	}
 	long := strings.Repeat("é", MaxValueBytes) // two bytes per rune
 	got := cut(long)
-	if len(got) > MaxValueBytes || !strings.HasSuffix(got, truncated) || !strings.HasPrefix(got, "éé") {
+	if len(got) > MaxValueBytes || !strings.HasSuffix(got, aggregate.Truncated) || !strings.HasPrefix(got, "éé") {
 		t.Errorf("cut(long) has %d bytes, suffix %q", len(got), got[len(got)-20:])
 	}
 	many := make([]string, MaxListValues+10)

@@ -27,10 +27,14 @@ func main() {
 	var env envFlag
 	flag.Var(&env, "env", "extra function environment NAME=value for the runs of the bootstrap (repeatable), e.g. GOGC=50")
 	inflated := flag.String("inflated", "", "only measure the peak RSS of deliveries that inflate to these sizes in MiB (comma separated, at most 128), e.g. 64,128")
+	long := flag.String("long", "", "only measure the peak RSS of a delivery of N denied creates of K KB each (a long request URI before verb): N,K, e.g. 331,200")
 	flag.Parse()
 	run := run
-	if *inflated != "" {
+	switch {
+	case *inflated != "":
 		run = func(ctx context.Context, _ int, extra []string) error { return peakInflated(ctx, *inflated, extra) }
+	case *long != "":
+		run = func(ctx context.Context, _ int, extra []string) error { return peakLong(ctx, *long, extra) }
 	}
 	if err := run(context.Background(), *starts, env); err != nil {
 		fmt.Fprintln(os.Stderr, "metrics:", err)
@@ -173,19 +177,11 @@ func maxOf(ds []time.Duration) time.Duration {
 // so the delivery compresses well, as a gzip bomb or a burst of identical lines would.
 // Set AWS_LAMBDA_FUNCTION_MEMORY_SIZE with -env to see the effect of the Go memory limit.
 func peakInflated(ctx context.Context, sizes string, extra []string) error {
-	root, err := local.RepoRoot()
+	bootstrap, done, err := hostBootstrap(ctx)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "bench-metrics-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bootstrap, err := local.BuildBootstrap(ctx, root, dir)
-	if err != nil {
-		return err
-	}
+	defer done()
 	const maxCap = 128 << 20
 	for _, f := range strings.Split(sizes, ",") {
 		mib, err := strconv.Atoi(strings.TrimSpace(f))
@@ -201,6 +197,46 @@ func peakInflated(ctx context.Context, sizes string, extra []string) error {
 		fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery inflating to %.1f MiB (%d events, %d KB event; %s): %.1f MiB\n",
 			float64(len(d.Message))/(1<<20), d.Events, len(d.Event)/1024, strings.Join(extra, " "), float64(rss)/(1<<20))
 	}
+	return nil
+}
+
+// hostBootstrap builds the host bootstrap into a temporary folder that done removes.
+func hostBootstrap(ctx context.Context) (bootstrap string, done func(), err error) {
+	root, err := local.RepoRoot()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "bench-metrics-*")
+	if err != nil {
+		return "", nil, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	if bootstrap, err = local.BuildBootstrap(ctx, root, dir); err != nil {
+		done()
+		return "", nil, err
+	}
+	return bootstrap, done, nil
+}
+
+// peakLong measures the peak RSS of the bootstrap on a delivery of n denied creates of
+// about k KB each: every line is a candidate, is parsed and makes an aggregate of its own.
+func peakLong(ctx context.Context, spec string, extra []string) error {
+	var n, k int
+	if _, err := fmt.Sscanf(spec, "%d,%d", &n, &k); err != nil || n <= 0 || k <= 0 || n*k > 256<<10 {
+		return fmt.Errorf("-long: %q is not N,K with N*K KB at most 256 MiB", spec)
+	}
+	bootstrap, done, err := hostBootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	d := metrics.LongLines(n, k<<10)
+	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, extra...)
+	if err != nil {
+		return fmt.Errorf("peak RSS: %w", err)
+	}
+	fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery of %d denied creates of %d KB (%.1f MiB inflated, %d KB event): %.1f MiB\n",
+		d.Events, k, float64(len(d.Message))/(1<<20), len(d.Event)/1024, float64(rss)/(1<<20))
 	return nil
 }
 

@@ -88,3 +88,19 @@ func StackForTest(t testing.TB, opts local.StackOptions) *local.FunctionStack {
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// ReportStackForTest is FunctionStackForTest with the hourly report function beside the
+// main one (FunctionStack.Report), both built for the test.
+func ReportStackForTest(t testing.TB, table, topic string, env ...string) *local.FunctionStack {
+	t.Helper()
+	MustHaveServices(t)
+	root, err := local.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := local.BuildFunction(context.Background(), root, t.TempDir(), local.ReportFunctionPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return StackForTest(t, local.StackOptions{Table: table, Topic: topic, Env: env, ReportBootstrap: report})
+}
