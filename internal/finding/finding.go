@@ -135,11 +135,13 @@ func Build(a alert.Alert, t Target) types.AwsSecurityFinding {
 		Region:        aws.String(t.Region),
 		Types:         Types(a),
 		// CreatedAt is when the issue was first observed, so every import of the group
-		// says the same; UpdatedAt is when this alert was built.
+		// says the same; UpdatedAt is when this alert was built, to the millisecond:
+		// Security Hub ignores an update whose UpdatedAt is not later than the finding's,
+		// and an escalation can follow its first alert within the same second.
 		CreatedAt:       aws.String(stamp(first)),
 		FirstObservedAt: aws.String(stamp(first)),
 		LastObservedAt:  aws.String(stamp(last)),
-		UpdatedAt:       aws.String(stamp(a.GeneratedAt)),
+		UpdatedAt:       aws.String(a.GeneratedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")),
 		Severity:        &types.Severity{Label: sev, Original: aws.String(original)},
 		FindingProviderFields: &types.FindingProviderFields{
 			Severity: &types.FindingProviderSeverity{Label: sev, Original: aws.String(original)},

@@ -40,7 +40,7 @@ func TestBuildFirst(t *testing.T) {
 		"SchemaVersion": {aws.ToString(f.SchemaVersion), "2018-10-08"},
 		"Types":         {strings.Join(f.Types, "|"), "TTPs/Execution/T1204 User Execution|Unusual Behaviors/User"},
 		"CreatedAt":     {aws.ToString(f.CreatedAt), "2026-03-04T10:05:00Z"},
-		"UpdatedAt":     {aws.ToString(f.UpdatedAt), "2026-03-04T10:08:00Z"},
+		"UpdatedAt":     {aws.ToString(f.UpdatedAt), "2026-03-04T10:08:00.000Z"},
 		"LastObserved":  {aws.ToString(f.LastObservedAt), "2026-03-04T10:07:00Z"},
 		"Severity":      {string(f.Severity.Label) + " " + aws.ToString(f.Severity.Original), "MEDIUM 49"},
 		"ProviderSev":   {string(f.FindingProviderFields.Severity.Label), "MEDIUM"},

@@ -123,7 +123,7 @@ type Options struct {
 	// Outputs are the optional destinations of every alert besides SNS (Security Hub,
 	// EventBridge), each sent once per alert under its own claim (see outputs.go).
 	Outputs []Output
-	// OutputClaims keeps the outputs' claims; required when Outputs is not empty.
+	// OutputClaims keeps the outputs' claims; nil means the Store, when it has ClaimOutput.
 	OutputClaims OutputClaims
 }
 
@@ -165,6 +165,9 @@ func New(opts Options) *Handler {
 		opts.Render = func(g alert.Group) (alert.Message, error) {
 			return alert.Render(alert.Build(g, alertOpts))
 		}
+	}
+	if oc, ok := opts.Store.(OutputClaims); ok && opts.OutputClaims == nil {
+		opts.OutputClaims = oc
 	}
 	if opts.RenderEscalation == nil {
 		alertOpts := opts.Alert

@@ -67,8 +67,11 @@ func (h *Handler) sns(sum *summary, published *atomic.Int64) sender {
 // stored state, with the output claim's possible-duplicate flag.
 func (h *Handler) sendOutputs(ctx context.Context, kind alert.Kind, parent store.Claim,
 	build func(possibleDuplicate bool) (alert.Message, store.Snapshot, error), sum *summary) error {
-	if parent.Outcome != store.Claimed && parent.Outcome != store.AlreadySent {
+	if len(h.opts.Outputs) == 0 || (parent.Outcome != store.Claimed && parent.Outcome != store.AlreadySent) {
 		return nil
+	}
+	if h.opts.OutputClaims == nil {
+		return errors.New("send to the outputs: no output claims configured")
 	}
 	var errs []error
 	for i, out := range h.opts.Outputs {
