@@ -150,46 +150,13 @@ func sampleRecords(t *testing.T, name string) []events.KinesisEventRecord {
 // the most writes per line the detection can cost.
 func payloadNow(t *testing.T, now time.Time, record, n int) []byte {
 	t.Helper()
-	type logEvent struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"`
-		Message   string `json:"message"`
-	}
-	var evs []logEvent
+	var evs []cwlogs.MessageEvent
 	for i := range n {
 		at := now.Add(time.Duration(record*n+i) * time.Microsecond)
-		line, err := json.Marshal(map[string]any{
-			"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-			"auditID": fmt.Sprintf("tput-%d-%d", record, i), "stage": "ResponseComplete",
-			"requestURI": "/api/v1/namespaces/kube-system/secrets", "verb": "create",
-			"user":      map[string]any{"username": fmt.Sprintf("user-%d", i%10), "groups": []string{"system:authenticated"}},
-			"sourceIPs": []string{fmt.Sprintf("192.0.2.%d", i%250+1)}, "userAgent": "kubectl/v1.34.2",
-			"objectRef": map[string]any{"resource": "secrets", "namespace": "kube-system", "apiVersion": "v1"},
-			"responseStatus": map[string]any{
-				"metadata": map[string]any{}, "status": "Failure", "reason": "Forbidden", "code": 403,
-				"message": "secrets is forbidden",
-			},
-			"requestReceivedTimestamp": at.Format("2006-01-02T15:04:05.000000Z"),
-			"annotations":              map[string]string{"authorization.k8s.io/decision": "forbid"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, logEvent{ID: fmt.Sprintf("%028d%028d", record, i), Timestamp: at.UnixMilli(), Message: string(line)})
+		line := forbiddenCreate(t, fmt.Sprintf("tput-%d-%d", record, i), fmt.Sprintf("user-%d", i%10), fmt.Sprintf("192.0.2.%d", i%250+1), at)
+		evs = append(evs, cwlogs.MessageEvent{ID: fmt.Sprintf("%028d%028d", record, i), Timestamp: at.UnixMilli(), Message: line})
 	}
-	msg, err := json.Marshal(map[string]any{
-		"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod-cluster/cluster",
-		"logStream": "kube-apiserver-audit-0123456789abcdef", "subscriptionFilters": []string{"eks-unauthorized-access"},
-		"logEvents": evs,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	comp, err := cwlogs.Compress(msg, cwlogs.Gzip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return comp
+	return prodPayload(t, evs)
 }
 
 // TestKinesisFullBatch gives one function instance a batch of 100 records (the template's

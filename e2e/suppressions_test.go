@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,15 +31,7 @@ const secretRule = `user == "alice-s3cr3t-admin"`
 // a parameter that is missing or that the function's credentials may not read stops the
 // function at start-up with a message naming the parameter, never its value.
 func TestSuppressionsParameter(t *testing.T) {
-	localtest.MustHaveServices(t)
-	root, err := local.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootstrap, err := local.BuildBootstrap(context.Background(), root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootstrap := bootstrapForTest(t)
 	now := time.Now().UTC()
 	event := deliveryNow(t, now, "alice-s3cr3t-admin", "mallory")
 	put := func(typ ssmtypes.ParameterType, value string) func(context.Context, *local.FunctionStack) ([]string, error) {
@@ -70,7 +63,7 @@ func TestSuppressionsParameter(t *testing.T) {
 		if got := totalCount(ctx, t, stack); got != 1 {
 			t.Errorf("DynamoDB counts sum to %d, want 1 (mallory's create; the suppressed one is not stored)", got)
 		}
-		logs := stack.Emulator.Logs()
+		logs := stack.Emulator.Output()
 		if !strings.Contains(logs, `"suppressed":1`) {
 			t.Errorf("function output:\n%s\nwant a summary with one suppressed match", logs)
 		}
@@ -145,43 +138,128 @@ func startFails(t *testing.T, stack *local.FunctionStack, event []byte, why stri
 // received now (DynamoDB Local expires items by the real clock).
 func deliveryNow(t *testing.T, now time.Time, users ...string) []byte {
 	t.Helper()
-	type logEvent struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"`
-		Message   string `json:"message"`
+	return deliveryFrom(t, now, 0, users...)
+}
+
+// deliveryFrom is deliveryNow with log event and audit ids numbered from first, so that
+// several deliveries of one test are not redeliveries of each other.
+func deliveryFrom(t *testing.T, now time.Time, first int, users ...string) []byte {
+	t.Helper()
+	var events []cwlogs.MessageEvent
+	for j, user := range users {
+		i := first + j
+		line := forbiddenCreate(t, fmt.Sprintf("e2e-ssm-%d", i), user, fmt.Sprintf("192.0.2.%d", i+1), now)
+		events = append(events, cwlogs.MessageEvent{ID: fmt.Sprintf("%056d", i), Timestamp: now.UnixMilli(), Message: line})
 	}
-	var events []logEvent
-	for i, user := range users {
-		line, err := json.Marshal(map[string]any{
-			"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-			"auditID": fmt.Sprintf("e2e-ssm-%d", i), "stage": "ResponseComplete",
-			"requestURI": "/api/v1/namespaces/kube-system/secrets", "verb": "create",
-			"user":      map[string]any{"username": user, "groups": []string{"system:authenticated"}},
-			"sourceIPs": []string{fmt.Sprintf("192.0.2.%d", i+1)}, "userAgent": "kubectl/v1.34.2",
-			"objectRef": map[string]any{"resource": "secrets", "namespace": "kube-system", "apiVersion": "v1"},
-			"responseStatus": map[string]any{
-				"metadata": map[string]any{}, "status": "Failure", "reason": "Forbidden", "code": 403,
-				"message": "secrets is forbidden",
-			},
-			"requestReceivedTimestamp": now.Format(time.RFC3339Nano),
-			"annotations":              map[string]string{"authorization.k8s.io/decision": "forbid"},
+	return cwlogs.SubscriptionEvent(prodPayload(t, events))
+}
+
+// TestSuppressionsReloadedByTheRunningFunction runs the real function under the emulator
+// with its suppressions in moto's Parameter Store and a reload interval of one second, and
+// changes the parameter between invocations of the same process: a dry-run entry tags an
+// alert and suppresses nothing, a new version applies without a restart, and a version
+// that does not compile leaves the last good set in use.
+func TestSuppressionsReloadedByTheRunningFunction(t *testing.T) {
+	bootstrap := bootstrapForTest(t)
+	file := func(entries ...string) string {
+		return `{"suppressions": [` + strings.Join(entries, ",") + `]}`
+	}
+	entry := func(name, user string, dryRun bool) string {
+		return fmt.Sprintf(`{"name": %q, "expression": "user == \"%s\"", "owner": "secops", "reason": "e2e", "dryRun": %v}`, name, user, dryRun)
+	}
+	put := func(ctx context.Context, m *local.Moto, value string, overwrite bool) error {
+		_, err := m.SSMClient().PutParameter(ctx, &ssm.PutParameterInput{
+			Name: aws.String(parameter), Type: ssmtypes.ParameterTypeString, Value: aws.String(value), Overwrite: aws.Bool(overwrite),
 		})
+		return err
+	}
+	stack := localtest.StackForTest(t, local.StackOptions{
+		Bootstrap: bootstrap, Table: "ssm-reload", Topic: "ssm-reload",
+		Env: []string{"SUPPRESSIONS_PARAMETER=" + parameter, "SUPPRESSIONS_RELOAD_INTERVAL=1s"},
+		Prepare: func(ctx context.Context, s *local.FunctionStack) ([]string, error) {
+			return nil, put(ctx, s.Moto, file(entry("mallory", "mallory", false), entry("try-eve", "eve", true)), false)
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	now := time.Now().UTC()
+	alerted := func(want ...string) []local.Notification {
+		t.Helper()
+		notes, err := stack.Moto.Drain(ctx, stack.Topic)
 		if err != nil {
 			t.Fatal(err)
 		}
-		events = append(events, logEvent{ID: fmt.Sprintf("%056d", i), Timestamp: now.UnixMilli(), Message: string(line)})
+		var got []string
+		for _, n := range notes {
+			got = append(got, n.MessageAttributes["user"].Value)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("alerts for %q, want %q\n%s", got, want, stack.Emulator.Logs())
+		}
+		return notes
 	}
-	msg, err := json.Marshal(map[string]any{
-		"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod-cluster/cluster",
-		"logStream": "kube-apiserver-audit-0123456789abcdef", "subscriptionFilters": []string{"eks-unauthorized-access"},
-		"logEvents": events,
-	})
+
+	logged := func(step string, want ...string) {
+		t.Helper()
+		logs := stack.Emulator.Output()
+		for _, w := range want {
+			if !strings.Contains(logs, w) {
+				t.Errorf("%s: function output lacks %s:\n%s", step, w, logs)
+			}
+		}
+	}
+
+	// Version 1: mallory suppressed; eve alerted, tagged by the dry-run entry.
+	invokeOK(ctx, t, stack, deliveryFrom(t, now, 0, "mallory", "eve"))
+	for _, n := range alerted("eve") {
+		var a struct {
+			WouldSuppressBy []string `json:"wouldSuppressBy"`
+		}
+		if err := json.Unmarshal([]byte(n.Message), &a); err != nil || !slices.Equal(a.WouldSuppressBy, []string{"try-eve"}) {
+			t.Errorf("eve's alert: wouldSuppressBy %q (%v), want [try-eve]", a.WouldSuppressBy, err)
+		}
+	}
+	logged("version 1", `"message":"suppressions loaded","parameterVersion":1,"entries":["mallory","try-eve"]`,
+		`"suppressedBy":{"mallory":1},"wouldSuppress":{"try-eve":1}`, `"Suppression":"try-eve","SuppressionDryRunHits":1`)
+
+	// Version 2 suppresses carol instead of mallory. The running process takes it: a cold
+	// start would say "suppressions loaded", a reload says "suppressions updated".
+	if err := put(ctx, stack.Moto, file(entry("carol", "carol", false)), true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	invokeOK(ctx, t, stack, deliveryFrom(t, now, 10, "mallory", "carol"))
+	alerted("mallory")
+	logged("version 2", `"message":"suppressions updated","parameterVersion":2,"entries":["carol"]`,
+		`"suppressionsVersion":2,"suppressedBy":{"carol":1}`)
+
+	// Version 3 does not compile: version 2 stays.
+	if err := put(ctx, stack.Moto, file(`{"name": "broken", "expression": "user ==", "owner": "o", "reason": "r"}`), true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	invokeOK(ctx, t, stack, deliveryFrom(t, now, 20, "carol", "dave"))
+	alerted("dave")
+	logged("version 3", `"message":"suppressions update rejected; the previous set stays in use","parameterVersion":3,"inUseVersion":2`,
+		`"SuppressionUpdateRejected":1`, `"suppressionsVersion":2,"suppressionsRejectedVersion":3`)
+	if n := strings.Count(stack.Emulator.Output(), `"message":"start"`); n != 1 {
+		t.Errorf("%d cold starts, want 1: the versions were taken by the running process", n)
+	}
+
+}
+
+// bootstrapForTest builds the function's bootstrap for the emulator tests of this file.
+func bootstrapForTest(t *testing.T) string {
+	t.Helper()
+	localtest.MustHaveServices(t)
+	root, err := local.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	comp, err := cwlogs.Compress(msg, cwlogs.Gzip)
+	bootstrap, err := local.BuildBootstrap(context.Background(), root, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cwlogs.SubscriptionEvent(comp)
+	return bootstrap
 }

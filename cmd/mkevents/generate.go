@@ -92,22 +92,6 @@ var specs = []spec{
 }
 
 // subscriptionMessage is the decompressed JSON CloudWatch Logs delivers, in its key order.
-type subscriptionMessage struct {
-	MessageType         string     `json:"messageType"`
-	Owner               string     `json:"owner"`
-	LogGroup            string     `json:"logGroup"`
-	LogStream           string     `json:"logStream"`
-	SubscriptionFilters []string   `json:"subscriptionFilters"`
-	LogEvents           []logEvent `json:"logEvents"`
-	PolicyLevel         string     `json:"policyLevel,omitempty"`
-}
-
-type logEvent struct {
-	ID        string `json:"id"`
-	Timestamp int64  `json:"timestamp"`
-	Message   string `json:"message"`
-}
-
 // Generate builds every event file from the raw lines in fsys (raw/...), keyed by file name.
 func Generate(fsys fs.FS) (map[string][]byte, error) {
 	out := map[string][]byte{}
@@ -145,9 +129,9 @@ func Generate(fsys fs.FS) (map[string][]byte, error) {
 
 func (p payload) message(fsys fs.FS, seed string) ([]byte, error) {
 	if p.control {
-		return marshal(subscriptionMessage{
-			MessageType: "CONTROL_MESSAGE", Owner: "CloudwatchLogs", SubscriptionFilters: []string{},
-			LogEvents: []logEvent{{ID: "", Timestamp: ms("2026-11-24T08:00:00.000Z"),
+		return marshal(cwlogs.Message{
+			MessageType: cwlogs.ControlMessage, Owner: "CloudwatchLogs", SubscriptionFilters: []string{},
+			LogEvents: []cwlogs.MessageEvent{{ID: "", Timestamp: ms("2026-11-24T08:00:00.000Z"),
 				Message: "CWL CONTROL MESSAGE: Checking health of destination Lambda function."}},
 		})
 	}
@@ -174,8 +158,8 @@ func (p payload) message(fsys fs.FS, seed string) ([]byte, error) {
 		}
 		lines = append(mixed, junk...)
 	}
-	msg := subscriptionMessage{
-		MessageType: "DATA_MESSAGE", Owner: p.cluster.owner, LogGroup: p.cluster.logGroup, LogStream: p.cluster.logStream,
+	msg := cwlogs.Message{
+		MessageType: cwlogs.DataMessage, Owner: p.cluster.owner, LogGroup: p.cluster.logGroup, LogStream: p.cluster.logStream,
 		SubscriptionFilters: []string{"eks-unauthorized-access"}, PolicyLevel: p.policyLevel,
 	}
 	var last int64
@@ -190,7 +174,7 @@ func (p payload) message(fsys fs.FS, seed string) ([]byte, error) {
 			ts = ms(head.StageTimestamp) + 150
 		}
 		last = ts
-		msg.LogEvents = append(msg.LogEvents, logEvent{ID: eventID(seed, i), Timestamp: ts, Message: l})
+		msg.LogEvents = append(msg.LogEvents, cwlogs.MessageEvent{ID: eventID(seed, i), Timestamp: ts, Message: l})
 	}
 	return marshal(msg)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 )
 
 // timestampField matches the audit event's own times, which decide its window.
@@ -47,8 +49,8 @@ func wrap(lines []byte, now time.Time, age time.Duration) ([]byte, error) {
 	if now.Add(-age).Before(newest) {
 		shift -= time.Hour // Truncate rounds towards zero; a backward shift must round down
 	}
-	msg := subscriptionMessage{
-		MessageType: "DATA_MESSAGE", Owner: prod.owner, LogGroup: prod.logGroup, LogStream: prod.logStream,
+	msg := cwlogs.Message{
+		MessageType: cwlogs.DataMessage, Owner: prod.owner, LogGroup: prod.logGroup, LogStream: prod.logStream,
 		SubscriptionFilters: []string{"eks-unauthorized-access"},
 	}
 	for i, l := range raw {
@@ -66,7 +68,7 @@ func wrap(lines []byte, now time.Time, age time.Duration) ([]byte, error) {
 		if !stage.IsZero() {
 			ts = stage.UnixMilli() + 150
 		}
-		msg.LogEvents = append(msg.LogEvents, logEvent{ID: eventID(shifted, i), Timestamp: ts, Message: shifted})
+		msg.LogEvents = append(msg.LogEvents, cwlogs.MessageEvent{ID: eventID(shifted, i), Timestamp: ts, Message: shifted})
 	}
 	b, err := marshal(msg)
 	if err != nil {

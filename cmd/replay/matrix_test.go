@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -29,19 +28,12 @@ func matrixEvent(comp []byte) string { return string(cwlogs.SubscriptionEvent(co
 // matrixMessage is a DATA_MESSAGE carrying the given log lines.
 func matrixMessage(t *testing.T, lines ...string) []byte {
 	t.Helper()
-	type ev struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"`
-		Message   string `json:"message"`
-	}
-	m := map[string]any{"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod/cluster",
-		"logStream": "kube-apiserver-audit-1", "subscriptionFilters": []string{"f"}}
-	var evs []ev
+	m := cwlogs.Message{MessageType: cwlogs.DataMessage, Owner: "111122223333", LogGroup: "/aws/eks/prod/cluster",
+		LogStream: "kube-apiserver-audit-1", SubscriptionFilters: []string{"f"}}
 	for i, l := range lines {
-		evs = append(evs, ev{ID: fmt.Sprint(i + 1), Timestamp: 1764000000000, Message: l})
+		m.LogEvents = append(m.LogEvents, cwlogs.MessageEvent{ID: fmt.Sprint(i + 1), Timestamp: 1764000000000, Message: l})
 	}
-	m["logEvents"] = evs
-	b, err := json.Marshal(m)
+	b, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	groupFlag := fl.String("group-by", string(aggregate.GroupByUser), "alert grouping: user, user,src_ip or aggregate")
 	var suppressions stringList
 	fl.Var(&suppressions, "suppress", "a CEL suppression expression, as in SUPPRESSIONS (repeatable)")
-	suppressFile := fl.String("suppress-file", "", "a file of CEL suppression expressions, one per line (# comments), as in the SSM parameter")
+	suppressFile := fl.String("suppress-file", "", "a suppression file, as in the SSM parameter (a JSON document, or CEL expressions one per line): each entry's matches are reviewed on standard error")
 	region := fl.String("region", os.Getenv("AWS_REGION"), "AWS region for the alerts' console links (--format alerts)")
 	nowFlag := fl.String("now", "", "RFC 3339 time written as the alerts' and reports' generatedAt (default: the current time), for reproducible output")
 	versionFlag := fl.Bool("version", false, "print the version and exit")
@@ -78,12 +78,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	alertOpts := alert.Options{Region: *region}
+	now := time.Now()
 	if *nowFlag != "" {
-		now, err := time.Parse(time.RFC3339, *nowFlag)
+		t, err := time.Parse(time.RFC3339, *nowFlag)
 		if err != nil {
 			fmt.Fprintln(stderr, "replay: --now:", err)
 			return exitUsage
 		}
+		now = t
 		alertOpts.Now = func() time.Time { return now }
 	}
 	out := format(*formatFlag)
@@ -91,16 +93,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "replay: unknown format %q (want splunk, json, alerts or report)\n", *formatFlag)
 		return exitUsage
 	}
-	exprs := []string(suppressions)
+	entries := suppress.Named("suppress", suppressions)
 	if *suppressFile != "" {
 		text, err := os.ReadFile(*suppressFile)
 		if err != nil {
 			fmt.Fprintln(stderr, "replay:", err)
 			return exitUsage
 		}
-		exprs = append(exprs, suppress.Parse(string(text))...)
+		more, err := suppress.ParseEntries(string(text), "file")
+		if err != nil {
+			fmt.Fprintf(stderr, "replay: %s: %v\n", *suppressFile, err)
+			return exitUsage
+		}
+		entries = append(entries, more...)
 	}
-	filter, err := suppress.Compile(exprs)
+	// Expiry as of --now: the entries apply as the function would apply them then.
+	filter, err := suppress.CompileEntries(entries, func() time.Time { return now })
 	if err != nil {
 		fmt.Fprintln(stderr, "replay:", err)
 		return exitUsage
@@ -120,7 +128,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Rule: detect.UnauthorizedAccess, Mode: mode, GroupBy: groupBy, Region: *region, ParseAll: *parseAll,
 		MaxDecompressedBytes: *maxBytes, MaxLineBytes: *maxLine,
 	}
-	if filter != nil {
+	var rev *review
+	switch {
+	case *suppressFile != "":
+		rev = newReview(filter, now)
+		opts.Suppressor = rev
+	case filter.Len() > 0:
 		opts.Suppressor = filter
 	}
 	r := replayer{batch: pipeline.New(opts).NewBatch(), stderr: stderr}
@@ -145,6 +158,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	fmt.Fprintln(stderr, summary(res.Stats, r.failed))
+	if rev != nil {
+		rev.write(stderr)
+	}
 	if err := filter.LastError(); err != nil {
 		// The operator's own expressions on their own logs: the error may quote both,
 		// which the function never logs.

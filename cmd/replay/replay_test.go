@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,10 +13,9 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/golden"
 	"github.com/eks-unauthorized-access/detector/internal/version"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestReplayGolden(t *testing.T) {
 	raw, _ := filepath.Glob("../../events/raw/*.jsonl")
@@ -83,15 +81,8 @@ func TestReplayGolden(t *testing.T) {
 					t.Errorf("stderr line %q, want prefix %q", lines[i], prefix)
 				}
 			}
-			golden := filepath.Join("testdata", tc.golden+".golden")
-			if *update {
-				if err := os.WriteFile(golden, stdout.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if want := mustRead(t, golden); stdout.String() != want {
-				t.Errorf("stdout differs from %s (run with -update):\n%s", golden, stdout.String())
-			}
+			file := filepath.Join("testdata", tc.golden+".golden")
+			golden.Check(t, file, stdout.Bytes())
 		})
 	}
 }
@@ -280,4 +271,54 @@ func bulkAuditLines(t *testing.T, windows, perWindow int) string {
 		t.Fatal(err)
 	}
 	return name
+}
+
+// TestSuppressFileReview: --suppress-file applies the file as the function would at --now
+// (an expired entry and a dry-run entry suppress nothing) and reviews each entry: how many
+// matches it suppresses on its own, with the first examples (user, source IPs, time).
+func TestSuppressFileReview(t *testing.T) {
+	raw, err := filepath.Glob("../../events/raw/*.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	review := func(now string) (string, string) {
+		var out, errOut bytes.Buffer
+		args := append([]string{"--suppress-file", "testdata/review.suppressions.json", "--now", now}, raw...)
+		if code := run(args, strings.NewReader(""), &out, &errOut); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	_, before := review("2026-11-30T10:00:00Z")
+	for _, want := range []string{
+		"17 matches (12 suppressed",
+		`suppression alice (expires 2026-12-01T00:00:00Z, owner "secops"): would suppress 12 matches on its own` + "\n" + `  user="alice" src_ip=`,
+		`suppression ci (dry run, owner "platform"): would suppress 1 matches on its own` + "\n" + `  user="system:serviceaccount:ci:`,
+		`suppression nobody (owner "secops"): would suppress 0 matches on its own` + "\n",
+	} {
+		if !strings.Contains(before, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, before)
+		}
+	}
+	if n := strings.Count(before, `  user="alice"`); n != maxExamples {
+		t.Errorf("%d examples for alice, want %d", n, maxExamples)
+	}
+	// docs/suppressions.md shows this review in its operator workflow.
+	doc, err := os.ReadFile("../../docs/suppressions.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indented := "   " + strings.ReplaceAll(strings.TrimRight(before, "\n"), "\n", "\n   ") + "\n"; !strings.Contains(string(doc), indented) {
+		t.Errorf("docs/suppressions.md does not show this review:\n%s", indented)
+	}
+	// On and after its expiry date the entry suppresses nothing; the review still shows it.
+	_, after := review("2026-12-01T00:00:00Z")
+	if !strings.Contains(after, "17 matches (0 suppressed") || !strings.Contains(after, "suppression alice (expired 2026-12-01T00:00:00Z") {
+		t.Errorf("after the expiry:\n%s", after)
+	}
+	for _, secret := range []string{"requestObject", "requestURI", "forbidden:"} {
+		if strings.Contains(before, secret) {
+			t.Errorf("the review shows %s:\n%s", secret, before)
+		}
+	}
 }

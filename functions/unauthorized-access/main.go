@@ -62,7 +62,8 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		// The SSM client only when a parameter is configured: it costs start-up time.
 		params = ssm.NewFromConfig(awsCfg)
 	}
-	filter, err := suppress.Load(ctx, params, cfg.Suppressions, cfg.SuppressionsParameter)
+	suppressions, err := suppress.NewReloader(ctx, params, cfg.Suppressions, cfg.SuppressionsParameter,
+		suppress.ReloadOptions{Interval: cfg.SuppressionsReloadInterval})
 	if err != nil {
 		return nil, fmt.Errorf("load suppressions: %w", err)
 	}
@@ -74,11 +75,15 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		MaxDecompressedBytes: cfg.MaxDecompressedBytes,
 		Sources:              cfg.Sources,
 	}
-	if filter.Len() > 0 {
-		opts.Suppressor = filter
+	if suppressions.Filter().Len() > 0 || cfg.SuppressionsParameter != "" {
+		opts.Suppressor = suppressions
 	}
 	logger := handler.NewLogger(os.Stdout, cfg.LogLevel)
 	logger.Info("start", "version", version.Version) // which release runs, once per cold start
+	if cfg.SuppressionsParameter != "" || len(cfg.Suppressions) > 0 {
+		// Names only: expressions may be secret (a SecureString parameter).
+		logger.Info("suppressions loaded", "parameterVersion", suppressions.Version(), "entries", suppressions.Filter().Names())
+	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), store.Options{
 		Table:           cfg.TableName,
 		Retention:       cfg.Retention,
@@ -108,5 +113,6 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		Logger:       logger,
 		Metrics:      os.Stdout,
 		FunctionName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		Suppressions: suppressions,
 	}), nil
 }

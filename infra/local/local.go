@@ -129,12 +129,18 @@ func startProcessEnv(name, dir string, env []string, args ...string) (*process, 
 	return p, nil
 }
 
-// output returns the tail of what the process printed, for error messages.
-func (p *process) output() string {
+// fullOutput returns everything the process printed so far.
+func (p *process) fullOutput() string {
 	b, err := os.ReadFile(p.log.Name())
 	if err != nil {
 		return ""
 	}
+	return string(b)
+}
+
+// output returns the tail of what the process printed, for error messages.
+func (p *process) output() string {
+	b := []byte(p.fullOutput())
 	const tail = 2000
 	if len(b) > tail {
 		b = b[len(b)-tail:]

@@ -228,6 +228,10 @@ func functionError(h http.Header, body []byte) *FunctionError {
 // JSON log lines and metric records among them).
 func (e *Emulator) Logs() string { return e.proc.output() }
 
+// Output returns everything the emulator and the function printed so far, for tests that
+// check log lines of several invocations.
+func (e *Emulator) Output() string { return e.proc.fullOutput() }
+
 // stopGrace is how long the emulator gets to shut the runtime down on SIGTERM.
 const stopGrace = 2 * time.Second
 

@@ -633,7 +633,8 @@ func permissionOf(name string) string {
 }
 
 func checkAlarms(rendered map[string]any, sc scenario) []error {
-	want := map[string]bool{"Errors": false, "Throttles": false, "ApproximateNumberOfMessagesVisible": false, "SuppressionErrors": false, "LinesSkipped": false, "PublishOutcomeUnknown": false}
+	want := map[string]bool{"Errors": false, "Throttles": false, "ApproximateNumberOfMessagesVisible": false, "SuppressionErrors": false, "LinesSkipped": false, "PublishOutcomeUnknown": false,
+		"SuppressionUpdateRejected": false, "SuppressionsExpired": false}
 	silence := map[any]bool{}
 	var errs []error
 	for id, a := range resourcesOfType(rendered, "AWS::CloudWatch::Alarm") {

@@ -146,6 +146,12 @@ func New(rule detect.Rule, groupBy GroupBy) *Accumulator {
 // CloudWatch log event id: an id already added for the same account and log group is a redelivery,
 // not counted again, and Add reports it as a duplicate. Raw lines pass "" and each counts.
 func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplicate bool) {
+	return a.AddTagged(src, m, logEventID, nil)
+}
+
+// AddTagged is Add, also recording in the aggregate's WouldSuppress the names of the
+// dry-run suppressions that would have suppressed the match.
+func (a *Accumulator) AddTagged(src Source, m detect.Match, logEventID string, wouldSuppress []string) (duplicate bool) {
 	if logEventID != "" {
 		ek := eventKey{src.Owner, src.LogGroup, logEventID}
 		if _, ok := a.seen[ek]; ok {
@@ -181,6 +187,11 @@ func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplic
 	if logEventID != "" {
 		agg.EventIDs = append(agg.EventIDs, logEventID)
 	}
+	for _, name := range wouldSuppress {
+		if !slices.Contains(agg.WouldSuppress, name) {
+			agg.WouldSuppress = append(agg.WouldSuppress, name)
+		}
+	}
 	return false
 }
 
@@ -195,6 +206,7 @@ func (a *Accumulator) Aggregates() []Aggregate {
 		c := *agg
 		c.EventIDs = slices.Clone(agg.EventIDs)
 		slices.Sort(c.EventIDs)
+		c.WouldSuppress = slices.Sorted(slices.Values(agg.WouldSuppress))
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(x, y Aggregate) int {

@@ -36,6 +36,10 @@ type Aggregate struct {
 	// EventIDs are the CloudWatch log event ids counted here, sorted and unique (empty for
 	// raw lines, which have no ids). They make storage idempotent across redeliveries.
 	EventIDs []string `json:"eventIds,omitempty"`
+	// WouldSuppress names the dry-run suppressions that would have suppressed some of the
+	// events counted here by this run (sorted). It is not stored: an alert carries the
+	// names found in the delivery that raised it.
+	WouldSuppress []string `json:"wouldSuppress,omitempty"`
 }
 
 // OverflowKey is the Key of a group's overflow aggregate: the store folds into it the

@@ -31,6 +31,9 @@ type Group struct {
 	// PossibleDuplicate says that an earlier attempt to send this alert may have reached
 	// subscribers (its outcome was unknown): the alert goes out flagged, with the same id.
 	PossibleDuplicate bool
+	// WouldSuppress names the dry-run suppressions that would have suppressed events of
+	// the group in the delivery that raised this alert.
+	WouldSuppress []string
 }
 
 // Attribute is one SNS message attribute (DataType String or Number).
@@ -152,6 +155,9 @@ type Alert struct {
 	RiskMessage string `json:"riskMessage"`
 	// Escalation says what grew since the previous alert of the group (updates only).
 	Escalation *Escalation `json:"escalation,omitempty"`
+	// WouldSuppressBy names the dry-run suppressions that would have suppressed events of
+	// this alert had they been enforced, sorted (absent when none did).
+	WouldSuppressBy []string `json:"wouldSuppressBy,omitempty"`
 }
 
 // RuleRef names the detection rule.
@@ -292,6 +298,9 @@ func Build(g Group, opts Options) Alert {
 		a.Source.Region = clean(opts.Region, maxName)
 	}
 	a.PossibleDuplicate = g.PossibleDuplicate
+	if len(g.WouldSuppress) > 0 {
+		a.WouldSuppressBy = cleanList(slices.Compact(slices.Sorted(slices.Values(g.WouldSuppress))), maxName)
+	}
 	if late := a.GeneratedAt.Sub(a.Window.End); late >= LateAfter {
 		a.Late, a.LateSeconds = true, int64(late/time.Second)
 	}

@@ -1,8 +1,6 @@
 package alert
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -10,9 +8,8 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var (
 	window   = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
@@ -143,20 +140,8 @@ func TestSeverityOf(t *testing.T) {
 	}
 }
 
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
+// checkGolden compares got with testdata/name, rewriting it under -update.
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update): %v", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from the golden file (run go test -update and review the diff)\ngot:\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }

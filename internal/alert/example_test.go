@@ -30,20 +30,9 @@ func TestSuppressExampleCanBeCopied(t *testing.T) {
 		for i := range g.Aggregates {
 			g.Aggregates[i].Fields.User = user
 		}
-		m, err := Render(Build(g, Options{Now: fixedNow}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var channels map[string]string
-		if err := json.Unmarshal([]byte(m.Message), &channels); err != nil {
-			t.Fatal(err)
-		}
+		channels, structured := rendered(t, g)
 		var chat chatbotMessage
 		if err := json.Unmarshal([]byte(channels["https"]), &chat); err != nil {
-			t.Fatal(err)
-		}
-		var structured Alert
-		if err := json.Unmarshal([]byte(channels["sqs"]), &structured); err != nil {
 			t.Fatal(err)
 		}
 		examples := map[string]string{"sqs": structured.SuppressExample}

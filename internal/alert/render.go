@@ -217,6 +217,13 @@ func chatbotNotification(a Alert) chatbotMessage {
 	if a.PossibleDuplicate {
 		fmt.Fprintf(&d, "*Possible duplicate:* %s\n", duplicateNote)
 	}
+	if len(a.WouldSuppressBy) > 0 {
+		names := make([]string, len(a.WouldSuppressBy))
+		for i, n := range a.WouldSuppressBy {
+			names[i] = chat(n, maxChatValue)
+		}
+		fmt.Fprintf(&d, "*Dry run:* would be suppressed by %s\n", strings.Join(names, ", "))
+	}
 	fmt.Fprintf(&d, "*Attempts:* %d in %d aggregate%s\n", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal))
 	fmt.Fprintf(&d, "*Source IPs:* %s\n", chatIPs(a))
 	d.WriteString("*Most recent denied requests:*\n")
@@ -393,6 +400,13 @@ func emailText(a Alert) string {
 	}
 	if a.PossibleDuplicate {
 		line("Duplicate", "possible: "+duplicateNote)
+	}
+	if len(a.WouldSuppressBy) > 0 {
+		names := make([]string, len(a.WouldSuppressBy))
+		for i, n := range a.WouldSuppressBy {
+			names[i] = ev(n)
+		}
+		line("Dry run", "would be suppressed by "+strings.Join(names, ", "))
 	}
 	line("First seen", stamp(a.FirstSeen))
 	line("Last seen", stamp(a.LastSeen))

@@ -44,15 +44,15 @@ func TestRenderGolden(t *testing.T) {
 	if ch["default"] != ch["https"] || ch["sqs"] != ch["lambda"] {
 		t.Error("default and https, sqs and lambda must carry the same message")
 	}
-	golden(t, "subject.golden", []byte(m.Subject+"\n"))
-	golden(t, "chatbot.golden", indent(t, ch["https"]))
-	golden(t, "email.golden", []byte(ch["email"]))
-	golden(t, "structured.golden", indent(t, ch["sqs"]))
+	checkGolden(t, "subject.golden", []byte(m.Subject+"\n"))
+	checkGolden(t, "chatbot.golden", indent(t, ch["https"]))
+	checkGolden(t, "email.golden", []byte(ch["email"]))
+	checkGolden(t, "structured.golden", indent(t, ch["sqs"]))
 	attrs, err := json.MarshalIndent(m.MessageAttributes, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "attributes.golden", append(attrs, '\n'))
+	checkGolden(t, "attributes.golden", append(attrs, '\n'))
 }
 
 func TestChatbotNotificationShape(t *testing.T) {

@@ -43,6 +43,9 @@ func groupWith(v string) Group {
 		f.Groups = []string{v}
 		ag.Source.Cluster, ag.Source.Owner, ag.Source.LogGroup, ag.Source.LogStream = v, v, v, v
 	}
+	// Suppression names are the operator's, and checked when loaded; they are still
+	// rendered as safely as the rest.
+	g.WouldSuppress = []string{v}
 	return g
 }
 

@@ -54,12 +54,15 @@ type Config struct {
 	MaxDecompressedBytes int64
 	// MatchMode selects the detection's match condition (MATCH_MODE).
 	MatchMode detect.Mode
-	// Suppressions are CEL expressions; a match for which one is true is dropped
-	// (SUPPRESSIONS, one per line; blank lines and lines starting with # ignored).
-	Suppressions []string
-	// SuppressionsParameter names an SSM parameter holding more suppressions, one per line
-	// (SUPPRESSIONS_PARAMETER).
+	// Suppressions are the inline suppression entries (SUPPRESSIONS): a suppression file
+	// (JSON document) or bare CEL expressions one a line, named env-1, env-2, …
+	Suppressions []suppress.Entry
+	// SuppressionsParameter names an SSM parameter holding more suppressions, in the same
+	// formats (SUPPRESSIONS_PARAMETER).
 	SuppressionsParameter string
+	// SuppressionsReloadInterval is the least time between two reads of the parameter
+	// (SUPPRESSIONS_RELOAD_INTERVAL, default suppress.DefaultReloadInterval).
+	SuppressionsReloadInterval time.Duration
 	// ClaimLease is how long a claim on an alert group is held before another invocation
 	// may take it over (CLAIM_LEASE).
 	ClaimLease time.Duration
@@ -104,27 +107,28 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	l := loader{getenv: getenv}
 	c := Config{
-		TableName:             l.required("TABLE_NAME"),
-		TopicARN:              l.topicARN("TOPIC_ARN"),
-		AlertGroupBy:          l.groupBy("ALERT_GROUP_BY"),
-		Retention:             l.days("RETENTION", DefaultRetention, time.Hour),
-		RedeliveryHorizon:     l.days("REDELIVERY_HORIZON", DefaultRedeliveryHorizon, 0),
-		MaxDecompressedBytes:  int64(l.positive("MAX_DECOMPRESSED_BYTES", cwlogs.DefaultMaxDecompressedBytes, 1<<40)),
-		MatchMode:             l.matchMode("MATCH_MODE"),
-		Suppressions:          suppress.Parse(getenv("SUPPRESSIONS")),
-		SuppressionsParameter: strings.TrimSpace(getenv("SUPPRESSIONS_PARAMETER")),
-		ClaimLease:            l.duration("CLAIM_LEASE", DefaultClaimLease),
-		WriteConcurrency:      l.positive("WRITE_CONCURRENCY", DefaultWriteConcurrency, MaxWriteConcurrency),
-		MaxAggregatesPerAlert: l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
-		MaxRowsPerGroup:       l.positive("MAX_ROWS_PER_GROUP", store.DefaultMaxRowsPerGroup, store.MaxMaxRowsPerGroup),
-		LogLevel:              l.logLevel("LOG_LEVEL"),
-		Region:                strings.TrimSpace(getenv("AWS_REGION")),
-		EscalateAt:            l.thresholds("ESCALATE_AT"),
-		ReportHeartbeat:       l.boolean("REPORT_HEARTBEAT"),
-		Sources:               l.sources("LOG_GROUP_PATTERNS", "LOG_STREAM_PATTERNS"),
-		SecurityHub:           l.onOff("SECURITY_HUB"),
-		AccountID:             l.get("ACCOUNT_ID"),
-		EventBusName:          l.get("EVENT_BUS_NAME"),
+		TableName:                  l.required("TABLE_NAME"),
+		TopicARN:                   l.topicARN("TOPIC_ARN"),
+		AlertGroupBy:               l.groupBy("ALERT_GROUP_BY"),
+		Retention:                  l.days("RETENTION", DefaultRetention, time.Hour),
+		RedeliveryHorizon:          l.days("REDELIVERY_HORIZON", DefaultRedeliveryHorizon, 0),
+		MaxDecompressedBytes:       int64(l.positive("MAX_DECOMPRESSED_BYTES", cwlogs.DefaultMaxDecompressedBytes, 1<<40)),
+		MatchMode:                  l.matchMode("MATCH_MODE"),
+		Suppressions:               l.suppressions("SUPPRESSIONS"),
+		SuppressionsParameter:      strings.TrimSpace(getenv("SUPPRESSIONS_PARAMETER")),
+		SuppressionsReloadInterval: l.duration("SUPPRESSIONS_RELOAD_INTERVAL", suppress.DefaultReloadInterval),
+		ClaimLease:                 l.duration("CLAIM_LEASE", DefaultClaimLease),
+		WriteConcurrency:           l.positive("WRITE_CONCURRENCY", DefaultWriteConcurrency, MaxWriteConcurrency),
+		MaxAggregatesPerAlert:      l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
+		MaxRowsPerGroup:            l.positive("MAX_ROWS_PER_GROUP", store.DefaultMaxRowsPerGroup, store.MaxMaxRowsPerGroup),
+		LogLevel:                   l.logLevel("LOG_LEVEL"),
+		Region:                     strings.TrimSpace(getenv("AWS_REGION")),
+		EscalateAt:                 l.thresholds("ESCALATE_AT"),
+		ReportHeartbeat:            l.boolean("REPORT_HEARTBEAT"),
+		Sources:                    l.sources("LOG_GROUP_PATTERNS", "LOG_STREAM_PATTERNS"),
+		SecurityHub:                l.onOff("SECURITY_HUB"),
+		AccountID:                  l.get("ACCOUNT_ID"),
+		EventBusName:               l.get("EVENT_BUS_NAME"),
 	}
 	if c.SecurityHub && !isAccountID(c.AccountID) {
 		l.fail("ACCOUNT_ID", "%q is not a 12-digit AWS account id, which SECURITY_HUB=on needs", c.AccountID)
@@ -210,6 +214,16 @@ func (l *loader) days(name string, def, least time.Duration) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// suppressions reads a suppression file or bare expressions (see suppress.ParseEntries);
+// the expressions are compiled later, with the parameter's.
+func (l *loader) suppressions(name string) []suppress.Entry {
+	entries, err := suppress.ParseEntries(l.getenv(name), "env")
+	if err != nil {
+		l.fail(name, "%v", err)
+	}
+	return entries
 }
 
 func (l *loader) duration(name string, def time.Duration) time.Duration {

@@ -12,6 +12,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/logsource"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
 const topic = "arn:aws:sns:eu-west-1:123456789012:eks-unauthorized-access"
@@ -22,21 +23,22 @@ func env(vars map[string]string) func(string) string {
 
 func TestLoad(t *testing.T) {
 	defaults := config.Config{
-		TableName:             "detector",
-		TopicARN:              topic,
-		AlertGroupBy:          aggregate.GroupByUser,
-		Retention:             15 * 24 * time.Hour,
-		RedeliveryHorizon:     342 * time.Hour,
-		MaxDecompressedBytes:  cwlogs.DefaultMaxDecompressedBytes,
-		MatchMode:             detect.ModeSeed,
-		ClaimLease:            30 * time.Second,
-		WriteConcurrency:      8,
-		MaxAggregatesPerAlert: 20,
-		MaxRowsPerGroup:       100,
-		LogLevel:              slog.LevelInfo,
-		Region:                "eu-west-1",
-		EscalateAt:            []int64{10, 100, 1000},
-		Sources:               logsource.Default(),
+		TableName:                  "detector",
+		TopicARN:                   topic,
+		AlertGroupBy:               aggregate.GroupByUser,
+		Retention:                  15 * 24 * time.Hour,
+		RedeliveryHorizon:          342 * time.Hour,
+		MaxDecompressedBytes:       cwlogs.DefaultMaxDecompressedBytes,
+		MatchMode:                  detect.ModeSeed,
+		ClaimLease:                 30 * time.Second,
+		WriteConcurrency:           8,
+		SuppressionsReloadInterval: time.Minute,
+		MaxAggregatesPerAlert:      20,
+		MaxRowsPerGroup:            100,
+		LogLevel:                   slog.LevelInfo,
+		Region:                     "eu-west-1",
+		EscalateAt:                 []int64{10, 100, 1000},
+		Sources:                    logsource.Default(),
 	}
 	base := map[string]string{"TABLE_NAME": "detector", "TOPIC_ARN": topic, "AWS_REGION": "eu-west-1"}
 	with := func(extra map[string]string) map[string]string {
@@ -80,20 +82,22 @@ func TestLoad(t *testing.T) {
 			c.RedeliveryHorizon = 0
 		}},
 		{"everything set", with(map[string]string{
-			"MAX_DECOMPRESSED_BYTES":   "1048576",
-			"MATCH_MODE":               "authz",
-			"SUPPRESSIONS":             "# CI deployer\nuser == \"system:serviceaccount:ci:deployer\"\n\n  src_ip.startsWith(\"10.\")  \n",
-			"SUPPRESSIONS_PARAMETER":   "/detector/suppressions",
-			"CLAIM_LEASE":              "5m",
-			"WRITE_CONCURRENCY":        "16",
-			"MAX_AGGREGATES_PER_ALERT": "50",
-			"MAX_ROWS_PER_GROUP":       "500",
-			"LOG_LEVEL":                "debug",
+			"MAX_DECOMPRESSED_BYTES":       "1048576",
+			"MATCH_MODE":                   "authz",
+			"SUPPRESSIONS":                 "# CI deployer\nuser == \"system:serviceaccount:ci:deployer\"\n\n  src_ip.startsWith(\"10.\")  \n",
+			"SUPPRESSIONS_PARAMETER":       "/detector/suppressions",
+			"SUPPRESSIONS_RELOAD_INTERVAL": "5m",
+			"CLAIM_LEASE":                  "5m",
+			"WRITE_CONCURRENCY":            "16",
+			"MAX_AGGREGATES_PER_ALERT":     "50",
+			"MAX_ROWS_PER_GROUP":           "500",
+			"LOG_LEVEL":                    "debug",
 		}), func(c *config.Config) {
 			c.MaxDecompressedBytes = 1 << 20
 			c.MatchMode = detect.ModeAuthz
-			c.Suppressions = []string{`user == "system:serviceaccount:ci:deployer"`, `src_ip.startsWith("10.")`}
+			c.Suppressions = suppress.Named("env", []string{`user == "system:serviceaccount:ci:deployer"`, `src_ip.startsWith("10.")`})
 			c.SuppressionsParameter = "/detector/suppressions"
+			c.SuppressionsReloadInterval = 5 * time.Minute
 			c.ClaimLease = 5 * time.Minute
 			c.WriteConcurrency = 16
 			c.MaxAggregatesPerAlert = 50
@@ -152,26 +156,30 @@ func TestSecurityHubNeedsAccount(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	_, err := config.Load(env(map[string]string{
-		"TOPIC_ARN":                "eks-alerts",
-		"ALERT_GROUP_BY":           "cluster",
-		"RETENTION":                "forever",
-		"MAX_DECOMPRESSED_BYTES":   "-1",
-		"MATCH_MODE":               "fuzzy",
-		"CLAIM_LEASE":              "0s",
-		"WRITE_CONCURRENCY":        "1000",
-		"MAX_AGGREGATES_PER_ALERT": "many",
-		"MAX_ROWS_PER_GROUP":       "5000",
-		"LOG_LEVEL":                "loud",
-		"ESCALATE_AT":              "100,10",
-		"SECURITY_HUB":             "maybe",
+		"TOPIC_ARN":                    "eks-alerts",
+		"ALERT_GROUP_BY":               "cluster",
+		"RETENTION":                    "forever",
+		"MAX_DECOMPRESSED_BYTES":       "-1",
+		"MATCH_MODE":                   "fuzzy",
+		"CLAIM_LEASE":                  "0s",
+		"WRITE_CONCURRENCY":            "1000",
+		"MAX_AGGREGATES_PER_ALERT":     "many",
+		"MAX_ROWS_PER_GROUP":           "5000",
+		"LOG_LEVEL":                    "loud",
+		"ESCALATE_AT":                  "100,10",
+		"SUPPRESSIONS":                 `{"suppressions": [{"name": "a b", "expression": "true", "owner": "me"}]}`,
+		"SUPPRESSIONS_RELOAD_INTERVAL": "often",
+		"SECURITY_HUB":                 "maybe",
 	}))
 	if err == nil {
 		t.Fatal("Load succeeded")
 	}
 	for _, name := range []string{
 		"TABLE_NAME: required", "TOPIC_ARN", "ALERT_GROUP_BY", "RETENTION", "MAX_DECOMPRESSED_BYTES",
-		"MATCH_MODE", "CLAIM_LEASE", "WRITE_CONCURRENCY", "MAX_AGGREGATES_PER_ALERT", "MAX_ROWS_PER_GROUP",
-		"LOG_LEVEL", "ESCALATE_AT: 10 does not exceed 100", "SECURITY_HUB: \"maybe\" is not on or off",
+		"MATCH_MODE", "CLAIM_LEASE", "WRITE_CONCURRENCY", "MAX_AGGREGATES_PER_ALERT", "MAX_ROWS_PER_GROUP", "LOG_LEVEL",
+		"ESCALATE_AT: 10 does not exceed 100",
+		"SUPPRESSIONS: suppression 1: reason is required", `name "a b" is not`, "SUPPRESSIONS_RELOAD_INTERVAL",
+		"SECURITY_HUB: \"maybe\" is not on or off",
 	} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not mention %s:\n%v", name, err)

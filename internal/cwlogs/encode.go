@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 )
 
@@ -51,4 +52,48 @@ func Compress(msg []byte, c Compression) ([]byte, error) {
 // subscription: {"awslogs":{"data":"<base64>"}}.
 func SubscriptionEvent(comp []byte) []byte {
 	return []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(comp) + `"}}`)
+}
+
+// Message is a subscription message as CloudWatch Logs writes it: the encoder's input, for
+// sample events, tests and benchmarks (the decoder reads into Payload).
+type Message struct {
+	MessageType         MessageType    `json:"messageType"`
+	Owner               string         `json:"owner"`
+	LogGroup            string         `json:"logGroup"`
+	LogStream           string         `json:"logStream"`
+	SubscriptionFilters []string       `json:"subscriptionFilters"`
+	LogEvents           []MessageEvent `json:"logEvents"`
+	// PolicyLevel is set by account-level subscription policies ("ACCOUNT_LEVEL_POLICY").
+	PolicyLevel string `json:"policyLevel,omitempty"`
+}
+
+// MessageEvent is one log event of a Message.
+type MessageEvent struct {
+	ID        string `json:"id"`
+	Timestamp int64  `json:"timestamp"`
+	Message   string `json:"message"`
+}
+
+// Marshal encodes m as CloudWatch Logs does: compact JSON, without HTML escaping.
+func (m Message) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("encode subscription message: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// LambdaEvent returns the Lambda event of a subscription delivering m gzip-compressed,
+// and m's inflated bytes.
+func (m Message) LambdaEvent() (event, inflated []byte, err error) {
+	if inflated, err = m.Marshal(); err != nil {
+		return nil, nil, err
+	}
+	comp, err := Compress(inflated, Gzip)
+	if err != nil {
+		return nil, nil, err
+	}
+	return SubscriptionEvent(comp), inflated, nil
 }

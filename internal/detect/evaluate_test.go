@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,9 +14,8 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var modes = []detect.Mode{detect.ModeSeed, detect.ModeAuthz, detect.ModeBroad}
 
@@ -105,19 +103,8 @@ func TestExternalSamples(t *testing.T) {
 			for i, line := range bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n")) {
 				fmt.Fprintf(&out, "%d\t%s\n", i+1, classify(line))
 			}
-			golden := strings.TrimSuffix(file, filepath.Ext(file)) + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if !bytes.Equal(out.Bytes(), want) {
-				t.Errorf("classification differs from %s:\n%s", golden, out.String())
-			}
+			goldenPath := strings.TrimSuffix(file, filepath.Ext(file)) + ".golden"
+			golden.Check(t, goldenPath, out.Bytes())
 		})
 	}
 }

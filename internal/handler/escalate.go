@@ -42,10 +42,10 @@ func Due(thresholds []int64, firstReported, total int64) []int64 {
 // same id), and a delivery that crosses two thresholds publishes one update for each.
 // The total comes from CountGroup, so a failure between counting and publishing leaves
 // nothing behind: the retry finds the same total and publishes what is still due.
-func (h *Handler) escalate(ctx context.Context, g store.GroupKey, total, firstReported int64, sum *summary) error {
+func (h *Handler) escalate(ctx context.Context, g store.GroupKey, total, firstReported int64, would []string, sum *summary) error {
 	for _, t := range Due(h.opts.EscalateAt, firstReported, total) {
 		build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
-			return h.buildEscalation(ctx, g, t, possibleDuplicate)
+			return h.buildEscalation(ctx, g, t, would, possibleDuplicate)
 		}
 		c, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
 			return h.opts.Lifecycle.ClaimEscalation(ctx, g, t, lease)
@@ -62,8 +62,8 @@ func (h *Handler) escalate(ctx context.Context, g store.GroupKey, total, firstRe
 
 // buildEscalation builds the update of g at threshold from its stored aggregates and
 // what the previous alert (the first, or the update of the highest lower threshold)
-// reported.
-func (h *Handler) buildEscalation(ctx context.Context, g store.GroupKey, threshold int64, possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+// reported; would names the dry-run suppressions that would have suppressed some of it.
+func (h *Handler) buildEscalation(ctx context.Context, g store.GroupKey, threshold int64, would []string, possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
 	aggs, err := h.opts.Store.Aggregates(ctx, g)
 	if err != nil {
 		return alert.Message{}, store.Snapshot{}, err
@@ -87,7 +87,7 @@ func (h *Handler) buildEscalation(ctx context.Context, g store.GroupKey, thresho
 		NewResources:  added(prev.Reported.Resources, now.Resources),
 		NewUserAgents: added(prev.Reported.UserAgents, now.UserAgents),
 	}
-	msg, err := h.opts.RenderEscalation(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate}, e)
+	msg, err := h.opts.RenderEscalation(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate, WouldSuppress: would}, e)
 	if err != nil {
 		return alert.Message{}, store.Snapshot{}, fmt.Errorf("render update %d of %s: %w", threshold, g.PartitionKey(), err)
 	}

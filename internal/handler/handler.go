@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
 // Processor turns one raw Lambda event into aggregates; *pipeline.Pipeline satisfies it.
@@ -125,12 +128,27 @@ type Options struct {
 	Outputs []Output
 	// OutputClaims keeps the outputs' claims; nil means the Store, when it has ClaimOutput.
 	OutputClaims OutputClaims
+	// Suppressions is the suppression set that Processor uses, refreshed before each
+	// invocation and reported in its log line and metrics (none if nil).
+	Suppressions Suppressions
 }
+
+// Suppressions is the function's suppression set; *suppress.Reloader satisfies it.
+type Suppressions interface {
+	// Refresh reads the suppressions' parameter again if it is due (bounded in time).
+	Refresh(ctx context.Context) suppress.Status
+	// Expired names the entries past their expiry (they suppress nothing any more).
+	Expired() []string
+}
+
+var _ Suppressions = (*suppress.Reloader)(nil)
 
 // Handler handles Lambda invocations. It is safe for concurrent use.
 type Handler struct {
 	opts Options
 	mu   sync.Mutex // guards Processor, which reuses buffers between events
+	// expiredSaid holds the names of expired suppressions already logged.
+	expiredSaid sync.Map
 }
 
 var _ lambda.Handler = (*Handler)(nil)
@@ -203,6 +221,10 @@ type summary struct {
 	records       int
 	recordsFailed int
 	firstFailed   string // sequence number of the first record reported failed
+	// suppressions is what refreshing the suppressions did; expired names the entries
+	// past their expiry.
+	suppressions suppress.Status
+	expired      []string
 }
 
 // Invoke handles one raw Lambda event (a CloudWatch Logs subscription event or a Kinesis
@@ -213,6 +235,7 @@ type summary struct {
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := h.opts.Now()
 	sum := h.newSummary()
+	h.refreshSuppressions(ctx, sum)
 	if records, ok := kinesisRecords(payload); ok {
 		resp, err := h.invokeKinesis(ctx, records, sum)
 		h.log(ctx, sum, start, err)
@@ -304,6 +327,7 @@ func groupsOf(aggs []aggregate.Aggregate) []store.GroupKey {
 // alert and, if this invocation wins the claim, publishes it; then it publishes the
 // updates of the thresholds the total has crossed (see escalate).
 func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, sum *summary) error {
+	would := wouldSuppress(g, aggs)
 	var total int64
 	if h.opts.Lifecycle != nil {
 		var err error
@@ -312,7 +336,7 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggre
 		}
 	}
 	build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
-		return h.publishFirst(ctx, g, possibleDuplicate)
+		return h.publishFirst(ctx, g, would, possibleDuplicate)
 	}
 	first, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
 		return h.opts.Store.Claim(ctx, g, lease)
@@ -323,7 +347,7 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggre
 	if err != nil || h.opts.Lifecycle == nil || first.Outcome == 0 {
 		return err
 	}
-	return h.escalate(ctx, g, total, first.Reported.Attempts, sum)
+	return h.escalate(ctx, g, total, first.Reported.Attempts, would, sum)
 }
 
 // alertOnce runs the claim protocol for one alert (a first alert, an update or a report
@@ -456,13 +480,27 @@ func (h *Handler) heldLimit(ctx context.Context, start, leaseUntil time.Time) ti
 	return limit
 }
 
-// publishFirst builds the first alert of g from its stored aggregates, and what it reports.
-func (h *Handler) publishFirst(ctx context.Context, g store.GroupKey, possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+// wouldSuppress returns the names of the dry-run suppressions that tagged the aggregates
+// of group g in this delivery, sorted.
+func wouldSuppress(g store.GroupKey, aggs []aggregate.Aggregate) []string {
+	var names []string
+	for _, a := range aggs {
+		if len(a.WouldSuppress) > 0 && store.GroupOf(a) == g {
+			names = append(names, a.WouldSuppress...)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// publishFirst builds the first alert of g from its stored aggregates, and what it
+// reports; would names the dry-run suppressions that would have suppressed some of it.
+func (h *Handler) publishFirst(ctx context.Context, g store.GroupKey, would []string, possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
 	aggs, err := h.opts.Store.Aggregates(ctx, g)
 	if err != nil {
 		return alert.Message{}, store.Snapshot{}, err
 	}
-	msg, err := h.opts.Render(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate})
+	msg, err := h.opts.Render(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate, WouldSuppress: would})
 	if err != nil {
 		return alert.Message{}, store.Snapshot{}, fmt.Errorf("render alert %s: %w", g.PartitionKey(), err)
 	}
@@ -506,6 +544,13 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 		PossibleDuplicates:    sum.duplicates.Load(),
 		LogEventsRejected:     make(map[logsource.Reason]int64, len(sum.stats.Rejected)),
 		RecordsFailed:         int64(sum.recordsFailed),
+		SuppressionsExpired:   int64(len(sum.expired)),
+	}
+	if sum.suppressions.Rejected != 0 {
+		inv.SuppressionUpdateRejected = 1
+	}
+	if sum.suppressions.ReadError != nil {
+		inv.SuppressionParameterErrors = 1
 	}
 	for reason, n := range sum.stats.Rejected {
 		inv.LogEventsRejected[reason] += int64(n)
@@ -521,7 +566,11 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 	for reason, n := range sum.stats.Skipped {
 		inv.LinesSkipped[reason.Metric()] += int64(n)
 	}
-	if werr := metrics.Write(h.opts.Metrics, inv, h.opts.Now()); werr != nil {
+	werr := metrics.Write(h.opts.Metrics, inv, h.opts.Now())
+	if werr == nil {
+		werr = metrics.WriteSuppressions(h.opts.Metrics, h.opts.FunctionName, suppressionCounts(sum.stats), h.opts.Now())
+	}
+	if werr != nil {
 		h.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "write metrics", slog.String("error", werr.Error()))
 	}
 }
@@ -561,6 +610,18 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 	for reason, n := range sum.stats.Rejected {
 		attrs = append(attrs, slog.Int("rejected_"+string(reason), n))
 	}
+	if v := sum.suppressions.Version; v != 0 {
+		attrs = append(attrs, slog.Int64("suppressionsVersion", v))
+	}
+	if r := sum.suppressions.Rejected; r != 0 {
+		attrs = append(attrs, slog.Int64("suppressionsRejectedVersion", r))
+	}
+	if len(sum.stats.SuppressedBy) > 0 {
+		attrs = append(attrs, countsAttr("suppressedBy", sum.stats.SuppressedBy))
+	}
+	if len(sum.stats.WouldSuppress) > 0 {
+		attrs = append(attrs, countsAttr("wouldSuppress", sum.stats.WouldSuppress))
+	}
 	if sum.records > 0 {
 		attrs = append(attrs, slog.Int("records", sum.records), slog.Int("recordsFailed", sum.recordsFailed))
 		if sum.firstFailed != "" {
@@ -575,4 +636,60 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		}
 	}
 	h.opts.Logger.LogAttrs(ctx, level, "invocation", attrs...)
+}
+
+// countsAttr is a group of counts per suppression name, in name order: names only, never
+// an expression or a value.
+func countsAttr(key string, counts map[string]int) slog.Attr {
+	attrs := make([]any, 0, len(counts))
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		attrs = append(attrs, slog.Int(name, counts[name]))
+	}
+	return slog.Group(key, attrs...)
+}
+
+// suppressionCounts returns the per-entry counts of an invocation for its metrics.
+func suppressionCounts(st pipeline.Stats) map[string]metrics.SuppressionCounts {
+	out := make(map[string]metrics.SuppressionCounts, len(st.SuppressedBy)+len(st.WouldSuppress))
+	for name, n := range st.SuppressedBy {
+		c := out[name]
+		c.Suppressed = int64(n)
+		out[name] = c
+	}
+	for name, n := range st.WouldSuppress {
+		c := out[name]
+		c.WouldSuppress = int64(n)
+		out[name] = c
+	}
+	return out
+}
+
+// refreshSuppressions refreshes the suppression set before the invocation and says what
+// changed: the parameter version taken (with the entries' names), an update rejected
+// (with why: the names and positions of its problems; the text of a SecureString is never
+// quoted), a failed read, entries that expired (once each).
+func (h *Handler) refreshSuppressions(ctx context.Context, sum *summary) {
+	if h.opts.Suppressions == nil {
+		return
+	}
+	st := h.opts.Suppressions.Refresh(ctx)
+	sum.suppressions = st
+	log := h.opts.Logger
+	switch {
+	case st.Changed:
+		log.LogAttrs(ctx, slog.LevelInfo, "suppressions updated", slog.Int64("parameterVersion", st.Version), slog.Any("entries", st.Names))
+	case st.RejectError != nil:
+		log.LogAttrs(ctx, slog.LevelError, "suppressions update rejected; the previous set stays in use",
+			slog.Int64("parameterVersion", st.Rejected), slog.Int64("inUseVersion", st.Version), slog.String("error", st.RejectError.Error()))
+	case st.ReadError != nil:
+		log.LogAttrs(ctx, slog.LevelWarn, "suppressions parameter not read; the previous set stays in use",
+			slog.Int64("inUseVersion", st.Version), slog.String("error", st.ReadError.Error()))
+	}
+	sum.expired = h.opts.Suppressions.Expired()
+	for _, name := range sum.expired {
+		if _, said := h.expiredSaid.LoadOrStore(name, true); !said {
+			log.LogAttrs(ctx, slog.LevelWarn, "suppression expired: it suppresses nothing any more; remove it or renew its expiry",
+				slog.String("suppression", name))
+		}
+	}
 }

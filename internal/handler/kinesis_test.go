@@ -170,11 +170,9 @@ func withData(r events.KinesisEventRecord, seq string, data []byte) events.Kines
 func forgedRecord(t *testing.T, base events.KinesisEventRecord, seq string) events.KinesisEventRecord {
 	t.Helper()
 	line := auditLine(t, "forger", "198.51.100.7", time.Minute, nil)
-	msg, err := json.Marshal(map[string]any{
-		"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/lambda/attacker",
-		"logStream": "kube-apiserver-audit-1", "subscriptionFilters": []string{"account-policy"},
-		"logEvents": []logEvent{{ID: fmt.Sprintf("%056d", 7), Timestamp: hourNow.UnixMilli(), Message: line}},
-	})
+	m := prodMessage("account-policy", []logEvent{{ID: fmt.Sprintf("%056d", 7), Timestamp: hourNow.UnixMilli(), Message: line}})
+	m.LogGroup, m.LogStream = "/aws/lambda/attacker", "kube-apiserver-audit-1"
+	msg, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}

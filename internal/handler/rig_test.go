@@ -69,24 +69,24 @@ func auditLine(t testing.TB, user, ip string, offset time.Duration, extra map[st
 }
 
 // logEvent is one log event of a delivery.
-type logEvent struct {
-	ID        string `json:"id"`
-	Timestamp int64  `json:"timestamp"`
-	Message   string `json:"message"`
-}
+type logEvent = cwlogs.MessageEvent
 
 // subscriptionMessage returns the inflated DATA_MESSAGE carrying events.
 func subscriptionMessage(t testing.TB, events []logEvent) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{
-		"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod/cluster",
-		"logStream": "kube-apiserver-audit-0123456789abcdef", "subscriptionFilters": []string{"eks-unauthorized-access"},
-		"logEvents": events,
-	})
+	b, err := prodMessage("eks-unauthorized-access", events).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// prodMessage is a DATA_MESSAGE of the prod cluster's audit log group.
+func prodMessage(filter string, events []logEvent) cwlogs.Message {
+	return cwlogs.Message{
+		MessageType: cwlogs.DataMessage, Owner: "111122223333", LogGroup: "/aws/eks/prod/cluster",
+		LogStream: "kube-apiserver-audit-0123456789abcdef", SubscriptionFilters: []string{filter}, LogEvents: events,
+	}
 }
 
 // gzipped compresses b with gzip.

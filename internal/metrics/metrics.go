@@ -47,6 +47,22 @@ const (
 	// RecordsFailed counts the Kinesis records reported back to Lambda as failed.
 	LogEventsRejected = "LogEventsRejected"
 	RecordsFailed     = "RecordsFailed"
+	// SuppressionsExpired is the number of suppression entries past their expiry (they
+	// suppress nothing); SuppressionUpdateRejected is 1 while the latest version of the
+	// suppressions' parameter is rejected (it does not compile: the previous set stays in
+	// use); SuppressionParameterErrors counts failed reads of that parameter.
+	SuppressionsExpired        = "SuppressionsExpired"
+	SuppressionUpdateRejected  = "SuppressionUpdateRejected"
+	SuppressionParameterErrors = "SuppressionParameterErrors"
+)
+
+// Per-suppression metrics, written in one record per entry name with the dimension
+// DimensionSuppression (and FunctionName): the matches the entry suppressed, and those a
+// dry-run entry would have suppressed.
+const (
+	DimensionSuppression  = "Suppression"
+	SuppressionHits       = "SuppressionHits"
+	SuppressionDryRunHits = "SuppressionDryRunHits"
 )
 
 // Invocation holds the counts of one Lambda invocation.
@@ -73,9 +89,20 @@ type Invocation struct {
 	LogEventsRejected map[logsource.Reason]int64
 	// RecordsFailed counts the Kinesis records of the batch reported as failed.
 	RecordsFailed int64
+	// SuppressionsExpired, SuppressionUpdateRejected and SuppressionParameterErrors: see
+	// the metric names.
+	SuppressionsExpired        int64
+	SuppressionUpdateRejected  int64
+	SuppressionParameterErrors int64
 	// Outputs count what was sent to each optional output (Security Hub, EventBridge); an
 	// output not configured has no entry and writes no metric.
 	Outputs []Output
+}
+
+// SuppressionCounts are one suppression entry's counts in one invocation.
+type SuppressionCounts struct {
+	Suppressed    int64 // matches it suppressed
+	WouldSuppress int64 // matches it would have suppressed (a dry-run entry)
 }
 
 // Output counts what one invocation sent to one optional output. Its metrics are named
@@ -136,6 +163,9 @@ func Record(m Invocation, now time.Time) map[string]any {
 		{PossibleDuplicates, m.PossibleDuplicates},
 		{LogEventsRejected, 0}, // filled below
 		{RecordsFailed, m.RecordsFailed},
+		{SuppressionsExpired, m.SuppressionsExpired},
+		{SuppressionUpdateRejected, m.SuppressionUpdateRejected},
+		{SuppressionParameterErrors, m.SuppressionParameterErrors},
 	}
 	doc := map[string]any{}
 	var defs []metricDefinition
@@ -212,6 +242,49 @@ func Write(w io.Writer, m Invocation, now time.Time) error {
 	line = append(line, '\n')
 	if _, err := w.Write(line); err != nil {
 		return fmt.Errorf("write metrics record: %w", err)
+	}
+	return nil
+}
+
+// WriteSuppressions writes one EMF record per suppression entry in counts, in name order,
+// with the entry's name as the Suppression dimension. Names are the operator's (checked
+// by suppress.NamePattern when loaded), never a value from an audit event. An entry
+// without a match in the invocation has no record: in CloudWatch, an entry that matches
+// nothing any more has no data points.
+func WriteSuppressions(w io.Writer, functionName string, counts map[string]SuppressionCounts, now time.Time) error {
+	names := make([]string, 0, len(counts))
+	for name := range counts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	dims := []string{DimensionSuppression}
+	if functionName != "" {
+		dims = []string{DimensionFunctionName, DimensionSuppression}
+	}
+	for _, name := range names {
+		doc := map[string]any{
+			DimensionSuppression:  name,
+			SuppressionHits:       counts[name].Suppressed,
+			SuppressionDryRunHits: counts[name].WouldSuppress,
+			"_aws": metadata{
+				Timestamp: now.UnixMilli(),
+				CloudWatchMetrics: []metricDirective{{
+					Namespace:  Namespace,
+					Dimensions: [][]string{dims},
+					Metrics:    []metricDefinition{{Name: SuppressionHits, Unit: "Count"}, {Name: SuppressionDryRunHits, Unit: "Count"}},
+				}},
+			},
+		}
+		if functionName != "" {
+			doc[DimensionFunctionName] = functionName
+		}
+		line, err := json.Marshal(doc)
+		if err != nil {
+			return fmt.Errorf("encode suppression metrics record: %w", err)
+		}
+		if _, err := w.Write(append(line, '\n')); err != nil {
+			return fmt.Errorf("write suppression metrics record: %w", err)
+		}
 	}
 	return nil
 }

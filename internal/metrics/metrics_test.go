@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,11 +13,10 @@ import (
 
 	"github.com/xeipuuv/gojsonschema"
 
+	"github.com/eks-unauthorized-access/detector/internal/golden"
 	"github.com/eks-unauthorized-access/detector/internal/logsource"
 	"github.com/eks-unauthorized-access/detector/internal/metrics"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // now is a fixed invocation time with sub-millisecond digits, to check truncation to ms.
 var now = time.Date(2025, 11, 25, 20, 15, 30, 123456789, time.UTC)
@@ -115,7 +112,7 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"Suppressed": 0, "AggregatesWritten": 0, "DuplicateDeliveries": 0, "AlertsPublished": 0,
 				"SuppressionErrors": 0,
 			},
-			nMetrics: 13,
+			nMetrics: 16,
 		},
 		{
 			name: "full invocation with function name and skip reasons",
@@ -126,9 +123,10 @@ func TestWriteFollowsEMF(t *testing.T) {
 					"NotJSON": 4, "Truncated": 5, "NotAudit": 1,
 				},
 				Matches: 9, Suppressed: 2, AggregatesWritten: 3, DuplicateDeliveries: 1, AlertsPublished: 2,
-				SuppressionErrors: 1,
-				LogEventsRejected: map[logsource.Reason]int64{logsource.RejectLogGroup: 7, logsource.RejectLogStream: 2},
-				RecordsFailed:     1,
+				SuppressionErrors:   1,
+				LogEventsRejected:   map[logsource.Reason]int64{logsource.RejectLogGroup: 7, logsource.RejectLogStream: 2},
+				RecordsFailed:       1,
+				SuppressionsExpired: 2, SuppressionUpdateRejected: 1, SuppressionParameterErrors: 1,
 			},
 			want: map[string]int64{
 				"LogEventsReceived": 120, "AuditEventsParsed": 110, "LinesSkipped": 10,
@@ -136,9 +134,10 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"Matches": 9, "Suppressed": 2, "AggregatesWritten": 3, "DuplicateDeliveries": 1,
 				"AlertsPublished": 2, "SuppressionErrors": 1,
 				"LogEventsRejected": 9, "LogEventsRejectedLogGroup": 7, "LogEventsRejectedLogStream": 2, "RecordsFailed": 1,
+				"SuppressionsExpired": 2, "SuppressionUpdateRejected": 1, "SuppressionParameterErrors": 1,
 			},
 			dimension: "detector-UnauthorizedAccessFunction-abc",
-			nMetrics:  18,
+			nMetrics:  21,
 		},
 		{
 			name: "free-form reasons become clean names and merge",
@@ -146,12 +145,12 @@ func TestWriteFollowsEMF(t *testing.T) {
 				"too large": 2, "Too-Large": 3, "": 1, "<@here>": 4,
 			}},
 			want:     map[string]int64{"LinesSkipped": 10, "LinesSkippedTooLarge": 5, "LinesSkippedOther": 1, "LinesSkippedHere": 4},
-			nMetrics: 16,
+			nMetrics: 19,
 		},
 		{
 			name:     "more reasons than EMF allows: capped at 100 metrics, total kept",
 			in:       metrics.Invocation{LinesSkipped: manyReasons},
-			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason086": 1},
+			want:     map[string]int64{"LinesSkipped": 150, "LinesSkippedReason000": 1, "LinesSkippedReason083": 1},
 			nMetrics: metrics.MaxMetrics,
 		},
 	}
@@ -207,6 +206,36 @@ func TestWriteFollowsEMF(t *testing.T) {
 	}
 }
 
+// TestWriteSuppressions: one valid EMF record per entry, in name order, with the entry's
+// name as a dimension beside the function name.
+func TestWriteSuppressions(t *testing.T) {
+	schema := emfSchema(t)
+	var buf bytes.Buffer
+	counts := map[string]metrics.SuppressionCounts{"scanner": {Suppressed: 3}, "ci-deployer": {Suppressed: 1}, "try-ns": {WouldSuppress: 2}}
+	if err := metrics.WriteSuppressions(&buf, "fn", counts, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) != 3 {
+		t.Fatalf("%d records, want 3:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []struct {
+		name          string
+		hits, dryRuns int64
+	}{{"ci-deployer", 1, 0}, {"scanner", 3, 0}, {"try-ns", 0, 2}} {
+		doc := checkEMF(t, schema, append(lines[i], '\n'))
+		dir := doc["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		if got := fmt.Sprint(dir["Dimensions"]); got != "[[FunctionName Suppression]]" {
+			t.Errorf("dimensions %s", got)
+		}
+		hits, _ := doc[metrics.SuppressionHits].(json.Number).Int64()
+		dry, _ := doc[metrics.SuppressionDryRunHits].(json.Number).Int64()
+		if doc["Suppression"] != want.name || doc["FunctionName"] != "fn" || hits != want.hits || dry != want.dryRuns {
+			t.Errorf("record %d = %v, want %+v", i, doc, want)
+		}
+	}
+}
+
 // TestRecordGolden pins the exact record, field order aside, so a rename of a metric (which
 // would break dashboards and alarms) shows up in review. Refresh with -update.
 func TestRecordGolden(t *testing.T) {
@@ -222,19 +251,7 @@ func TestRecordGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	golden := filepath.Join("testdata", "record.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("record differs from %s:\n%s", golden, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "record.golden.json"), got)
 }
 
 // TestSchemaRejectsInvalid makes sure the schema used above is not vacuous: documents that

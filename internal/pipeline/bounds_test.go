@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,31 +14,16 @@ import (
 // returns the event and its inflated size.
 func delivery(t *testing.T, lines []string) ([]byte, int) {
 	t.Helper()
-	type logEvent struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"`
-		Message   string `json:"message"`
-	}
-	msg := struct {
-		MessageType         string     `json:"messageType"`
-		Owner               string     `json:"owner"`
-		LogGroup            string     `json:"logGroup"`
-		LogStream           string     `json:"logStream"`
-		SubscriptionFilters []string   `json:"subscriptionFilters"`
-		LogEvents           []logEvent `json:"logEvents"`
-	}{"DATA_MESSAGE", "111122223333", "/aws/eks/prod-cluster/cluster", "kube-apiserver-audit-1", []string{"f"}, nil}
+	m := cwlogs.Message{MessageType: cwlogs.DataMessage, Owner: "111122223333", LogGroup: "/aws/eks/prod-cluster/cluster",
+		LogStream: "kube-apiserver-audit-1", SubscriptionFilters: []string{"f"}}
 	for i, l := range lines {
-		msg.LogEvents = append(msg.LogEvents, logEvent{fmt.Sprintf("%056d", i+1), 1764000000000 + int64(i), l})
+		m.LogEvents = append(m.LogEvents, cwlogs.MessageEvent{ID: fmt.Sprintf("%056d", i+1), Timestamp: 1764000000000 + int64(i), Message: l})
 	}
-	plain, err := json.Marshal(msg)
+	event, plain, err := m.LambdaEvent()
 	if err != nil {
 		t.Fatal(err)
 	}
-	comp, err := cwlogs.Compress(plain, cwlogs.Gzip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cwlogs.SubscriptionEvent(comp), len(plain)
+	return event, len(plain)
 }
 
 // TestWorkBoundCountsEveryLine: a delivery larger than MaxDecompressedBytes is processed,

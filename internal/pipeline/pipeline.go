@@ -21,11 +21,14 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/logsource"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
-// Suppressor is the filter macro: it says whether a match is a known false positive.
+// Suppressor is the filter macro: it says whether a match is a known false positive, and
+// which entries did or would have (dry run) suppressed it; *suppress.Filter and
+// *suppress.Reloader satisfy it.
 type Suppressor interface {
-	Suppress(m detect.Match, src aggregate.Source) bool
+	Check(m detect.Match, src aggregate.Source) suppress.Verdict
 }
 
 // Options configure a Pipeline.
@@ -101,6 +104,11 @@ type Stats struct {
 	// SuppressionErrors counts suppression expressions that failed at run time on a match
 	// (the match is then not suppressed): a sign of an expression to fix.
 	SuppressionErrors int
+	// SuppressedBy counts the suppressed matches per suppression entry name (a match that
+	// several entries suppress counts under each); WouldSuppress counts the matches that
+	// dry-run entries would have suppressed, per name.
+	SuppressedBy  map[string]int
+	WouldSuppress map[string]int
 	// TruncatedParsed counts lines cut (by CloudWatch Logs, or at MaxLineBytes) that were
 	// still read from their complete members: they are also counted in AuditEvents.
 	TruncatedParsed int
@@ -155,25 +163,16 @@ type Batch struct {
 	acc   *aggregate.Accumulator
 	stats Stats
 	es    eventSink
-	// suppressErrors is the suppressor's error count when the batch started.
-	suppressErrors int64
 }
-
-// errorCounter is implemented by suppressors that count expressions failing at run time
-// (*suppress.Filter); such a failure counts as "not suppressed".
-type errorCounter interface{ Errors() int64 }
 
 // NewBatch returns an empty batch.
 func (p *Pipeline) NewBatch() *Batch {
-	b := &Batch{
-		p:     p,
-		acc:   aggregate.New(p.opts.Rule, p.opts.GroupBy),
-		stats: Stats{Skipped: map[SkipReason]int{}, Rejected: map[logsource.Reason]int{}},
+	return &Batch{
+		p:   p,
+		acc: aggregate.New(p.opts.Rule, p.opts.GroupBy),
+		stats: Stats{Skipped: map[SkipReason]int{}, Rejected: map[logsource.Reason]int{},
+			SuppressedBy: map[string]int{}, WouldSuppress: map[string]int{}},
 	}
-	if ec, ok := p.opts.Suppressor.(errorCounter); ok {
-		b.suppressErrors = ec.Errors()
-	}
-	return b
 }
 
 // AddEvent decodes a raw Lambda event and adds its payloads. The payloads are streamed:
@@ -440,14 +439,28 @@ func (b *Batch) add(ev audit.Event, logTime time.Time, src aggregate.Source, id 
 	b.keep(m, src, id)
 }
 
-// keep runs the suppression filter on a match and adds it to the accumulator.
+// keep runs the suppression filter on a match and adds it to the accumulator, tagged with
+// the dry-run entries that would have suppressed it.
 func (b *Batch) keep(m detect.Match, src aggregate.Source, id string) {
-	if s := b.p.opts.Suppressor; s != nil && s.Suppress(m, src) {
+	var v suppress.Verdict
+	if s := b.p.opts.Suppressor; s != nil {
+		v = s.Check(m, src)
+	}
+	b.stats.SuppressionErrors += v.Errors
+	if v.Suppressed {
 		b.stats.Suppressed++
+		for _, name := range v.By {
+			b.stats.SuppressedBy[name]++
+		}
 		return
 	}
-	if b.acc.Add(src, m, id) {
+	dup := b.acc.AddTagged(src, m, id, v.DryRun)
+	if dup {
 		b.stats.DuplicateLogEvents++
+		return
+	}
+	for _, name := range v.DryRun {
+		b.stats.WouldSuppress[name]++
 	}
 }
 
@@ -459,9 +472,8 @@ func (b *Batch) Result() Result {
 		st.Skipped[k] = v
 	}
 	st.Rejected = maps.Clone(b.stats.Rejected)
-	if ec, ok := b.p.opts.Suppressor.(errorCounter); ok {
-		st.SuppressionErrors = int(ec.Errors() - b.suppressErrors)
-	}
+	st.SuppressedBy = maps.Clone(b.stats.SuppressedBy)
+	st.WouldSuppress = maps.Clone(b.stats.WouldSuppress)
 	return Result{Aggregates: b.acc.Aggregates(), Stats: st}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
 func event(t *testing.T, name string) []byte {
@@ -120,8 +121,11 @@ func TestProcessBadBatch(t *testing.T) {
 // suppressUser is a Suppressor for one user name.
 type suppressUser string
 
-func (u suppressUser) Suppress(m detect.Match, src aggregate.Source) bool {
-	return m.Fields.User == string(u) && src.Cluster == "prod-cluster"
+func (u suppressUser) Check(m detect.Match, src aggregate.Source) suppress.Verdict {
+	if m.Fields.User == string(u) && src.Cluster == "prod-cluster" {
+		return suppress.Verdict{Suppressed: true, By: []string{"user-" + string(u)}}
+	}
+	return suppress.Verdict{}
 }
 
 func TestProcessSuppresses(t *testing.T) {

@@ -5,9 +5,11 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/logsource"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/suppress"
 )
 
 // TestSources runs the two-cluster Kinesis sample (prod-cluster and staging-cluster) with
@@ -79,6 +81,12 @@ func TestStatsAdd(t *testing.T) {
 	}
 	opts.Sources = f
 	opts.ParseAll = true // so that the junk lines are counted as skipped
+	opts.Suppressor = suppressFunc(func(m detect.Match, _ aggregate.Source) suppress.Verdict {
+		if m.Fields.User == "mallory" {
+			return suppress.Verdict{Suppressed: true, By: []string{"mallory"}}
+		}
+		return suppress.Verdict{DryRun: []string{"everyone-else"}}
+	})
 	p := pipeline.New(opts)
 	sum := pipeline.Stats{Skipped: map[pipeline.SkipReason]int{}, Rejected: map[logsource.Reason]int{}}
 	for _, name := range []string{"cloudwatch-mixed-batch.json", "kinesis-multi-cluster.json", "cloudwatch-control-message.json"} {
@@ -100,9 +108,14 @@ func TestStatsAdd(t *testing.T) {
 	}
 	v := reflect.ValueOf(sum)
 	for i := range v.NumField() {
-		if v.Field(i).IsZero() && v.Type().Field(i).Name != "DuplicateLogEvents" && v.Type().Field(i).Name != "Suppressed" && v.Type().Field(i).Name != "SuppressionErrors" &&
+		if v.Field(i).IsZero() && v.Type().Field(i).Name != "DuplicateLogEvents" && v.Type().Field(i).Name != "SuppressionErrors" &&
 			v.Type().Field(i).Name != "TruncatedParsed" { // no sample line is cut
 			t.Errorf("field %s is zero: the sample events do not exercise it", v.Type().Field(i).Name)
 		}
 	}
 }
+
+// suppressFunc is a Suppressor made of a function.
+type suppressFunc func(detect.Match, aggregate.Source) suppress.Verdict
+
+func (f suppressFunc) Check(m detect.Match, src aggregate.Source) suppress.Verdict { return f(m, src) }

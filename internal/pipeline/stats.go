@@ -21,6 +21,8 @@ func (s *Stats) Add(o Stats) {
 	for k, v := range o.Skipped {
 		s.Skipped[k] += v
 	}
+	s.SuppressedBy = addCounts(s.SuppressedBy, o.SuppressedBy)
+	s.WouldSuppress = addCounts(s.WouldSuppress, o.WouldSuppress)
 	if len(o.Rejected) > 0 && s.Rejected == nil {
 		s.Rejected = make(map[logsource.Reason]int, len(o.Rejected))
 	}
@@ -36,4 +38,15 @@ func (s Stats) RejectedTotal() int {
 		n += c
 	}
 	return n
+}
+
+// addCounts adds the counts of o to s, allocating s when needed, and returns s.
+func addCounts(s, o map[string]int) map[string]int {
+	if len(o) > 0 && s == nil {
+		s = make(map[string]int, len(o))
+	}
+	for k, v := range o {
+		s[k] += v
+	}
+	return s
 }

@@ -3,12 +3,10 @@ package suppress
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"cel.dev/cel-go/common"
 	"cel.dev/cel-go/parser"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
@@ -32,21 +30,6 @@ func Parse(text string) []string {
 // SSMGetter reads one Systems Manager parameter; *ssm.Client satisfies it.
 type SSMGetter interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
-}
-
-// readParameter reads the named SSM Parameter Store parameter (String, StringList or
-// SecureString, decrypted) and returns its type and the expressions it holds (see
-// ParseParameter). The error names the parameter and never quotes its value; Load is its
-// caller.
-func readParameter(ctx context.Context, client SSMGetter, name string) (ssmtypes.ParameterType, []string, error) {
-	out, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
-	if err != nil {
-		return "", nil, fmt.Errorf("get SSM parameter %q: %w", name, err)
-	}
-	if out.Parameter == nil {
-		return "", nil, fmt.Errorf("get SSM parameter %q: %w", name, errNoParameter)
-	}
-	return out.Parameter.Type, ParseParameter(out.Parameter.Type, aws.ToString(out.Parameter.Value)), nil
 }
 
 var errNoParameter = errors.New("response has no parameter")

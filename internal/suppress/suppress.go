@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/ext"
@@ -76,11 +77,16 @@ const (
 // Filter is a compiled list of suppressions. It is safe for concurrent use. A nil
 // *Filter suppresses nothing.
 type Filter struct {
-	exprs    []string
+	entries  []Entry
 	programs []cel.Program
 	// perIP[i] says that expression i reads src_ip: only those are evaluated once per
 	// distinct source IP; the others give the same answer for every IP.
 	perIP []bool
+	// order is the evaluation order: enforced entries before dry-run ones (so that a
+	// dry-run entry is only reported where the enforced ones would keep the match), and
+	// within each, the expressions that do not read src_ip first.
+	order []int
+	now   func() time.Time
 	// evaluations counts program evaluations (read by tests).
 	evaluations atomic.Int64
 
@@ -121,31 +127,58 @@ func env() (*cel.Env, error) {
 	)
 }
 
-// Compile parses and type-checks every expression once. Each must be of type bool. The
-// error names every failing expression by its position (from 1) and text, with CEL's
-// description of the problem; all problems are reported together. An empty list gives a
-// Filter that suppresses nothing.
+// Compile compiles bare expressions, named suppression-1, suppression-2, … (see
+// CompileEntries); the filter's clock is time.Now.
 func Compile(exprs []string) (*Filter, error) {
+	return CompileEntries(Named("suppression", exprs), nil)
+}
+
+// CompileEntries parses and type-checks every entry's expression once. Each must be of
+// type bool, and names must be valid and unique. The error names every failing entry by
+// its position (from 1), name and text, with CEL's description of the problem (an entry
+// read from a SecureString is named without its text); all problems are reported
+// together. now is the clock that decides expiry (time.Now if nil). An empty list gives a
+// Filter that suppresses nothing.
+func CompileEntries(entries []Entry, now func() time.Time) (*Filter, error) {
 	e, err := env()
 	if err != nil {
 		return nil, fmt.Errorf("build CEL environment: %w", err)
 	}
-	f := &Filter{exprs: append([]string(nil), exprs...)}
-	var errs []error
-	for i, text := range exprs {
-		prg, readsIP, err := compileOne(e, text)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("suppression %d %q: %w", i+1, text, err))
-			continue
-		}
-		f.programs = append(f.programs, prg)
-		f.perIP = append(f.perIP, readsIP)
+	if now == nil {
+		now = time.Now
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	f := &Filter{now: now}
+	errs := []error{checkNames(entries)}
+	for i, en := range entries {
+		prg, readsIP, err := compileOne(e, en.Expression)
+		switch {
+		case err != nil && en.hidden:
+			errs = append(errs, fmt.Errorf("suppression %d (%s): %w", i+1, en.Name, errHidden))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("suppression %d (%s) %q: %w", i+1, en.Name, en.Expression, err))
+		default:
+			f.entries = append(f.entries, en)
+			f.programs = append(f.programs, prg)
+			f.perIP = append(f.perIP, readsIP)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, dry := range []bool{false, true} {
+		for _, ip := range []bool{false, true} {
+			for i, en := range f.entries {
+				if en.DryRun == dry && f.perIP[i] == ip {
+					f.order = append(f.order, i)
+				}
+			}
+		}
 	}
 	return f, nil
 }
+
+// errHidden stands for the compiler's message on an expression of a SecureString.
+var errHidden = errors.New("does not compile (the parameter is a SecureString: its text is not shown; check it with go run ./cmd/replay --suppress-file)")
 
 // compileOne compiles one expression and says whether it reads src_ip.
 func compileOne(e *cel.Env, text string) (cel.Program, bool, error) {
@@ -181,7 +214,7 @@ func readsVariable(checked *cel.Ast, name string) bool {
 	return false
 }
 
-// Len returns how many expressions the filter holds.
+// Len returns how many entries the filter holds.
 func (f *Filter) Len() int {
 	if f == nil {
 		return 0
@@ -190,83 +223,215 @@ func (f *Filter) Len() int {
 }
 
 // Expressions returns the expressions the filter was compiled from.
-func (f *Filter) Expressions() []string {
+func (f *Filter) Expressions() []string { return f.each(func(e Entry) string { return e.Expression }) }
+
+// Names returns the names of the filter's entries, in their order.
+func (f *Filter) Names() []string { return f.each(func(e Entry) string { return e.Name }) }
+
+// each returns one string of each entry, in their order.
+func (f *Filter) each(get func(Entry) string) []string {
 	if f == nil {
 		return nil
 	}
-	return append([]string(nil), f.exprs...)
+	out := make([]string, len(f.entries))
+	for i, e := range f.entries {
+		out[i] = get(e)
+	}
+	return out
 }
 
-// Suppress reports whether the match is a known false positive.
+// Entries returns the filter's entries, in their order.
+func (f *Filter) Entries() []Entry {
+	if f == nil {
+		return nil
+	}
+	return append([]Entry(nil), f.entries...)
+}
+
+// Expired returns the names of the entries that have expired by the filter's clock, in
+// their order. They no longer suppress anything.
+func (f *Filter) Expired() []string {
+	if f == nil {
+		return nil
+	}
+	now := f.now()
+	var out []string
+	for _, e := range f.entries {
+		if e.expired(now) {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+func (e Entry) expired(now time.Time) bool { return !e.Expires.IsZero() && !now.Before(e.Expires) }
+
+// Verdict is what the suppressions say about one match.
+type Verdict struct {
+	// Suppressed is true when the enforced entries suppress the match; By names them (the
+	// entries that were true for at least one of its source IPs).
+	Suppressed bool
+	By         []string
+	// DryRun names the dry-run entries that would have suppressed the match, had they been
+	// enforced (empty when Suppressed).
+	DryRun []string
+	// Errors counts the evaluations that failed on this match (each counted as false).
+	Errors int
+}
+
+// Suppress reports whether the match is a known false positive (Check(m, src).Suppressed).
+func (f *Filter) Suppress(m detect.Match, src aggregate.Source) bool {
+	return f.Check(m, src).Suppressed
+}
+
+// Check evaluates the entries that have not expired on a match.
 //
 // The Splunk search filters rows of `stats … by sourceIPs{}`, one row per source IP, so
 // the expressions are evaluated once per source IP with src_ip set to that value (and
 // src_ips to the whole list); the match is suppressed only when every source IP is
-// suppressed by some expression. This also keeps an attacker from hiding behind an
+// suppressed by some entry. This also keeps an attacker from hiding behind an
 // allow-listed address: sourceIPs lists X-Forwarded-For entries, which the client
 // chooses, before the real peer address. A match without source IPs is evaluated once
 // with src_ip set to detect.FillValue, as fillnull would.
 //
+// Dry-run entries are evaluated after the enforced ones, as if they were enforced: when a
+// dry-run entry decides at least one row, the match is kept and the verdict names the
+// dry-run entries that would have suppressed it.
+//
 // The work is bounded whatever the number of forwarded addresses: an expression that does
-// not read src_ip has the same value for every row, so it is evaluated once per match;
-// the others once per distinct source IP (a repeated address is one row's answer); and a
-// match that would need more than MaxEvaluations is not suppressed.
+// not read src_ip has the same value for every row, so it is evaluated at most once per
+// match; the others once per distinct source IP (a repeated address is one row's answer);
+// and a match that would need more than MaxEvaluations is not suppressed.
 //
 // An expression that fails to evaluate counts as false and is counted by Errors.
-func (f *Filter) Suppress(m detect.Match, src aggregate.Source) bool {
+func (f *Filter) Check(m detect.Match, src aggregate.Source) Verdict {
+	var v Verdict
 	if f == nil || len(f.programs) == 0 {
-		return false
+		return v
 	}
+	now := f.now()
 	vars := variables(m, src)
 	ips := distinct(m.Fields.SrcIPs)
 	if len(ips) == 0 {
 		ips = []string{detect.FillValue}
 	}
 	budget := MaxEvaluations
-	// Expressions that do not read src_ip: true for one row means true for all.
-	vars[VarSrcIP] = ips[0]
-	if f.any(vars, false, &budget) {
-		return true
-	}
+	// constant[i] caches the answer of an expression that does not read src_ip.
+	constant := make([]int8, len(f.programs)) // 0 not evaluated, 1 true, -1 false
+	deciders := make([]bool, len(f.programs))
 	for _, ip := range ips {
 		vars[VarSrcIP] = ip
-		if !f.any(vars, true, &budget) {
+		i := f.decide(vars, now, constant, &budget, &v)
+		if i < 0 {
 			if budget < 0 {
+				v.Errors++
 				f.fail(fmt.Errorf("suppress match with %d distinct source IPs: %w", len(ips), ErrTooManyEvaluations))
 			}
-			return false
+			return Verdict{Errors: v.Errors}
+		}
+		deciders[i] = true
+		if !f.perIP[i] {
+			break // true for this row, so for every row
 		}
 	}
-	return true
+	dry := false
+	for i, d := range deciders {
+		dry = dry || d && f.entries[i].DryRun
+	}
+	for _, i := range f.order {
+		switch {
+		case !deciders[i]:
+		case !dry:
+			v.By = append(v.By, f.entries[i].Name)
+		case f.entries[i].DryRun:
+			v.DryRun = append(v.DryRun, f.entries[i].Name)
+		}
+	}
+	v.Suppressed = !dry
+	return v
 }
 
-// any reports whether at least one expression that reads src_ip (perIP) or that does not
-// is true for vars. It spends one unit of budget per evaluation and reports false, with
-// budget below zero, when the budget runs out.
-func (f *Filter) any(vars map[string]any, perIP bool, budget *int) bool {
-	for i, prg := range f.programs {
-		if f.perIP[i] != perIP {
+// decide returns the first entry, in evaluation order, that has not expired and is true
+// for vars, or -1. It spends one unit of budget per evaluation and returns -1, with budget
+// below zero, when the budget runs out.
+func (f *Filter) decide(vars map[string]any, now time.Time, constant []int8, budget *int, v *Verdict) int {
+	for _, i := range f.order {
+		if f.entries[i].expired(now) {
+			continue
+		}
+		if !f.perIP[i] && constant[i] != 0 {
+			if constant[i] > 0 {
+				return i
+			}
 			continue
 		}
 		if *budget--; *budget < 0 {
-			return false
+			return -1
 		}
-		f.evaluations.Add(1)
-		out, _, err := prg.Eval(vars)
-		if err != nil {
-			f.fail(fmt.Errorf("suppression %d %q: %w", i+1, f.exprs[i], err))
-			continue
+		ok := f.eval(i, vars, v)
+		if !f.perIP[i] {
+			constant[i] = -1
+			if ok {
+				constant[i] = 1
+			}
 		}
-		b, ok := out.Value().(bool)
-		if !ok {
-			f.fail(fmt.Errorf("suppression %d %q: result %v is not a bool", i+1, f.exprs[i], out))
-			continue
-		}
-		if b {
-			return true
+		if ok {
+			return i
 		}
 	}
-	return false
+	return -1
+}
+
+// eval evaluates entry i on vars; a failure counts as false.
+func (f *Filter) eval(i int, vars map[string]any, v *Verdict) bool {
+	f.evaluations.Add(1)
+	out, _, err := f.programs[i].Eval(vars)
+	if err != nil {
+		v.Errors++
+		f.fail(fmt.Errorf("suppression %s %q: %w", f.entries[i].Name, f.entries[i].Expression, err))
+		return false
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		v.Errors++
+		f.fail(fmt.Errorf("suppression %s %q: result %v is not a bool", f.entries[i].Name, f.entries[i].Expression, out))
+		return false
+	}
+	return b
+}
+
+// Alone returns the names of the entries that, each on its own and whatever its expiry
+// or dry-run mark, suppress the match: the review of an entry before it is deployed
+// (replay --suppress-file). The work is bounded as in Check.
+func (f *Filter) Alone(m detect.Match, src aggregate.Source) []string {
+	if f == nil {
+		return nil
+	}
+	vars := variables(m, src)
+	ips := distinct(m.Fields.SrcIPs)
+	if len(ips) == 0 {
+		ips = []string{detect.FillValue}
+	}
+	var names []string
+	var v Verdict
+	budget := MaxEvaluations
+	for i := range f.programs {
+		all := true
+		for _, ip := range ips {
+			vars[VarSrcIP] = ip
+			if budget--; budget < 0 || !f.eval(i, vars, &v) {
+				all = false
+				break
+			}
+			if !f.perIP[i] {
+				break
+			}
+		}
+		if all {
+			names = append(names, f.entries[i].Name)
+		}
+	}
+	return names
 }
 
 // distinct returns the values of s without repeats, in first-seen order.

@@ -205,13 +205,13 @@ func TestSuppressRuntimeErrors(t *testing.T) {
 			m := denial()
 			m.Fields.SrcIPs = []string{"0"}
 			return m
-		}(), 1, `suppression 1 "ip(src_ip).isLoopback()"`},
+		}(), 1, `suppression suppression-1 "ip(src_ip).isLoopback()"`},
 		{"index out of range", []string{`user.groups[5] == "x"`}, denial(), 1, "index"},
 		{"code not a number", []string{`responseStatus.code == 403`}, bad, 1, "responseStatus.code"},
 		{"cost limit", []string{nested}, denial(), 1, "cost limit"},
 		// A failing expression does not stop the next one from suppressing. Neither reads
 		// src_ip, so each runs once for the match's two source IPs.
-		{"later expression still applies", []string{`user.groups[5] == "x"`, `user == "alice"`}, denial(), 1, "suppression 1"},
+		{"later expression still applies", []string{`user.groups[5] == "x"`, `user == "alice"`}, denial(), 1, "suppression suppression-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,15 +239,15 @@ func TestCompileErrors(t *testing.T) {
 		exprs []string
 		want  []string // substrings of the error
 	}{
-		{"syntax", []string{`user ==`}, []string{`suppression 1 "user =="`, "Syntax error"}},
-		{"not bool", []string{`user`}, []string{`suppression 1 "user"`, "has type string, want bool"}},
+		{"syntax", []string{`user ==`}, []string{`suppression 1 (suppression-1) "user =="`, "Syntax error"}},
+		{"not bool", []string{`user`}, []string{`suppression 1 (suppression-1) "user"`, "has type string, want bool"}},
 		{"unknown variable", []string{`objectRef.name == "x"`}, []string{"undeclared reference to 'objectRef.name'"}},
 		{"code is an int", []string{`responseStatus.code == "403"`}, []string{"found no matching overload for '_==_' applied to '(int, string)'"}},
 		{"user is a string", []string{`user.username == "x"`}, []string{"does not support field selection"}},
-		{"empty", []string{"  "}, []string{`suppression 1 "  ": empty expression`}},
+		{"empty", []string{"  "}, []string{`suppression 1 (suppression-1) "  ": empty expression`}},
 		{"too long", []string{`user == "` + strings.Repeat("a", MaxExpressionSize) + `"`}, []string{"expression code point size exceeds limit"}},
 		{"all problems named", []string{`verb == "create"`, `user.startsWith(1)`, `src_ip in 1`},
-			[]string{`suppression 2 "user.startsWith(1)"`, `suppression 3 "src_ip in 1"`}},
+			[]string{`suppression 2 (suppression-2) "user.startsWith(1)"`, `suppression 3 (suppression-3) "src_ip in 1"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,7 +260,7 @@ func TestCompileErrors(t *testing.T) {
 					t.Errorf("error %q\ndoes not contain %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), "suppression 1 \"verb") {
+			if strings.Contains(err.Error(), "(suppression-1) \"verb") {
 				t.Errorf("error names the valid expression: %v", err)
 			}
 		})

@@ -8,7 +8,6 @@
 package workload
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -318,21 +317,6 @@ type Delivery struct {
 	ForbiddenCreates, ForbiddenOther int
 }
 
-type logEvent struct {
-	ID        string `json:"id"`
-	Timestamp int64  `json:"timestamp"`
-	Message   string `json:"message"`
-}
-
-type subscription struct {
-	MessageType         string     `json:"messageType"`
-	Owner               string     `json:"owner"`
-	LogGroup            string     `json:"logGroup"`
-	LogStream           string     `json:"logStream"`
-	SubscriptionFilters []string   `json:"subscriptionFilters"`
-	LogEvents           []logEvent `json:"logEvents"`
-}
-
 // BenchmarkDeliveries returns the n maximum-size deliveries the benchmarks run on, from
 // seeds 1 to n: the Go benchmarks and the Node.js comparison read the same bytes.
 func BenchmarkDeliveries(n int) []Delivery {
@@ -367,8 +351,8 @@ func (g *Generator) Delivery(auditBytes int) Delivery {
 // of the Delivery). A line may appear several times: each copy is a separate log event.
 func (g *Generator) Wrap(lines [][]byte, kinds []Kind) Delivery {
 	var d Delivery
-	m := subscription{
-		MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "/aws/eks/prod/cluster",
+	m := cwlogs.Message{
+		MessageType: cwlogs.DataMessage, Owner: "123456789012", LogGroup: "/aws/eks/prod/cluster",
 		LogStream:           "kube-apiserver-audit-" + g.hex(32),
 		SubscriptionFilters: []string{"unauthorized-access"},
 	}
@@ -381,20 +365,17 @@ func (g *Generator) Wrap(lines [][]byte, kinds []Kind) Delivery {
 		}
 		d.Events++
 		d.AuditBytes += len(line)
-		m.LogEvents = append(m.LogEvents, logEvent{
+		m.LogEvents = append(m.LogEvents, cwlogs.MessageEvent{
 			ID:        g.eventID(),
 			Timestamp: g.now.UnixMilli(),
 			Message:   string(line),
 		})
 	}
-	// CloudWatch Logs does not HTML-escape its own JSON.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		panic(fmt.Sprintf("workload: marshal subscription message: %v", err))
+	msg, err := m.Marshal()
+	if err != nil {
+		panic(fmt.Sprintf("workload: %v", err)) // strings always encode
 	}
-	d.Message = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	d.Message = msg
 	comp, err := cwlogs.Compress(d.Message, cwlogs.Gzip)
 	if err != nil {
 		panic(fmt.Sprintf("workload: %v", err)) // compressing into memory does not fail
