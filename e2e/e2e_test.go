@@ -159,11 +159,11 @@ func checkAlert(t *testing.T, n local.Notification) string {
 	if n.Type != "Notification" || n.TopicARN == "" || n.MessageID == "" {
 		t.Errorf("SNS envelope: %+v", n)
 	}
-	const wantSubject = "[MEDIUM] Unauthorized access to Kubernetes from user alice on prod-cluster"
+	const wantSubject = "[MEDIUM] prod-cluster: Unauthorized access to Kubernetes from user alice"
 	if n.Subject != wantSubject {
 		t.Errorf("Subject = %q, want %q", n.Subject, wantSubject)
 	}
-	for name, want := range map[string]string{"user": "alice", "cluster": "prod-cluster", "severity": "medium", "riskScore": "49"} {
+	for name, want := range map[string]string{"user": "alice", "cluster": "prod-cluster", "severity": "medium", "userKind": "iam", "account": "111122223333"} {
 		if got := n.MessageAttributes[name].Value; got != want {
 			t.Errorf("attribute %s = %q, want %q", name, got, want)
 		}

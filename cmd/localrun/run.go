@@ -317,13 +317,25 @@ func printAlert(out io.Writer, i int, n local.Notification) {
 	row := func(name, format string, args ...any) {
 		fmt.Fprintf(out, "    %-11s %s\n", name, fmt.Sprintf(format, args...))
 	}
-	row("user", "%s", a.RiskObject.Value)
+	row("user", "%s (%s)", a.RiskObject.Value, a.UserKind)
+	for _, id := range a.Identities {
+		switch id.Kind {
+		case alert.IdentityServiceAccount:
+			row("identity", "pod %s on node %s", id.PodName, id.NodeName)
+		default:
+			row("identity", "%s, session %s (chosen by the caller), access key %s", id.CanonicalARN, id.SessionName, id.AccessKeyID)
+			if id.CloudTrailURL != "" {
+				row("cloudtrail", "%s", id.CloudTrailURL)
+			}
+		}
+	}
 	row("cluster", "%s (account %s, %s)", a.Source.Cluster, a.Source.Account, a.Source.Region)
 	row("window", "%s to %s UTC", a.Window.Start.Format("2006-01-02 15:04"), a.Window.End.Format("15:04"))
-	row("attempts", "%d in %d %s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal, "aggregate", "aggregates"))
+	row("attempts", "%d in %d %s, %d distinct %s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal, "aggregate", "aggregates"),
+		a.Requests, plural(int(a.Requests), "request", "requests"))
 	ips := make([]string, 0, len(a.ThreatObjects))
 	for _, t := range a.ThreatObjects {
-		ips = append(ips, t.Value)
+		ips = append(ips, t.Value+" ("+t.Origin+", "+t.Class+")")
 	}
 	row("source IPs", "%s", strings.Join(ips, ", "))
 	row("risk", "%s, score %d; MITRE %s %s (%s)", a.Severity, a.RiskScore, a.MITRE.TechniqueID, a.MITRE.Technique, a.MITRE.Tactic)

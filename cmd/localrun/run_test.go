@@ -9,6 +9,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 )
 
@@ -29,10 +30,18 @@ func TestPrintAlert(t *testing.T) {
 		Source:          alert.Source{Cluster: "prod-cluster", Account: "111122223333", Region: "us-east-1"},
 		Window:          alert.Window{Start: start, End: start.Add(time.Hour)},
 		Attempts:        3,
+		Requests:        3,
 		AggregatesTotal: 2,
-		ThreatObjects:   []alert.ThreatObject{{Value: "192.0.2.1"}, {Value: "192.0.2.2"}},
-		Severity:        alert.SeverityMedium,
-		RiskScore:       49,
+		ThreatObjects: []alert.ThreatObject{{Value: "192.0.2.1", Origin: alert.OriginPeer, Class: alert.ClassPublic},
+			{Value: "10.0.0.1", Origin: alert.OriginClientSupplied, Class: alert.ClassPrivate}},
+		UserKind: alert.UserIAM,
+		Identities: []alert.Identity{
+			{Kind: alert.IdentityIAM, Identity: audit.Identity{CanonicalARN: "arn:aws:iam::111122223333:role/Developer", SessionName: "alice", AccessKeyID: "ASIAQEXAMPLEKEY00001"},
+				CloudTrailURL: "https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events?AccessKeyId=ASIAQEXAMPLEKEY00001"},
+			{Kind: alert.IdentityServiceAccount, Identity: audit.Identity{PodName: "web-1", NodeName: "ip-10-0-3-17"}},
+		},
+		Severity:  alert.SeverityMedium,
+		RiskScore: 49,
 		Aggregates: []alert.Aggregate{
 			{Count: 2, Fields: detect.Fields{Verb: "create", Resource: "secrets", Namespace: "kube-system", Code: "403", Stage: "ResponseComplete"}},
 			{Count: 1, Fields: detect.Fields{Verb: "create", Resource: "clusterroles", Namespace: "0", Code: "403", Stage: "ResponseComplete"}},
@@ -42,11 +51,14 @@ func TestPrintAlert(t *testing.T) {
 	var b strings.Builder
 	printAlert(&b, 1, notification(t, "[MEDIUM] subject", a))
 	want := `  Alert 1: [MEDIUM] subject
-    user        alice
+    user        alice (iam)
+    identity    arn:aws:iam::111122223333:role/Developer, session alice (chosen by the caller), access key ASIAQEXAMPLEKEY00001
+    cloudtrail  https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events?AccessKeyId=ASIAQEXAMPLEKEY00001
+    identity    pod web-1 on node ip-10-0-3-17
     cluster     prod-cluster (account 111122223333, us-east-1)
     window      2026-11-24 08:00 to 09:00 UTC
-    attempts    3 in 2 aggregates
-    source IPs  192.0.2.1, 192.0.2.2
+    attempts    3 in 2 aggregates, 3 distinct requests
+    source IPs  192.0.2.1 (peer, public), 10.0.0.1 (client-supplied, private)
     risk        medium, score 49; MITRE   ()
     denied      2x create secrets in namespace kube-system (HTTP 403, stage ResponseComplete)
     denied      1x create clusterroles cluster-wide (HTTP 403, stage ResponseComplete)

@@ -54,6 +54,10 @@ func TestReplayGolden(t *testing.T) {
 		// The hourly reports of the sample windows, as the report function publishes them.
 		{golden: "raw-report", args: append([]string{"--format", "report", "--now", "2026-11-24T10:10:00Z"}, raw...),
 			summary: "21 audit events, 17 matches (0 suppressed"},
+		// EKS user.extra: an assumed role behind a proxy (five requests, one peer, five
+		// X-Forwarded-For values: one alert) and a service-account token used from a pod.
+		{golden: "identity-alerts", args: []string{"--format", "alerts", "--group-by", "user,src_ip", "--region", "eu-west-1", "--now", "2026-11-24T12:10:00Z", "testdata/identity.jsonl"},
+			summary: "6 audit events, 6 matches"},
 		{golden: "raw-suppressed-splunk", args: append([]string{"--suppress", `user == "alice"`, "--suppress", `user.startsWith("system:serviceaccount:ci:")`}, raw...),
 			summary: "17 matches (13 suppressed"},
 		{golden: "stdin-splunk", args: nil, stdin: mustRead(t, "../../events/cloudwatch-mixed-batch.json"),
@@ -319,6 +323,60 @@ func TestSuppressFileReview(t *testing.T) {
 	for _, secret := range []string{"requestObject", "requestURI", "forbidden:"} {
 		if strings.Contains(before, secret) {
 			t.Errorf("the review shows %s:\n%s", secret, before)
+		}
+	}
+}
+
+// TestReplayIdentity checks the alerts of testdata/identity.jsonl (golden identity-alerts):
+// one alert for the five requests through one peer, showing the role, the session as the
+// caller's choice, the access key and its CloudTrail link; one for the service-account
+// token, showing its pod and node; and nothing of user.extra but the listed identifiers.
+func TestReplayIdentity(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	args := []string{"--format", "alerts", "--group-by", "user,src_ip", "--region", "eu-west-1", "--now", "2026-11-24T12:10:00Z", "testdata/identity.jsonl"}
+	if code := run(args, strings.NewReader(""), &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var msgs []alert.Message
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var m alert.Message
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 2 {
+		t.Fatalf("%d alerts, want 2 (five X-Forwarded-For values through one peer are one alert)", len(msgs))
+	}
+	var channels map[string]string
+	for _, m := range msgs {
+		if strings.Contains(m.Message, "NOT-AN-IDENTIFIER") {
+			t.Errorf("an unlisted user.extra key reached the alert %q", m.Subject)
+		}
+	}
+	if err := json.Unmarshal([]byte(msgs[0].Message), &channels); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"email", "https", "sqs"} {
+		for _, want := range []string{"role/CI-Deploy", "build-7781", "ASIAQEXAMPLEKEY00042",
+			"https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events?AccessKeyId=ASIAQEXAMPLEKEY00042",
+			"198.51.100.77"} {
+			if !strings.Contains(channels[ch], want) {
+				t.Errorf("%s alert of ci-deploy lacks %q", ch, want)
+			}
+		}
+	}
+	if !strings.Contains(channels["email"], "chosen by the caller") || !strings.Contains(channels["sqs"], `"sessionNameCallerChosen":true`) {
+		t.Error("the session is not marked as chosen by the caller")
+	}
+	if err := json.Unmarshal([]byte(msgs[1].Message), &channels); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"email", "https", "sqs"} {
+		for _, want := range []string{"web-7d4b9c-x2x9p", "ip-10-0-3-17"} {
+			if !strings.Contains(channels[ch], want) {
+				t.Errorf("%s alert of the service account lacks %q", ch, want)
+			}
 		}
 	}
 }

@@ -105,6 +105,8 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		Store:        st,
 		Lifecycle:    st,
 		EscalateAt:   cfg.EscalateAt,
+		Flood:        st,
+		MaxGroups:    cfg.MaxGroups,
 		Publisher:    notify.New(sns.NewFromConfig(awsCfg), cfg.TopicARN),
 		Rule:         detect.UnauthorizedAccess,
 		Alert:        alert.Options{Region: cfg.Region, MaxAggregates: cfg.MaxAggregatesPerAlert},

@@ -75,11 +75,14 @@ func GroupKey(by GroupBy, src Source, f detect.Fields, aggregateKey string) stri
 	case GroupByAggregate:
 		return aggregateKey
 	case GroupByUserSrcIP:
-		h := newHasher("group/user,src_ip/v2")
+		// Only the peer address: the entries before it come from X-Forwarded-For and
+		// X-Real-Ip, which the client sets, so a client varying them would otherwise get
+		// one alert per request.
+		h := newHasher("group/user,peer/v3")
 		h.str(src.Owner)
 		h.str(src.LogGroup)
 		h.str(f.User)
-		h.list(f.SrcIPs)
+		h.str(f.Peer())
 		return h.sum()
 	default:
 		h := newHasher("group/user/v2")
@@ -176,6 +179,9 @@ func (a *Accumulator) AddTagged(src Source, m detect.Match, logEventID string, w
 		a.aggs[wk] = agg
 	}
 	agg.Count++
+	if agg.Identity.IsZero() {
+		agg.Identity = m.Identity
+	}
 	if src.LogStream != "" {
 		agg.Source.LogStream = src.LogStream
 	}

@@ -5,6 +5,7 @@ package aggregate
 import (
 	"time"
 
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 )
 
@@ -33,6 +34,10 @@ type Aggregate struct {
 	// FirstSeen and LastSeen are the earliest and latest event times counted.
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
+	// Identity is who was behind the first request counted here (user.extra identifiers;
+	// the by-fields make an aggregate one request, or a few alike). Not a by-field: the
+	// Splunk rows do not show it.
+	Identity audit.Identity `json:"identity,omitzero"`
 	// EventIDs are the CloudWatch log event ids counted here, sorted and unique (empty for
 	// raw lines, which have no ids). They make storage idempotent across redeliveries.
 	EventIDs []string `json:"eventIds,omitempty"`
@@ -57,6 +62,6 @@ type GroupBy string
 // Alert grouping options (ALERT_GROUP_BY).
 const (
 	GroupByUser      GroupBy = "user"        // one alert per user per window and log group
-	GroupByUserSrcIP GroupBy = "user,src_ip" // per user and source IP list
+	GroupByUserSrcIP GroupBy = "user,src_ip" // per user and peer address (the last source IP)
 	GroupByAggregate GroupBy = "aggregate"   // one alert per Splunk row
 )

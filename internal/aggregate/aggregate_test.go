@@ -108,6 +108,9 @@ func TestGroupKey(t *testing.T) {
 	alice1b.Resource = "pods"
 	alice2 := fields("alice", "10.0.0.2")
 	bob := fields("bob", "10.0.0.1")
+	// The same peer behind a forged X-Forwarded-For, and a forged entry equal to alice1's peer.
+	alice1XFF := fields("alice", "203.0.113.7", "10.0.0.1")
+	alice2XFF := fields("alice", "10.0.0.1", "10.0.0.2")
 	key := func(by aggregate.GroupBy, f detect.Fields) string {
 		return aggregate.GroupKey(by, prodSrc, f, aggregate.KeyOf(prodSrc, f))
 	}
@@ -120,6 +123,9 @@ func TestGroupKey(t *testing.T) {
 		{aggregate.GroupByUser, alice1, bob, false},
 		{aggregate.GroupByUserSrcIP, alice1, alice1b, true},
 		{aggregate.GroupByUserSrcIP, alice1, alice2, false},
+		{aggregate.GroupByUserSrcIP, alice1, alice1XFF, true},
+		{aggregate.GroupByUserSrcIP, alice1, alice2XFF, false},
+		{aggregate.GroupByUserSrcIP, alice1, bob, false},
 		{aggregate.GroupByAggregate, alice1, alice1b, false},
 		{aggregate.GroupByAggregate, alice1, alice1, true},
 	} {
@@ -142,6 +148,25 @@ func TestGroupKey(t *testing.T) {
 	}
 	if aggregate.KeyOf(prodSrc, alice1) == aggregate.KeyOf(otherAccount, alice1) {
 		t.Error("two accounts share an aggregate")
+	}
+}
+
+// TestGroupByPeer: five requests by one user through one peer, each with a different
+// X-Forwarded-For, are five aggregates in one alert group with ALERT_GROUP_BY=user,src_ip.
+func TestGroupByPeer(t *testing.T) {
+	acc := aggregate.New(detect.UnauthorizedAccess, aggregate.GroupByUserSrcIP)
+	for i := range 5 {
+		f := fields("alice", "203.0.113."+string(rune('1'+i)), "198.51.100.23")
+		f.RequestReceivedTimestamp = "2026-11-24T08:15:0" + string(rune('0'+i)) + ".000000Z"
+		acc.Add(prodSrc, detect.Match{Fields: f, Time: at(f.RequestReceivedTimestamp)}, "")
+	}
+	aggs := acc.Aggregates()
+	groups := map[string]int{}
+	for _, a := range aggs {
+		groups[a.Group]++
+	}
+	if len(aggs) != 5 || len(groups) != 1 {
+		t.Errorf("%d aggregates in %d groups, want 5 in 1", len(aggs), len(groups))
 	}
 }
 
@@ -255,8 +280,8 @@ func TestLongValuesAreBounded(t *testing.T) {
 		if len(f.UserAgent) > aggregate.MaxValueBytes {
 			t.Errorf("userAgent kept %d bytes", len(f.UserAgent))
 		}
-		if len(f.SrcIPs) != aggregate.MaxListValues || f.SrcIPs[0] != "10.0.0.0" || f.SrcIPs[len(f.SrcIPs)-1] != "…[+437 more]" {
-			t.Errorf("src_ip kept %d entries, last %q", len(f.SrcIPs), f.SrcIPs[len(f.SrcIPs)-1])
+		if n := len(f.SrcIPs); n != aggregate.MaxListValues || f.SrcIPs[0] != "10.0.0.0" || f.SrcIPs[n-2] != "…[+437 more]" || f.SrcIPs[n-1] != "10.0.1.249" {
+			t.Errorf("src_ip kept %d entries, ending %q: want %d, the peer last", n, f.SrcIPs[n-2:], aggregate.MaxListValues)
 		}
 		if f.User != "mallory" || len(f.Groups) != 1 {
 			t.Errorf("short values changed: %q %v", f.User, f.Groups)

@@ -40,23 +40,27 @@ func Cut(v string) string {
 }
 
 // CutList bounds a multi-value field: each entry cut, in order, within MaxListValues
-// entries and MaxListBytes bytes; the entries left out are counted in a last
-// "…[+N more]" entry.
+// entries and MaxListBytes bytes; the entries left out are counted in a "…[+N more]"
+// entry, followed by the last value, always kept: the last source IP is the peer address,
+// the only one the client cannot choose (detect.Fields.Peer).
 func CutList(values []string) []string {
 	const markerRoom = 32 // bytes kept free for the "…[+N more]" entry
+	if len(values) == 0 {
+		return []string{}
+	}
+	tail := Cut(values[len(values)-1])
 	out := make([]string, 0, min(len(values), MaxListValues))
-	size := 0
-	for i, v := range values {
+	size := len(tail)
+	for i, v := range values[:len(values)-1] {
 		v = Cut(v)
-		last := i == len(values)-1
-		if (i == MaxListValues-1 && !last) || size+len(v) > MaxListBytes-markerRoom {
-			out = append(out, fmt.Sprintf("…[+%d more]", len(values)-i))
+		if (i == MaxListValues-2 && len(values) > MaxListValues) || size+len(v) > MaxListBytes-markerRoom {
+			out = append(out, fmt.Sprintf("…[+%d more]", len(values)-1-i))
 			break
 		}
 		size += len(v)
 		out = append(out, v)
 	}
-	return out
+	return append(out, tail)
 }
 
 // bound returns f with every value within the bounds above, sharing no memory with the
@@ -64,6 +68,9 @@ func CutList(values []string) []string {
 func bound(f detect.Fields) detect.Fields {
 	c := func(s string) string { return strings.Clone(Cut(s)) }
 	l := func(vs []string) []string {
+		if len(vs) == 0 {
+			return vs
+		}
 		out := CutList(vs)
 		for i := range out {
 			out[i] = strings.Clone(out[i])

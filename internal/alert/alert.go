@@ -119,15 +119,30 @@ type Alert struct {
 	Confidence    int        `json:"confidence"`
 	MITRE         MITRE      `json:"mitre"`
 	RiskObject    RiskObject `json:"riskObject"`
-	// ThreatObjects are the distinct source IPs, sorted; at most MaxThreatObjects.
+	// ThreatObjects are the distinct source IPs, the peer addresses first, each part
+	// sorted; at most MaxThreatObjects.
 	ThreatObjects        []ThreatObject `json:"threatObjects"`
 	ThreatObjectsOmitted int            `json:"threatObjectsOmitted"`
-	Source               Source         `json:"source"`
-	Window               Window         `json:"window"`
-	FirstSeen            time.Time      `json:"firstSeen"`
-	LastSeen             time.Time      `json:"lastSeen"`
-	// Attempts is the sum of the counts of all the group's aggregates.
+	// UserKind is what kind of user the risk object is (see UserKindOf).
+	UserKind UserKind `json:"userKind"`
+	// Identities are who was behind the requests, from user.extra (most recent first, at
+	// most MaxIdentities; IdentitiesOmitted says how many more).
+	Identities        []Identity `json:"identities"`
+	IdentitiesOmitted int        `json:"identitiesOmitted"`
+	// Namespaces are the distinct namespaces the requests targeted, sorted, at most
+	// maxNamespaces (cluster-scoped requests have none).
+	Namespaces []string  `json:"namespaces"`
+	Source     Source    `json:"source"`
+	Window     Window    `json:"window"`
+	FirstSeen  time.Time `json:"firstSeen"`
+	LastSeen   time.Time `json:"lastSeen"`
+	// Attempts is the sum of the counts of all the group's aggregates: audit events, as the
+	// Splunk search counts them.
 	Attempts int64 `json:"attempts"`
+	// Requests is the number of distinct requests among those events: the API server logs
+	// a denied exec, attach or portforward twice (stages ResponseStarted and
+	// ResponseComplete), and those count once here (see DistinctRequests).
+	Requests int64 `json:"requests"`
 	// AggregatesTotal is how many aggregates the group has; Aggregates lists the most
 	// recent first, AggregatesOmitted says how many are not listed.
 	AggregatesTotal   int         `json:"aggregatesTotal"`
@@ -158,6 +173,8 @@ type Alert struct {
 	// WouldSuppressBy names the dry-run suppressions that would have suppressed events of
 	// this alert had they been enforced, sorted (absent when none did).
 	WouldSuppressBy []string `json:"wouldSuppressBy,omitempty"`
+	// Flood lists the folded users of a "many users" alert (KindFlood only).
+	Flood *Flood `json:"flood,omitempty"`
 }
 
 // RuleRef names the detection rule.
@@ -185,6 +202,12 @@ type ThreatObject struct {
 	Field string `json:"field"` // output field name, "src_ip"
 	Type  string `json:"type"`  // "ip_address"
 	Value string `json:"value"`
+	// Origin is OriginPeer when the API server saw a request come from this address (in
+	// at least one request), else OriginClientSupplied; absent on report rows, where each
+	// row has one address of its request's list.
+	Origin string `json:"origin,omitempty"`
+	// Class is ClassPublic, ClassPrivate, ClassLoopback, ClassLinkLocal, ClassOther or ClassInvalid.
+	Class string `json:"class,omitempty"`
 }
 
 // Source says where the events were read.
@@ -231,6 +254,8 @@ const (
 	maxIP      = 64
 	maxList    = 20 // items of a multi-value field in one aggregate
 	maxSources = 512
+	// maxNamespaces caps the namespaces of an alert (and of its namespace attribute).
+	maxNamespaces = 20
 )
 
 // Build builds the alert for one group. It is pure apart from opts.Now.
@@ -265,10 +290,12 @@ func Build(g Group, opts Options) Alert {
 		// Empty lists are [] in JSON, never null.
 		ThreatObjects: []ThreatObject{},
 		Aggregates:    []Aggregate{},
+		Namespaces:    []string{},
 	}
 
 	var rawUser string
-	ips := map[string]bool{}
+	peer := map[string]bool{} // every source IP; true when it was a request's peer
+	namespaces := map[string]bool{}
 	for i, ag := range aggs {
 		a.Attempts += ag.Count
 		if i == 0 {
@@ -287,8 +314,12 @@ func Build(g Group, opts Options) Alert {
 		if ag.LastSeen.After(a.LastSeen) {
 			a.LastSeen = ag.LastSeen.UTC()
 		}
-		for _, ip := range ag.Fields.SrcIPs {
-			ips[clean(ip, maxIP)] = true
+		for i, ip := range ag.Fields.SrcIPs {
+			ip = clean(ip, maxIP)
+			peer[ip] = peer[ip] || i == len(ag.Fields.SrcIPs)-1
+		}
+		if ns := ag.Fields.Namespace; ns != detect.FillValue && ns != "" {
+			namespaces[clean(ns, maxName)] = true
 		}
 		if opts.MaxAggregates <= 0 || len(a.Aggregates) < opts.MaxAggregates {
 			a.Aggregates = append(a.Aggregates, cleanAggregate(ag))
@@ -305,13 +336,32 @@ func Build(g Group, opts Options) Alert {
 		a.Late, a.LateSeconds = true, int64(late/time.Second)
 	}
 	a.AggregatesOmitted = a.AggregatesTotal - len(a.Aggregates)
+	a.Requests = DistinctRequests(aggs)
 
-	for _, ip := range slices.Sorted(maps.Keys(ips)) {
+	// Peers first: a forged X-Forwarded-For list can be long, and must not push the
+	// addresses the API server saw out of the alert.
+	ips := slices.Sorted(maps.Keys(peer))
+	slices.SortStableFunc(ips, func(x, y string) int { return -cmp.Compare(b2i(peer[x]), b2i(peer[y])) })
+	for _, ip := range ips {
 		if len(a.ThreatObjects) == MaxThreatObjects {
 			a.ThreatObjectsOmitted++
 			continue
 		}
-		a.ThreatObjects = append(a.ThreatObjects, ThreatObject{Field: g.Rule.ThreatObject, Type: "ip_address", Value: ip})
+		origin := OriginClientSupplied
+		if peer[ip] {
+			origin = OriginPeer
+		}
+		a.ThreatObjects = append(a.ThreatObjects, ThreatObject{Field: g.Rule.ThreatObject, Type: "ip_address", Value: ip, Origin: origin, Class: classify(ip)})
+	}
+	for _, ns := range slices.Sorted(maps.Keys(namespaces)) {
+		if len(a.Namespaces) < maxNamespaces {
+			a.Namespaces = append(a.Namespaces, ns)
+		}
+	}
+	a.Identities, a.IdentitiesOmitted = identities(aggs, a.Source.Region)
+	if len(aggs) > 0 {
+		f := aggs[0].Fields
+		a.UserKind = UserKindOf(f.User, f.UID, f.Groups, a.Identities)
 	}
 
 	user := clean(rawUser, maxName)
@@ -323,6 +373,35 @@ func Build(g Group, opts Options) Alert {
 	a.SuppressExample = suppressExample(rawUser)
 	a.NextSteps = nextSteps(a, strconv.Quote, func(s string) string { return s }, a.ConsoleURL)
 	return a
+}
+
+// DistinctRequests counts the distinct requests of aggregates. The stages of one request
+// share its every by-field but stage (requestReceivedTimestamp, with microseconds,
+// included; and its auditID), so they fall into aggregates that differ only in stage: for
+// each set of such aggregates the requests are the largest count among its stages, not
+// their sum. The counts are exact under redelivery (the store counts each log event once),
+// so this is too, and needs nothing more stored. An aggregate is one request in practice;
+// two requests alike to the microsecond count as many as the stage seen most often.
+func DistinctRequests(aggs []aggregate.Aggregate) int64 {
+	most := map[string]int64{}
+	for _, ag := range aggs {
+		f := ag.Fields
+		f.Stage = ""
+		k := aggregate.KeyOf(ag.Source, f)
+		most[k] = max(most[k], ag.Count)
+	}
+	var n int64
+	for _, c := range most {
+		n += c
+	}
+	return n
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // cleanAggregate copies an aggregate with every field cleaned and bounded.
@@ -351,12 +430,13 @@ func cleanAggregate(ag aggregate.Aggregate) Aggregate {
 	}
 }
 
-// cleanList cleans each item and keeps at most maxList, saying how many were dropped.
+// cleanList cleans each item and keeps at most maxList, saying how many were dropped
+// before the last item, which is always kept (the last source IP is the peer address).
 func cleanList(in []string, limit int) []string {
 	out := make([]string, 0, min(len(in), maxList+1))
 	for i, s := range in {
-		if i == maxList {
-			out = append(out, omittedMarker(len(in)-maxList))
+		if i == maxList-1 && len(in) > maxList {
+			out = append(out, omittedMarker(len(in)-maxList), clean(in[len(in)-1], limit))
 			break
 		}
 		out = append(out, clean(s, limit))

@@ -3,10 +3,12 @@ package alert
 import (
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/golden"
 )
@@ -22,6 +24,12 @@ var (
 		Region:    "eu-west-1",
 	}
 )
+
+// sampleIdentity is what the EKS authenticator writes into user.extra for an assumed role.
+var sampleIdentity = audit.Identity{
+	ARN: "arn:aws:sts::111122223333:assumed-role/Developer/alice", CanonicalARN: "arn:aws:iam::111122223333:role/Developer",
+	SessionName: "alice", AccessKeyID: "ASIAQEXAMPLEKEY00001", PrincipalID: "AROAQEXAMPLEROLE0001:alice",
+}
 
 // sampleGroup is a user denied three kinds of create within one window, shaped like the
 // RBAC and admission denials kube-apiserver writes.
@@ -56,6 +64,7 @@ func sampleGroup() Group {
 					`clusterrolebindings.rbac.authorization.k8s.io is forbidden: User "alice" cannot create resource "clusterrolebindings" in API group "rbac.authorization.k8s.io" at the cluster scope`,
 					"2026-05-04T10:40:00.000001Z", "203.0.113.9", "10.0.12.7"),
 				FirstSeen: at(40, 0), LastSeen: at(55, 1),
+				Identity: sampleIdentity,
 			},
 			{
 				Rule: detect.UnauthorizedAccess.ID, Window: window, Key: "k3", Group: "alice", Source: source, Count: 1,
@@ -84,8 +93,13 @@ func TestBuild(t *testing.T) {
 		{"mitre", a.MITRE, MITRE{TechniqueID: "T1204", Technique: "User Execution", Tactic: "Execution"}},
 		{"risk object", a.RiskObject, RiskObject{Field: "user", Type: "user", Value: "alice"}},
 		{"threat objects", len(a.ThreatObjects), 2},
-		{"first threat object", a.ThreatObjects[0], ThreatObject{Field: "src_ip", Type: "ip_address", Value: "10.0.12.7"}},
-		{"second threat object", a.ThreatObjects[1].Value, "203.0.113.9"},
+		{"first threat object", a.ThreatObjects[0], ThreatObject{Field: "src_ip", Type: "ip_address", Value: "10.0.12.7", Origin: OriginPeer, Class: ClassPrivate}},
+		{"second threat object", a.ThreatObjects[1], ThreatObject{Field: "src_ip", Type: "ip_address", Value: "203.0.113.9", Origin: OriginClientSupplied, Class: ClassPublic}},
+		{"user kind", a.UserKind, UserIAM},
+		{"namespaces", a.Namespaces, []string{"kube-system"}},
+		{"identities", a.Identities, []Identity{{Kind: IdentityIAM, Identity: sampleIdentity, SessionNameCallerChosen: true,
+			CloudTrailURL: "https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events?AccessKeyId=ASIAQEXAMPLEKEY00001",
+			IAMURL:        "https://console.aws.amazon.com/iam/home#/roles/details/Developer"}}},
 		{"source", a.Source, Source{Cluster: "prod", Account: "111122223333", Region: "eu-west-1",
 			LogGroup: "/aws/eks/prod/cluster", LogStream: "kube-apiserver-audit-0a1b2c3d4e5f"}},
 		{"window", a.Window, Window{Start: window, End: window.Add(time.Hour)}},
@@ -144,4 +158,37 @@ func TestSeverityOf(t *testing.T) {
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	golden.Check(t, filepath.Join("testdata", name), got)
+}
+
+// TestDistinctRequests: a denied exec logged at ResponseStarted and ResponseComplete is one
+// request, whatever the number of deliveries that counted it; the alert says so in every
+// channel and keeps the per-event attempts.
+func TestDistinctRequests(t *testing.T) {
+	g := sampleGroup()
+	exec := g.Aggregates[2] // the denied exec, count 1, stage ResponseComplete
+	started := exec
+	started.Key, started.Fields.Stage = "k3-started", "ResponseStarted"
+	g.Aggregates = append(g.Aggregates, started)
+	// Another request alike but for its timestamp is another request.
+	other := exec
+	other.Key, other.Fields.RequestReceivedTimestamp = "k4", "2026-05-04T10:12:00.6Z"
+	g.Aggregates = append(g.Aggregates, other)
+
+	a := Build(g, Options{Now: fixedNow})
+	if a.Attempts != 14 || a.Requests != 13 {
+		t.Errorf("attempts %d, requests %d; want 14 events and 13 requests", a.Attempts, a.Requests)
+	}
+	m, err := Render(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := channels(t, m)
+	for _, name := range []string{"email", "https"} {
+		if !strings.Contains(ch[name], "13 distinct requests (14 audit events: the stages of one exec, attach or portforward count once)") {
+			t.Errorf("%s does not say the requests are counted once:\n%s", name, ch[name])
+		}
+	}
+	if !strings.Contains(ch["sqs"], `"attempts":14`) || !strings.Contains(ch["sqs"], `"requests":13`) {
+		t.Error("the structured alert lacks attempts 14 and requests 13")
+	}
 }

@@ -166,17 +166,9 @@ func asEscalation(m Message, a Alert, e Escalation) (Message, error) {
 
 // escalationSubject is the update's e-mail subject: printable ASCII, at most MaxSubjectChars.
 func escalationSubject(a Alert, e Escalation) string {
-	s := "[" + strings.ToUpper(string(a.Severity)) + "] Update: " + strconv.FormatInt(e.Threshold, 10) + "+ attempts"
+	s := "Update: " + strconv.FormatInt(e.Threshold, 10) + "+ attempts"
 	if a.PossibleDuplicate {
 		s += " (possible duplicate)"
 	}
-	s += " - " + a.Title
-	if a.Source.Cluster != "" {
-		s += " on " + a.Source.Cluster
-	}
-	s = subject(s)
-	if len(s) > MaxSubjectChars {
-		s = s[:MaxSubjectChars-3] + "..."
-	}
-	return s
+	return alertSubject(a, s+" - "+a.Title)
 }

@@ -88,16 +88,9 @@ func InsightsURL(region string, logGroups []string, user string, start, end time
 	fragment := "?queryDetail=" + jsEscape(detail)
 	fragment = strings.ReplaceAll(encodeURIComponent(fragment), "%", "$")
 
-	base := "https://console.aws.amazon.com/cloudwatch/home"
+	base := "https://" + consoleHost(region) + "/cloudwatch/home"
 	if regionPattern.MatchString(region) {
-		host := region + ".console.aws.amazon.com"
-		switch {
-		case strings.HasPrefix(region, "cn-"):
-			host = region + ".console.amazonaws.cn"
-		case strings.HasPrefix(region, "us-gov-"):
-			host = "console.amazonaws-us-gov.com"
-		}
-		base = "https://" + host + "/cloudwatch/home?region=" + region
+		base += "?region=" + region
 	}
 	return base + "#logsV2:logs-insights" + fragment
 }

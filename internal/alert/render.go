@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ const (
 	maxChatValue         = 120 // one value inside a description line
 	maxChatLongValue     = 200 // message, URI, user agent inside a description line
 	maxChatAggregateRows = 10
+	maxChatIdentities    = 2
 )
 
 // ErrTooLarge is returned when an alert does not fit in one SNS message even without
@@ -127,24 +129,53 @@ func renderN(a Alert, n int) (Message, error) {
 	}, nil
 }
 
-// subjectLine is the e-mail subject: printable ASCII, at most MaxSubjectChars.
+// subjectLine is the e-mail subject of a first alert (see alertSubject).
 func subjectLine(a Alert) string {
-	s := "[" + strings.ToUpper(string(a.Severity)) + "] " + a.Title
+	s := a.Title
 	if a.PossibleDuplicate {
-		s = "[" + strings.ToUpper(string(a.Severity)) + "] (possible duplicate) " + a.Title
+		s = "(possible duplicate) " + s
 	}
-	if a.Source.Cluster != "" {
-		s += " on " + a.Source.Cluster
+	return alertSubject(a, s)
+}
+
+// maxSubjectCluster bounds the cluster name in a subject, in characters.
+const maxSubjectCluster = 40
+
+// alertSubject is "[SEVERITY] <cluster>: <text>", fitted by fitSubject: the cluster comes
+// first, so a long user name cannot push it out.
+func alertSubject(a Alert, text string) string {
+	s := "[" + strings.ToUpper(string(a.Severity)) + "] "
+	if c := subjectASCII(a.Source.Cluster); c != "" {
+		if len(c) > maxSubjectCluster {
+			c = c[:maxSubjectCluster-3] + "..."
+		}
+		s += c + ": "
 	}
-	// Defanged before the ASCII filter: a non-ASCII host name shows as punycode, not "?".
-	s = subject(defang(s))
+	return fitSubject(s + subjectASCII(text))
+}
+
+// subjectMentions replaces Slack's control sequences and mentions (<!channel>, <@U123>,
+// @here) with printable ASCII that has no meaning: a subject can reach a chat channel too.
+var subjectMentions = strings.NewReplacer("<", "(", ">", ")", "@", "(at)")
+
+// subjectASCII makes s printable ASCII with no link, host name or mention: defanged before
+// the ASCII filter, so a non-ASCII host name shows as punycode, not "?".
+func subjectASCII(s string) string { return subject(subjectMentions.Replace(defang(s))) }
+
+// fitSubject cuts an ASCII subject to MaxSubjectChars.
+func fitSubject(s string) string {
 	if len(s) > MaxSubjectChars {
 		s = s[:MaxSubjectChars-3] + "..."
 	}
 	return s
 }
 
-// attributes are the SNS message attributes subscribers can filter on.
+// MaxAttributes is the most message attributes a message carries: SNS discards a message
+// with more than 10 attributes for an SQS subscription with raw message delivery.
+const MaxAttributes = 10
+
+// attributes are the SNS message attributes subscribers can filter on (9, so that an
+// update's threshold attribute still fits within MaxAttributes).
 func attributes(a Alert) map[string]Attribute {
 	str := func(v string) Attribute {
 		if v == "" {
@@ -152,18 +183,26 @@ func attributes(a Alert) map[string]Attribute {
 		}
 		return Attribute{DataType: "String", StringValue: v}
 	}
-	return map[string]Attribute{
-		"rule":      str(a.Rule.ID),
-		"severity":  str(string(a.Severity)),
-		"riskScore": {DataType: "Number", StringValue: strconv.Itoa(a.RiskScore)},
-		"cluster":   str(a.Source.Cluster),
-		"user":      str(a.RiskObject.Value),
+	attrs := map[string]Attribute{
+		"severity": str(string(a.Severity)),
+		"cluster":  str(a.Source.Cluster),
+		"account":  str(a.Source.Account),
+		"user":     str(a.RiskObject.Value),
+		"userKind": str(string(a.UserKind)),
 		// alertId and possibleDuplicate let a subscriber drop a repeated alert.
 		"alertId":           str(a.ID),
 		"possibleDuplicate": str(strconv.FormatBool(a.PossibleDuplicate)),
 		// alertKind lets a subscriber filter updates and reports out.
 		"alertKind": str(string(a.Kind)),
 	}
+	// The namespaces as a String.Array: a filter policy value matches when it matches any
+	// of them. Cluster-scoped requests only: no attribute (SNS rejects empty values).
+	if len(a.Namespaces) > 0 {
+		if b, err := json.Marshal(a.Namespaces); err == nil {
+			attrs["namespace"] = Attribute{DataType: "String.Array", StringValue: string(b)}
+		}
+	}
+	return attrs
 }
 
 // chatbotNotification is an AWS Chatbot (Amazon Q Developer in chat applications)
@@ -204,7 +243,19 @@ func chatbotNotification(a Alert) chatbotMessage {
 	title := ":rotating_light: " + chat(a.Title, maxChatTitle-20)
 
 	var d strings.Builder
-	fmt.Fprintf(&d, "*User:* %s\n", user)
+	fmt.Fprintf(&d, "*User:* %s (%s)\n", user, a.UserKind)
+	if a.Flood != nil {
+		fmt.Fprintf(&d, "*Many users:* %s\n", floodText(a.Flood, func(s string) string { return cv(s, maxChatValue) }))
+	}
+	for i, id := range a.Identities {
+		if i == maxChatIdentities {
+			fmt.Fprintf(&d, "_%d more identit%s in the e-mail and JSON alert._\n", len(a.Identities)-i+a.IdentitiesOmitted, pluralY(len(a.Identities)-i+a.IdentitiesOmitted))
+			break
+		}
+		for _, kv := range identityLines(id, func(s string) string { return cv(s, maxChatValue) }) {
+			fmt.Fprintf(&d, "*%s:* %s\n", kv[0], kv[1])
+		}
+	}
 	fmt.Fprintf(&d, "*Cluster:* %s   *Account:* %s   *Region:* %s\n",
 		cv(a.Source.Cluster, maxChatValue), cv(a.Source.Account, maxChatValue), cv(a.Source.Region, maxChatValue))
 	fmt.Fprintf(&d, "*Severity:* %s, risk score %d (impact %d, confidence %d)\n", a.Severity, a.RiskScore, a.Impact, a.Confidence)
@@ -224,7 +275,7 @@ func chatbotNotification(a Alert) chatbotMessage {
 		}
 		fmt.Fprintf(&d, "*Dry run:* would be suppressed by %s\n", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(&d, "*Attempts:* %d in %d aggregate%s\n", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal))
+	fmt.Fprintf(&d, "*Attempts:* %s\n", attemptsText(a))
 	fmt.Fprintf(&d, "*Source IPs:* %s\n", chatIPs(a))
 	d.WriteString("*Most recent denied requests:*\n")
 
@@ -273,6 +324,7 @@ func chatbotNotification(a Alert) chatbotMessage {
 				"region":    chat(a.Source.Region, maxChatContextValue),
 				"window":    a.Window.Start.Format(time.RFC3339),
 				"attempts":  strconv.FormatInt(a.Attempts, 10),
+				"requests":  strconv.FormatInt(a.Requests, 10),
 				"alertId":   a.ID,
 			},
 		},
@@ -322,7 +374,7 @@ func chatIPs(a Alert) string {
 			ips = append(ips, fmt.Sprintf("and %d more", len(a.ThreatObjects)-10+a.ThreatObjectsOmitted))
 			break
 		}
-		ips = append(ips, cv(t.Value, maxIP))
+		ips = append(ips, cv(t.Value, maxIP)+" ("+addressNote(t)+")")
 	}
 	if len(ips) == 0 {
 		return "-"
@@ -330,10 +382,87 @@ func chatIPs(a Alert) string {
 	return strings.Join(ips, ", ")
 }
 
+// attemptsText says how many distinct requests were denied, and how many audit events
+// (the Splunk count) and aggregates they make.
+func attemptsText(a Alert) string {
+	s := fmt.Sprintf("%d distinct request%s", a.Requests, plural(int(a.Requests)))
+	if a.Requests != a.Attempts {
+		s += fmt.Sprintf(" (%d audit events: the stages of one exec, attach or portforward count once)", a.Attempts)
+	}
+	return s + fmt.Sprintf(" in %d aggregate%s", a.AggregatesTotal, plural(a.AggregatesTotal))
+}
+
+// floodText lists the folded users of a "many users" alert.
+func floodText(f *Flood, value func(string) string) string {
+	s := fmt.Sprintf("%d or more alert groups in this window, the first %d alerted one by one; folded here, most attempts first:", f.Groups, f.MaxGroups)
+	for i, u := range f.Users {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprintf(" %s (%d)", value(u.User), u.Attempts)
+	}
+	if f.UsersOmitted > 0 {
+		s += fmt.Sprintf(" and %d more", f.UsersOmitted)
+	}
+	return s
+}
+
+// addressNote says where an address comes from and what kind it is, in words.
+func addressNote(t ThreatObject) string {
+	origin := "peer, seen by the API server"
+	if t.Origin == OriginClientSupplied {
+		origin = "client-supplied"
+	}
+	return origin + ", " + t.Class
+}
+
+// identityLines are the label and value lines of one identity; value formats a value for
+// the channel. The links are the renderer's own, built from values of a checked shape.
+func identityLines(id Identity, value func(string) string) [][2]string {
+	var out [][2]string
+	add := func(label, v string) {
+		if v != "" {
+			out = append(out, [2]string{label, v})
+		}
+	}
+	if id.Kind == IdentityServiceAccount {
+		pod := ""
+		if id.PodName != "" || id.PodUID != "" {
+			pod = value(id.PodName) + " (uid " + value(id.PodUID) + ")"
+		}
+		add("Token of pod", pod)
+		if id.NodeName != "" {
+			add("Node", value(id.NodeName))
+		}
+		if id.CredentialID != "" {
+			add("Token id", value(id.CredentialID))
+		}
+		return out
+	}
+	if id.CanonicalARN != "" {
+		add("IAM identity", value(id.CanonicalARN))
+	}
+	if id.ARN != "" && id.ARN != id.CanonicalARN {
+		add("Caller ARN", value(id.ARN))
+	}
+	if id.SessionName != "" {
+		add("Session", value(id.SessionName)+" (chosen by the caller: not proof of a person)")
+	}
+	if id.AccessKeyID != "" {
+		add("Access key", value(id.AccessKeyID))
+	}
+	add("CloudTrail", id.CloudTrailURL)
+	add("IAM console", id.IAMURL)
+	return out
+}
+
 // nextSteps are the short instructions of every channel. value formats a value taken
 // from the audit log for the channel, code formats an expression to copy; url is the
 // console link, never cut.
 func nextSteps(a Alert, value, code func(string) string, url string) []string {
+	if a.Flood != nil {
+		return floodSteps(a.Flood, url)
+	}
 	uid := "-"
 	if len(a.Aggregates) > 0 {
 		uid = a.Aggregates[0].Fields.UID
@@ -342,14 +471,46 @@ func nextSteps(a Alert, value, code func(string) string, url string) []string {
 	if a.SuppressExample == "" {
 		suppress = "If this activity is known and expected, suppress it by adding a CEL expression to SUPPRESSIONS (this user name starts with bytes that are not UTF-8, so no example is given)."
 	}
+	who := "Find out who is behind user " + value(a.RiskObject.Value) + " (uid " + value(uid) + "): on EKS the uid names the IAM identity " +
+		"(aws-iam-authenticator:ACCOUNT:ID); look it up in CloudTrail and in the cluster's access entries or aws-auth ConfigMap."
+	if len(a.Identities) > 0 {
+		who = whoStep(a, a.Identities[0], value)
+	}
 	return []string{
-		"Find out who is behind user " + value(a.RiskObject.Value) + " (uid " + value(uid) + "): on EKS the uid names the IAM identity " +
-			"(aws-iam-authenticator:ACCOUNT:ID); look it up in CloudTrail and in the cluster's access entries or aws-auth ConfigMap.",
-		"Check the source IPs: the last address of each request is the peer; earlier ones come from X-Forwarded-For and can be forged.",
+		who,
+		"Check the source IPs: the peer address of each request is the one the API server saw; " +
+			"client-supplied ones come from X-Forwarded-For or X-Real-Ip and can be forged.",
 		"Look for a create by the same user that succeeded (code 201) after the denials: it would mean the user found a way in. " +
 			"Query every create by this user in this window in CloudWatch Logs Insights: " + url,
 		suppress,
 	}
+}
+
+// whoStep is the first next step when user.extra named the identity behind the requests.
+func whoStep(a Alert, id Identity, value func(string) string) string {
+	user := value(a.RiskObject.Value)
+	if id.Kind == IdentityServiceAccount {
+		return "User " + user + " is a service-account token bound to pod " + value(id.PodName) + " on node " + value(id.NodeName) +
+			": check what that pod runs and whether the token was copied out of it (compare the peer address with the pod and node addresses)."
+	}
+	s := "User " + user + " is the IAM identity " + value(cmp.Or(id.CanonicalARN, id.ARN))
+	if id.SessionName != "" {
+		s += ", session " + value(id.SessionName) + " (a name the caller chose, not proof of a person)"
+	}
+	if id.AccessKeyID != "" {
+		s += ", access key " + value(id.AccessKeyID)
+	}
+	s += "."
+	if id.CloudTrailURL != "" {
+		s += " See what else it did in CloudTrail event history: " + id.CloudTrailURL
+	}
+	if id.IAMURL != "" {
+		s += " Its permissions and who may assume it: " + id.IAMURL
+	}
+	if more := len(a.Identities) - 1 + a.IdentitiesOmitted; more > 0 {
+		s += fmt.Sprintf(" (%d other identit%s in this alert.)", more, pluralY(more))
+	}
+	return s
 }
 
 // maxEmailValue bounds a value in the e-mail above anything Build lets through (a list of
@@ -381,12 +542,25 @@ func emailText(a Alert) string {
 	line("Risk object", a.RiskObject.Field+" = "+ev(a.RiskObject.Value))
 	ips := make([]string, len(a.ThreatObjects))
 	for i, t := range a.ThreatObjects {
-		ips[i] = ev(t.Value)
+		ips[i] = ev(t.Value) + " (" + addressNote(t) + ")"
 	}
 	if a.ThreatObjectsOmitted > 0 {
 		ips = append(ips, fmt.Sprintf("and %d more", a.ThreatObjectsOmitted))
 	}
 	line("Source IPs", strings.Join(ips, ", "))
+	line("User kind", string(a.UserKind))
+	if a.Flood != nil {
+		line("Many users", floodText(a.Flood, ev))
+	}
+	for _, id := range a.Identities {
+		b.WriteString("\n")
+		for _, kv := range identityLines(id, ev) {
+			line(kv[0], kv[1])
+		}
+	}
+	if a.IdentitiesOmitted > 0 {
+		line("Identities", fmt.Sprintf("and %d more", a.IdentitiesOmitted))
+	}
 	b.WriteString("\n")
 	line("Cluster", ev(a.Source.Cluster))
 	line("Account", ev(a.Source.Account))
@@ -410,7 +584,7 @@ func emailText(a Alert) string {
 	}
 	line("First seen", stamp(a.FirstSeen))
 	line("Last seen", stamp(a.LastSeen))
-	line("Attempts", fmt.Sprintf("%d in %d aggregate%s", a.Attempts, a.AggregatesTotal, plural(a.AggregatesTotal)))
+	line("Attempts", attemptsText(a))
 	b.WriteString("\nNext steps:\n")
 	// The example is inert as written (celString); the console link is the renderer's own.
 	for i, s := range nextSteps(a, emailQuoted, func(s string) string { return s }, a.ConsoleURL) {
@@ -488,6 +662,13 @@ func clock(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("15:04:05Z")
+}
+
+func pluralY(n int) string {
+	if n == 1 {
+		return "y"
+	}
+	return "ies"
 }
 
 func plural(n int) string {

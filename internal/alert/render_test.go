@@ -85,7 +85,9 @@ func TestChatbotNotificationShape(t *testing.T) {
 	if !strings.Contains(n.Content.Title, "Unauthorized access to Kubernetes from user alice") {
 		t.Errorf("title = %q", n.Content.Title)
 	}
-	for _, want := range []string{"12 in 3 aggregates", "10.0.12.7, 203.0.113.9", "risk score 49", "T1204"} {
+	for _, want := range []string{"12 distinct requests in 3 aggregates", "10.0.12.7 (peer, seen by the API server, private), 203.0.113.9 (client-supplied, public)",
+		"*IAM identity:* arn∶aws∶iam∶∶111122223333∶role/Developer", "(chosen by the caller: not proof of a person)", "*Access key:* ASIAQEXAMPLEKEY00001",
+		"*CloudTrail:* https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events?AccessKeyId=ASIAQEXAMPLEKEY00001", "risk score 49", "T1204"} {
 		if !strings.Contains(n.Content.Description, want) {
 			t.Errorf("description lacks %q:\n%s", want, n.Content.Description)
 		}
@@ -109,10 +111,11 @@ func TestRenderAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]Attribute{
-		"rule":              {DataType: "String", StringValue: "kubernetes-unauthorized-access"},
 		"severity":          {DataType: "String", StringValue: "medium"},
-		"riskScore":         {DataType: "Number", StringValue: "49"},
 		"cluster":           {DataType: "String", StringValue: "unknown"},
+		"account":           {DataType: "String", StringValue: "111122223333"},
+		"namespace":         {DataType: "String.Array", StringValue: `["kube-system"]`},
+		"userKind":          {DataType: "String", StringValue: "iam"},
 		"user":              {DataType: "String", StringValue: "eve⟨U+000A⟩⟨U+202E⟩"},
 		"alertId":           {DataType: "String", StringValue: Build(g, Options{Now: fixedNow}).ID},
 		"possibleDuplicate": {DataType: "String", StringValue: "false"},

@@ -86,7 +86,7 @@ func ReportRows(rule detect.Rule, aggs []aggregate.Aggregate) []ReportRow {
 				RiskScore:    rule.RiskScore,
 				RiskMessage:  clean(strings.ReplaceAll(rule.RiskMessage, "$user$", r.User), maxLong),
 				RiskObject:   RiskObject{Field: rule.RiskObject, Type: "user", Value: user},
-				ThreatObject: ThreatObject{Field: rule.ThreatObject, Type: "ip_address", Value: clean(r.SrcIP, maxIP)},
+				ThreatObject: ThreatObject{Field: rule.ThreatObject, Type: "ip_address", Value: clean(r.SrcIP, maxIP), Class: classify(r.SrcIP)},
 			})
 		}
 	}
@@ -248,10 +248,7 @@ func RenderReportPart(r Report) (Message, error) {
 	if r.PossibleDuplicate {
 		s = "[REPORT] (possible duplicate)" + strings.TrimPrefix(s, "[REPORT]")
 	}
-	s = subject(s)
-	if len(s) > MaxSubjectChars {
-		s = s[:MaxSubjectChars-3] + "..."
-	}
+	s = fitSubject(subjectASCII(s))
 	return Message{
 		Subject: s, Message: string(body), MessageStructure: "json",
 		MessageAttributes: map[string]Attribute{

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 )
 
 // hostile values an attacker can place in audit events (user names come from the
@@ -42,6 +44,11 @@ func groupWith(v string) Group {
 		f.SrcIPs = []string{v, "10.0.0.1"}
 		f.Groups = []string{v}
 		ag.Source.Cluster, ag.Source.Owner, ag.Source.LogGroup, ag.Source.LogStream = v, v, v, v
+		// Both kinds of identity: an IAM one, and a service-account token's pod and node.
+		ag.Identity = audit.Identity{ARN: v, CanonicalARN: v, SessionName: v, AccessKeyID: v, PrincipalID: v}
+		if i == 1 {
+			ag.Identity = audit.Identity{PodName: v, PodUID: v, NodeName: v, CredentialID: v}
+		}
 	}
 	// Suppression names are the operator's, and checked when loaded; they are still
 	// rendered as safely as the rest.
@@ -93,11 +100,21 @@ func checkSafe(t testing.TB, m Message) {
 			t.Errorf("subject has non-printable or non-ASCII byte %#x: %q", c, m.Subject)
 		}
 	}
+	if len(m.MessageAttributes) > MaxAttributes {
+		t.Errorf("%d message attributes, more than %d", len(m.MessageAttributes), MaxAttributes)
+	}
 	for name, a := range m.MessageAttributes {
-		if a.StringValue == "" || (a.DataType != "String" && a.DataType != "Number") {
+		var values []string
+		switch {
+		case a.DataType == "String.Array" && json.Unmarshal([]byte(a.StringValue), &values) == nil && len(values) > 0:
+			for _, v := range values {
+				checkText(t, "attribute "+name, v, false)
+			}
+		case a.StringValue == "" || (a.DataType != "String" && a.DataType != "Number"):
 			t.Errorf("attribute %s = %+v is not a valid SNS attribute", name, a)
+		default:
+			checkText(t, "attribute "+name, a.StringValue, false)
 		}
-		checkText(t, "attribute "+name, a.StringValue, false)
 	}
 	ch := channels(t, m)
 	checkText(t, "email", ch["email"], true)
@@ -313,10 +330,47 @@ func TestSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Subject) != MaxSubjectChars || !strings.HasSuffix(m.Subject, "...") || !strings.HasPrefix(m.Subject, "[MEDIUM] Unauthorized access") {
-		t.Errorf("subject = %q (%d chars), want a cut at %d ending in ...", m.Subject, len(m.Subject), MaxSubjectChars)
+	if len(m.Subject) != MaxSubjectChars || !strings.HasSuffix(m.Subject, "...") || !strings.HasPrefix(m.Subject, "[MEDIUM] prod: Unauthorized access") {
+		t.Errorf("subject = %q (%d chars), want the cluster first and a cut at %d ending in ...", m.Subject, len(m.Subject), MaxSubjectChars)
 	}
 	checkSafe(t, m)
+
+	// Slack mention syntax is neutralised in the subject as in the chat body, and a long
+	// cluster name is cut so that the title still shows.
+	for i := range g.Aggregates {
+		g.Aggregates[i].Fields.User = "<!channel> <@U012AB3CD> @here"
+	}
+	for _, m := range []Message{mustRender(t, Build(g, Options{Now: fixedNow})), mustEscalation(t, Build(g, Options{Now: fixedNow}))} {
+		if strings.ContainsAny(m.Subject, "<>@") || !strings.Contains(m.Subject, "(!channel) ((a") {
+			t.Errorf("subject %q keeps Slack mention syntax", m.Subject)
+		}
+	}
+	for i := range g.Aggregates {
+		g.Aggregates[i].Source.Cluster = strings.Repeat("c", 100)
+	}
+	for _, m := range []Message{mustRender(t, Build(g, Options{Now: fixedNow})), mustEscalation(t, Build(g, Options{Now: fixedNow}))} {
+		if !strings.HasPrefix(m.Subject, "[MEDIUM] "+strings.Repeat("c", maxSubjectCluster-3)+"...: ") || !strings.Contains(m.Subject, "Unauthorized") {
+			t.Errorf("subject %q: want the cut cluster first, then the title", m.Subject)
+		}
+	}
+}
+
+func mustRender(t *testing.T, a Alert) Message {
+	t.Helper()
+	m, err := Render(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustEscalation(t *testing.T, a Alert) Message {
+	t.Helper()
+	m, err := RenderEscalation(a, Escalation{Threshold: 10, From: 5, To: 12, FirstAlertID: a.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestSuppressExample(t *testing.T) {

@@ -97,8 +97,8 @@ type Event struct {
 // Has reports whether field f was present in the parsed line.
 func (e Event) Has(f Field) bool { return e.Present&f != 0 }
 
-// UserInfo is the identity of the requester. user.extra (IAM access key ids, session
-// names) is deliberately not kept.
+// UserInfo is the identity of the requester. Of user.extra only the identifiers listed in
+// IdentityKeys are kept (see Identity); every other key is skipped while parsing.
 type UserInfo struct {
 	// Username is the authenticated name; for anonymous requests system:anonymous.
 	Username string `json:"username"`
@@ -106,6 +106,49 @@ type UserInfo struct {
 	UID string `json:"uid"`
 	// Groups are the groups the authenticator placed the user in.
 	Groups []string `json:"groups"`
+	// Extra is the part of user.extra that identifies who is behind the request.
+	Extra Identity `json:"-"`
+}
+
+// Identity is what user.extra says about who is behind a request: the AWS identity that
+// the EKS authenticator (or an access entry) mapped to the Kubernetes user, or the pod and
+// node bound to a service-account token. Every value is an identifier, none a secret.
+// The authenticator writes them from the verified STS answer, except SessionName, which
+// the caller chose when it assumed the role: it names a session, not a person. Only the
+// first value of each key is kept.
+type Identity struct {
+	// ARN is the caller's ARN as STS returned it (an assumed-role ARN with its session).
+	ARN string `json:"arn,omitempty"`
+	// CanonicalARN is the IAM role or user behind ARN.
+	CanonicalARN string `json:"canonicalArn,omitempty"`
+	// SessionName is the role session name: chosen by the caller.
+	SessionName string `json:"sessionName,omitempty"`
+	// AccessKeyID is the access key that signed the token (an ASIA… key for a session).
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+	// PrincipalID is the unique id of the IAM principal (AROA…:session, AIDA…).
+	PrincipalID string `json:"principalId,omitempty"`
+	// PodName, PodUID and NodeName are the pod a bound service-account token was issued
+	// to and the node it ran on; CredentialID identifies the token (its JWT id).
+	PodName      string `json:"podName,omitempty"`
+	PodUID       string `json:"podUid,omitempty"`
+	NodeName     string `json:"nodeName,omitempty"`
+	CredentialID string `json:"credentialId,omitempty"`
+}
+
+// IsZero reports whether no identifier is known.
+func (i Identity) IsZero() bool { return i == Identity{} }
+
+// IdentityKeys are the user.extra keys read into an Identity, and the only ones read.
+var IdentityKeys = []string{
+	"arn", "canonicalArn", "sessionName", "accessKeyId", "principalId",
+	"authentication.kubernetes.io/pod-name", "authentication.kubernetes.io/pod-uid",
+	"authentication.kubernetes.io/node-name", "authentication.kubernetes.io/credential-id",
+}
+
+// fields returns pointers to the Identity fields, in the order of IdentityKeys.
+func (i *Identity) fields() []*string {
+	return []*string{&i.ARN, &i.CanonicalARN, &i.SessionName, &i.AccessKeyID, &i.PrincipalID,
+		&i.PodName, &i.PodUID, &i.NodeName, &i.CredentialID}
 }
 
 // ObjectReference identifies the target object of a request. Every field comes from the

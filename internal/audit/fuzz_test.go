@@ -17,7 +17,8 @@ import (
 // recorded in internal/detect/testdata/external/PROVENANCE.md), one per element.
 func sampleLines(t testing.TB) [][]byte { return samples.LinesForTest(t, filepath.Join("..", "..")) }
 
-// withoutSecrets returns line with requestObject, responseObject and user.extra removed,
+// withoutSecrets returns line with requestObject, responseObject and every user.extra key but
+// audit.IdentityKeys removed,
 // or false when line is not a JSON object (or its user is not one).
 func withoutSecrets(line []byte) ([]byte, bool) {
 	var top map[string]json.RawMessage
@@ -31,7 +32,24 @@ func withoutSecrets(line []byte) ([]byte, bool) {
 		if json.Unmarshal(raw, &user) != nil {
 			return nil, false
 		}
-		delete(user, "extra")
+		// Only the identifiers of audit.IdentityKeys are read from user.extra: keep them,
+		// drop every other key.
+		var extra map[string]json.RawMessage
+		if json.Unmarshal(user["extra"], &extra) == nil && extra != nil {
+			kept := map[string]json.RawMessage{}
+			for _, k := range audit.IdentityKeys {
+				if v, ok := extra[k]; ok {
+					kept[k] = v
+				}
+			}
+			b, err := json.Marshal(kept)
+			if err != nil {
+				return nil, false
+			}
+			user["extra"] = b
+		} else {
+			delete(user, "extra")
+		}
 		b, err := json.Marshal(user)
 		if err != nil {
 			return nil, false

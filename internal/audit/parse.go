@@ -94,6 +94,9 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		e.Present |= d.str(user, "username", &e.User.Username, FieldUsername)
 		e.Present |= d.str(user, "uid", &e.User.UID, FieldUID)
 		e.Present |= d.groups(user, "groups", &e.User.Groups, FieldGroups)
+		if extra, ok := optObj(user, "extra"); ok {
+			e.User.Extra = identityOf(extra)
+		}
 	}
 	if ref, ok := d.obj(top, "objectRef"); ok {
 		r := &ObjectReference{}
@@ -132,6 +135,29 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		return d.err
 	}
 	return nil
+}
+
+// identityOf reads the IdentityKeys out of user.extra, nothing else: each key's first
+// string value (user.extra maps keys to lists of strings). A value of another shape is
+// read as absent; nothing here decides whether the event matches.
+func identityOf(extra object) Identity {
+	var id Identity
+	for i, f := range id.fields() {
+		raw, ok := extra.get(IdentityKeys[i])
+		if !ok {
+			continue
+		}
+		var l []string
+		if decodeList(raw, &l) {
+			for _, v := range l {
+				if v != "" {
+					*f = v
+					break
+				}
+			}
+		}
+	}
+	return id
 }
 
 // object is one JSON object's members in order, keys decoded, values still encoded.

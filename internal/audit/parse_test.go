@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -72,7 +73,8 @@ func TestParseFields(t *testing.T) {
 	want := audit.Event{
 		Kind: "Event", APIVersion: "audit.k8s.io/v1", Level: "RequestResponse", AuditID: "a1",
 		Stage: audit.StageResponseComplete, RequestURI: "/api/v1/namespaces/ns/secrets", Verb: "create",
-		User:      audit.UserInfo{Username: "alice", UID: "aws-iam-authenticator:111122223333:AROAEXAMPLE", Groups: []string{"system:authenticated"}},
+		User: audit.UserInfo{Username: "alice", UID: "aws-iam-authenticator:111122223333:AROAEXAMPLE", Groups: []string{"system:authenticated"},
+			Extra: audit.Identity{AccessKeyID: "ASIAEXAMPLE"}},
 		SourceIPs: []string{"203.0.113.1", "10.0.0.1"}, UserAgent: "kubectl/v1.34.2",
 		ObjectRef:                &audit.ObjectReference{Resource: "secrets", Namespace: "ns", Name: "db", APIVersion: "v1"},
 		ResponseStatus:           &audit.Status{Status: "Failure", Message: "m", Reason: "Forbidden", Code: "403.0"},
@@ -100,6 +102,44 @@ func stripUnexported(e audit.Event) audit.Event {
 		RequestURI: e.RequestURI, Verb: e.Verb, User: e.User, SourceIPs: e.SourceIPs, UserAgent: e.UserAgent,
 		ObjectRef: e.ObjectRef, ResponseStatus: e.ResponseStatus, RequestReceivedTimestamp: e.RequestReceivedTimestamp,
 		StageTimestamp: e.StageTimestamp, Annotations: e.Annotations, Present: e.Present}
+}
+
+// TestParseIdentity reads the listed user.extra keys and nothing else: an unlisted key
+// (a token, a session tag) is not kept anywhere in the event.
+func TestParseIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra string
+		want  audit.Identity
+	}{
+		{"EKS IAM", `{"accessKeyId":["ASIAQEXAMPLEKEY00001"],"arn":["arn:aws:sts::111122223333:assumed-role/Developer/alice"],` +
+			`"canonicalArn":["arn:aws:iam::111122223333:role/Developer"],"principalId":["AROAQEXAMPLEROLE0001:alice"],"sessionName":["alice"]}`,
+			audit.Identity{AccessKeyID: "ASIAQEXAMPLEKEY00001", ARN: "arn:aws:sts::111122223333:assumed-role/Developer/alice",
+				CanonicalARN: "arn:aws:iam::111122223333:role/Developer", PrincipalID: "AROAQEXAMPLEROLE0001:alice", SessionName: "alice"}},
+		{"service account", `{"authentication.kubernetes.io/pod-name":["web-7d4b9c-x2x9p"],"authentication.kubernetes.io/pod-uid":["7b0d6a52-1c3e-4f7a-9d1b-2e8f0c4a6b13"],` +
+			`"authentication.kubernetes.io/node-name":["ip-10-0-3-17.eu-west-1.compute.internal"],"authentication.kubernetes.io/credential-id":["JTI=5c2f0e9a-8b1d-4e6f-a3c7-9d0b1e2f3a4c"]}`,
+			audit.Identity{PodName: "web-7d4b9c-x2x9p", PodUID: "7b0d6a52-1c3e-4f7a-9d1b-2e8f0c4a6b13",
+				NodeName: "ip-10-0-3-17.eu-west-1.compute.internal", CredentialID: "JTI=5c2f0e9a-8b1d-4e6f-a3c7-9d0b1e2f3a4c"}},
+		{"unlisted keys skipped", `{"sessionToken":["SECRET-CANARY"],"arn":["a"],"iam.amazonaws.com/tag":["SECRET-CANARY"]}`, audit.Identity{ARN: "a"}},
+		{"first non-empty value", `{"arn":["","a","b"]}`, audit.Identity{ARN: "a"}},
+		{"wrong shapes read as absent", `{"arn":"a","sessionName":[1],"accessKeyId":{"x":["y"]},"principalId":null}`, audit.Identity{}},
+		{"extra not an object", `["arn"]`, audit.Identity{}},
+		{"null", `null`, audit.Identity{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line := `{"apiVersion":"audit.k8s.io/v1","verb":"create","user":{"username":"u","extra":` + tc.extra + `}}`
+			e, err := audit.Parse([]byte(line))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if e.User.Extra != tc.want {
+				t.Errorf("Extra = %+v, want %+v", e.User.Extra, tc.want)
+			}
+			if strings.Contains(fmt.Sprintf("%+v", stripUnexported(e)), "SECRET-CANARY") {
+				t.Errorf("an unlisted user.extra key was kept: %+v", e)
+			}
+		})
+	}
 }
 
 func TestParsePresence(t *testing.T) {

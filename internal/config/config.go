@@ -29,7 +29,10 @@ const (
 	DefaultClaimLease            = 30 * time.Second
 	DefaultWriteConcurrency      = store.DefaultConcurrency
 	DefaultMaxAggregatesPerAlert = 20
-	MaxWriteConcurrency          = 64
+	// DefaultMaxGroups is ALERT_MAX_GROUPS when it is not set: alert groups per log group
+	// and window that get an alert of their own before the others are folded into one.
+	DefaultMaxGroups    = 20
+	MaxWriteConcurrency = 64
 	// DefaultEscalateAt are the thresholds of ESCALATE_AT when it is not set.
 	DefaultEscalateAt = "10,100,1000"
 )
@@ -74,6 +77,10 @@ type Config struct {
 	// MaxRowsPerGroup bounds the aggregates (Splunk rows) stored per alert group and window
 	// (MAX_ROWS_PER_GROUP); the events of further rows are counted in one overflow row.
 	MaxRowsPerGroup int
+	// MaxGroups is the flood guard (ALERT_MAX_GROUPS): per log group and window, the alert
+	// groups that get an alert of their own; the others are folded into one "many users"
+	// alert, published once.
+	MaxGroups int
 	// LogLevel is the minimum level logged: Lambda's AWS_LAMBDA_LOG_LEVEL (the template's
 	// ApplicationLogLevel), else LOG_LEVEL.
 	LogLevel slog.Level
@@ -121,6 +128,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WriteConcurrency:           l.positive("WRITE_CONCURRENCY", DefaultWriteConcurrency, MaxWriteConcurrency),
 		MaxAggregatesPerAlert:      l.positive("MAX_AGGREGATES_PER_ALERT", DefaultMaxAggregatesPerAlert, 1000),
 		MaxRowsPerGroup:            l.positive("MAX_ROWS_PER_GROUP", store.DefaultMaxRowsPerGroup, store.MaxMaxRowsPerGroup),
+		MaxGroups:                  l.positive("ALERT_MAX_GROUPS", DefaultMaxGroups, 100000),
 		LogLevel:                   l.logLevel("LOG_LEVEL"),
 		Region:                     strings.TrimSpace(getenv("AWS_REGION")),
 		EscalateAt:                 l.thresholds("ESCALATE_AT"),

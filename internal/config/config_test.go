@@ -35,6 +35,7 @@ func TestLoad(t *testing.T) {
 		SuppressionsReloadInterval: time.Minute,
 		MaxAggregatesPerAlert:      20,
 		MaxRowsPerGroup:            100,
+		MaxGroups:                  20,
 		LogLevel:                   slog.LevelInfo,
 		Region:                     "eu-west-1",
 		EscalateAt:                 []int64{10, 100, 1000},
@@ -91,6 +92,7 @@ func TestLoad(t *testing.T) {
 			"WRITE_CONCURRENCY":            "16",
 			"MAX_AGGREGATES_PER_ALERT":     "50",
 			"MAX_ROWS_PER_GROUP":           "500",
+			"ALERT_MAX_GROUPS":             "5",
 			"LOG_LEVEL":                    "debug",
 		}), func(c *config.Config) {
 			c.MaxDecompressedBytes = 1 << 20
@@ -102,6 +104,7 @@ func TestLoad(t *testing.T) {
 			c.WriteConcurrency = 16
 			c.MaxAggregatesPerAlert = 50
 			c.MaxRowsPerGroup = 500
+			c.MaxGroups = 5
 			c.LogLevel = slog.LevelDebug
 		}},
 	} {

@@ -22,7 +22,11 @@
 //   - `kubernetes_unauthorized_access_filter`: package suppress (CEL expressions).
 package detect
 
-import "time"
+import (
+	"time"
+
+	"github.com/eks-unauthorized-access/detector/internal/audit"
+)
 
 // FillValue is what fillnull writes into a missing by-field (Splunk's default).
 const FillValue = "0"
@@ -97,4 +101,22 @@ type Match struct {
 	Time time.Time
 	// Decision is the authorization.k8s.io/decision annotation, if any.
 	Decision string
+	// Identity is who is behind the request, from user.extra (not a by-field).
+	Identity audit.Identity
+	// AuditID is the request's audit id: the API server writes one per request, shared by
+	// the request's stages (ResponseStarted and ResponseComplete of an exec). Not a by-field.
+	AuditID string
+}
+
+// Peer is the address the API server itself saw the request come from: the last entry of
+// src_ip. The API server lists sourceIPs as the X-Forwarded-For entries, then X-Real-Ip
+// when not already listed, then the connection's remote address unless it equals the last
+// entry so far; so the last entry is always the remote address, and "all but the last IP
+// can be arbitrarily set by the client" (k8s.io/apiserver pkg/apis/audit, Event.SourceIPs).
+// It is "" when src_ip is empty.
+func (f Fields) Peer() string {
+	if len(f.SrcIPs) == 0 {
+		return ""
+	}
+	return f.SrcIPs[len(f.SrcIPs)-1]
 }

@@ -39,6 +39,8 @@ func Evaluate(e audit.Event, logTimestamp time.Time, mode Mode) (Match, bool) {
 		Fields:   fieldsOf(e),
 		Time:     eventTime(e, logTimestamp),
 		Decision: e.Annotations[DecisionAnnotation],
+		Identity: e.User.Extra,
+		AuditID:  e.AuditID,
 	}, true
 }
 

@@ -76,6 +76,11 @@ func maybePublished(err error) bool {
 	return errors.As(err, &p) && p.PossiblyPublished()
 }
 
+// FloodGuard decides which alert groups get an alert of their own; *store.Store satisfies it.
+type FloodGuard interface {
+	Admit(ctx context.Context, g store.GroupKey, owner, logGroup string, max int) (store.Admission, error)
+}
+
 // Publisher sends one alert; *notify.Publisher satisfies it.
 type Publisher interface {
 	Publish(ctx context.Context, m alert.Message) (messageID string, err error)
@@ -131,6 +136,15 @@ type Options struct {
 	// Suppressions is the suppression set that Processor uses, refreshed before each
 	// invocation and reported in its log line and metrics (none if nil).
 	Suppressions Suppressions
+	// Flood and MaxGroups are the flood guard (ALERT_MAX_GROUPS): per log group and
+	// window, at most MaxGroups alert groups get an alert of their own; the others are
+	// folded into one "many users" alert, published once. Off when Flood is nil or
+	// MaxGroups is 0 or less.
+	Flood     FloodGuard
+	MaxGroups int
+	// RenderFlood builds the SNS message of a "many users" alert; nil means
+	// alert.BuildFlood then alert.Render with the Alert options.
+	RenderFlood func(g alert.Group, maxGroups, groups int) (alert.Message, error)
 }
 
 // Suppressions is the function's suppression set; *suppress.Reloader satisfies it.
@@ -187,6 +201,12 @@ func New(opts Options) *Handler {
 	if oc, ok := opts.Store.(OutputClaims); ok && opts.OutputClaims == nil {
 		opts.OutputClaims = oc
 	}
+	if opts.RenderFlood == nil {
+		alertOpts := opts.Alert
+		opts.RenderFlood = func(g alert.Group, maxGroups, groups int) (alert.Message, error) {
+			return alert.Render(alert.BuildFlood(g, maxGroups, groups, alertOpts))
+		}
+	}
 	if opts.RenderEscalation == nil {
 		alertOpts := opts.Alert
 		opts.RenderEscalation = func(g alert.Group, e alert.Escalation) (alert.Message, error) {
@@ -216,6 +236,8 @@ type summary struct {
 	escalations atomic.Int64
 	// outputs counts, per Options.Outputs, what was sent to each.
 	outputs []outputSum
+	// folded counts the alert groups the flood guard folded into a "many users" alert.
+	folded atomic.Int64
 	// records and recordsFailed count the Kinesis records of the batch and those reported
 	// as failed (both 0 for a CloudWatch Logs event).
 	records       int
@@ -286,17 +308,33 @@ func (h *Handler) deliver(ctx context.Context, aggs []aggregate.Aggregate, sum *
 	errs := make([]error, len(groups))
 	sem := make(chan struct{}, h.opts.Concurrency)
 	var wg sync.WaitGroup
+	var folded foldedGroups
 	for i, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if errs[i] = h.alertGroup(ctx, g, aggs, sum); errs[i] != nil {
+			if errs[i] = h.alertGroup(ctx, g, aggs, &folded, sum); errs[i] != nil {
 				sum.failed.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
+	// The "many users" alert of each log group whose groups this delivery folded (after
+	// the groups, so that it lists all of them). Its failure fails the folded groups, so
+	// that the retry of the delivery sends it.
+	for fk, fgs := range folded.byLog {
+		if err := h.alertFlood(ctx, fk, fgs, aggs, sum); err != nil {
+			sum.failed.Add(1)
+			for _, g := range fgs.groups {
+				for i := range groups {
+					if groups[i] == g && errs[i] == nil {
+						errs[i] = err
+					}
+				}
+			}
+		}
+	}
 	var failed map[store.GroupKey]bool
 	for i, err := range errs {
 		if err != nil {
@@ -326,14 +364,21 @@ func groupsOf(aggs []aggregate.Aggregate) []store.GroupKey {
 // alertGroup counts group g's new log events in its running total, claims its first
 // alert and, if this invocation wins the claim, publishes it; then it publishes the
 // updates of the thresholds the total has crossed (see escalate).
-func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, sum *summary) error {
+func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, folded *foldedGroups, sum *summary) error {
 	would := wouldSuppress(g, aggs)
 	var total int64
 	if h.opts.Lifecycle != nil {
 		var err error
+		// Folded groups are counted too: the window index is what the report reads.
 		if total, err = h.opts.Lifecycle.CountGroup(ctx, g, aggs); err != nil {
 			return err
 		}
+	}
+	if admitted, err := h.admit(ctx, g, aggs, folded); err != nil || !admitted {
+		if err == nil {
+			sum.folded.Add(1)
+		}
+		return err
 	}
 	build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
 		return h.publishFirst(ctx, g, would, possibleDuplicate)
@@ -595,6 +640,7 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int("alertGroups", sum.groups),
 		slog.Int64("alertsPublished", sum.published.Load()),
 		slog.Int64("escalationsPublished", sum.escalations.Load()),
+		slog.Int64("groupsFolded", sum.folded.Load()),
 		slog.Int64("alreadySent", sum.alreadySent.Load()),
 		slog.Int64("heldByOther", sum.heldByOther.Load()),
 		slog.Int64("groupsFailed", sum.failed.Load()),
@@ -692,4 +738,94 @@ func (h *Handler) refreshSuppressions(ctx context.Context, sum *summary) {
 				slog.String("suppression", name))
 		}
 	}
+}
+
+// floodKey is one log group in one window: the scope of the flood guard.
+type floodKey struct {
+	rule            string
+	window          time.Time
+	owner, logGroup string
+}
+
+// foldedGroup lists the groups of one delivery folded into a log group's "many users"
+// alert, and the most groups the flood item counted for them.
+type foldedGroup struct {
+	groups []store.GroupKey
+	count  int
+}
+
+// foldedGroups collects the folded groups of one delivery; safe for concurrent use.
+type foldedGroups struct {
+	mu    sync.Mutex
+	byLog map[floodKey]*foldedGroup
+}
+
+func (f *foldedGroups) add(k floodKey, g store.GroupKey, count int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byLog == nil {
+		f.byLog = map[floodKey]*foldedGroup{}
+	}
+	fg := f.byLog[k]
+	if fg == nil {
+		fg = &foldedGroup{}
+		f.byLog[k] = fg
+	}
+	fg.groups = append(fg.groups, g)
+	fg.count = max(fg.count, count)
+}
+
+// admit asks the flood guard whether g gets an alert of its own; a folded group is added
+// to folded. Without a flood guard every group is admitted.
+func (h *Handler) admit(ctx context.Context, g store.GroupKey, aggs []aggregate.Aggregate, folded *foldedGroups) (bool, error) {
+	if h.opts.Flood == nil || h.opts.MaxGroups <= 0 {
+		return true, nil
+	}
+	src := sourceOf(g, aggs)
+	adm, err := h.opts.Flood.Admit(ctx, g, src.Owner, src.LogGroup, h.opts.MaxGroups)
+	if err != nil {
+		return false, err
+	}
+	if !adm.Admitted {
+		folded.add(floodKey{g.Rule, g.Window, src.Owner, src.LogGroup}, g, adm.Groups)
+	}
+	return adm.Admitted, nil
+}
+
+// sourceOf returns the source of group g's aggregates in aggs (a group is within one
+// account and log group).
+func sourceOf(g store.GroupKey, aggs []aggregate.Aggregate) aggregate.Source {
+	for _, a := range aggs {
+		if store.GroupOf(a) == g {
+			return a.Source
+		}
+	}
+	return aggregate.Source{}
+}
+
+// alertFlood publishes, once per log group and window, the "many users" alert, built from
+// this delivery's aggregates of the folded groups fg.
+func (h *Handler) alertFlood(ctx context.Context, k floodKey, fg *foldedGroup, aggs []aggregate.Aggregate, sum *summary) error {
+	key := store.GroupKey{Rule: k.rule, Window: k.window, Group: alert.FloodGroupKey(k.owner, k.logGroup)}
+	var mine []aggregate.Aggregate
+	for _, a := range aggs {
+		if slices.Contains(fg.groups, store.GroupOf(a)) {
+			mine = append(mine, a)
+		}
+	}
+	build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+		msg, err := h.opts.RenderFlood(alert.Group{Rule: h.opts.Rule, Window: k.window, Key: key.Group, Aggregates: mine, PossibleDuplicate: possibleDuplicate},
+			h.opts.MaxGroups, fg.count)
+		if err != nil {
+			return alert.Message{}, store.Snapshot{}, fmt.Errorf("render the many-users alert %s: %w", key.PartitionKey(), err)
+		}
+		return msg, store.SnapshotOf(mine), nil
+	}
+	c, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
+		return h.opts.Store.Claim(ctx, key, lease)
+	}, build, h.sns(sum, &sum.published), sum)
+	if err == nil {
+		err = h.sendOutputs(ctx, alert.KindFlood, c, build, sum)
+	}
+	return err
 }

@@ -103,12 +103,17 @@ func TestConcurrentLoad(t *testing.T) {
 }
 
 // TestSecretsNeverLeak feeds events whose bodies and user.extra carry recognisable secrets
-// and checks that none reaches the log, the published alerts (the whole SNS envelope a
-// subscriber receives) or any DynamoDB item.
+// and checks that none reaches the log, the metrics, the published alerts (the whole SNS
+// envelope a subscriber receives) or any DynamoDB item. Of user.extra only the listed
+// identifiers (audit.IdentityKeys) are kept: they do reach the alert, every other key
+// (a session token, a tag, an unlisted claim) reaches nothing.
 func TestSecretsNeverLeak(t *testing.T) {
 	db, moto := localtest.DynamoDBForTest(t), localtest.MotoForTest(t, "secrets")
 	r := newRig(t, db.Endpoint, moto, "secrets")
-	canaries := []string{"SECRET-CANARY-REQUEST-7f3a", "SECRET-CANARY-RESPONSE-91bc", "AKIACANARY0123456789", "canary-session-5d2e", "SECRET-CANARY-ARN-44aa"}
+	canaries := []string{"SECRET-CANARY-REQUEST-7f3a", "SECRET-CANARY-RESPONSE-91bc", "SECRET-CANARY-TOKEN-0c1d", "SECRET-CANARY-TAG-5d2e",
+		"SECRET-CANARY-NODE-UID-44aa"}
+	identifiers := []string{"ASIAQEXAMPLEKEY00077", "canary-session-5d2e", "arn:aws:sts::111122223333:assumed-role/Leaky/canary-session-5d2e",
+		"arn:aws:iam::111122223333:role/Leaky", "AROAQEXAMPLEROLE0077:canary-session-5d2e"}
 	extra := map[string]any{
 		"requestObject": map[string]any{"kind": "Secret", "apiVersion": "v1", "metadata": map[string]any{"name": "db"},
 			"data": map[string]any{"password": canaries[0]}, "stringData": map[string]any{"token": canaries[0]}},
@@ -117,8 +122,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 			"username": "leaky", "uid": "aws-iam-authenticator:111122223333:AIDACANARYUSER",
 			"groups": []string{"system:authenticated"},
 			"extra": map[string]any{
-				"accessKeyId": []string{canaries[2]}, "sessionName": []string{canaries[3]},
-				"arn": []string{"arn:aws:sts::111122223333:assumed-role/" + canaries[4]},
+				"accessKeyId": []string{identifiers[0]}, "sessionName": []string{identifiers[1]},
+				"arn": []string{identifiers[2]}, "canonicalArn": []string{identifiers[3]}, "principalId": []string{identifiers[4]},
+				"sessionToken": []string{canaries[2]}, "iam.amazonaws.com/tag-team": []string{canaries[3]},
+				"authentication.kubernetes.io/node-uid": []string{canaries[4]},
 			},
 		},
 		"level": "RequestResponse",
@@ -185,9 +192,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}
 		}
 	}
-	// The alert does identify the user, so the check above looked at real content.
-	if !strings.Contains(places["alert 0"], "leaky") {
-		t.Errorf("alert does not name the user: %s", places["alert 0"])
+	// The alert does identify the user and the identity behind it, so the check above
+	// looked at real content.
+	for _, want := range append([]string{"leaky"}, identifiers...) {
+		if !strings.Contains(places["alert 0"], want) {
+			t.Errorf("alert does not carry %q: %s", want, places["alert 0"])
+		}
 	}
 }
 

@@ -201,3 +201,56 @@ func TestHeldClaimIsWaitedFor(t *testing.T) {
 		})
 	}
 }
+
+// admitFunc is a handler.FloodGuard.
+type admitFunc func(g store.GroupKey) store.Admission
+
+func (f admitFunc) Admit(_ context.Context, g store.GroupKey, _, _ string, _ int) (store.Admission, error) {
+	return f(g), nil
+}
+
+// TestFloodFolding: groups the flood guard refuses get no alert of their own; one
+// "many users" alert lists them, claimed under the log group's many-users key, and a
+// delivery whose groups are all admitted sends none.
+func TestFloodFolding(t *testing.T) {
+	var lines []string
+	for _, u := range []string{"u1", "u2", "u3", "u4"} {
+		lines = append(lines, auditLine(t, u, "203.0.113.9", time.Minute, nil))
+	}
+	var claimed []string
+	var published []alert.Message
+	st := &fakeStore{claim: func(g store.GroupKey) (store.Claim, error) {
+		claimed = append(claimed, g.Group)
+		return store.Claim{Group: g, Outcome: store.Claimed, Token: "t", LeaseUntil: time.Now().Add(time.Minute)}, nil
+	}}
+	pub := publishFunc(func(m alert.Message) (string, error) { published = append(published, m); return "id", nil })
+	admitted := 0
+	h := handler.New(handler.Options{
+		Processor: pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser}),
+		Store:     st, Publisher: pub, Rule: detect.UnauthorizedAccess, ClaimLease: time.Minute,
+		Logger: slog.New(slog.DiscardHandler), MaxGroups: 2,
+		Flood: admitFunc(func(g store.GroupKey) store.Admission {
+			admitted++
+			return store.Admission{Admitted: admitted <= 2, Groups: admitted}
+		}),
+	})
+	if err := invokeWith(h, delivery(t, lines, nil), "fold", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, m := range published {
+		kinds = append(kinds, m.MessageAttributes["alertKind"].StringValue)
+	}
+	if len(published) != 3 || strings.Count(strings.Join(kinds, ","), "first") != 2 || !strings.Contains(strings.Join(kinds, ","), "flood") {
+		t.Fatalf("published kinds %v, want two first alerts and one flood", kinds)
+	}
+	flood := published[len(published)-1]
+	if !strings.HasPrefix(claimed[len(claimed)-1], "many-users#") || !strings.Contains(flood.Subject, "many users") {
+		t.Errorf("flood alert claimed as %q, subject %q", claimed[len(claimed)-1], flood.Subject)
+	}
+	_, folded, _ := strings.Cut(flood.Message, "folded here, most attempts first:")
+	folded, _, _ = strings.Cut(folded, `\n`)
+	if n := strings.Count(folded, " (1)"); n != 2 {
+		t.Errorf("the many-users alert lists %d folded users, want the 2 refused: %q", n, folded)
+	}
+}

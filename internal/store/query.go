@@ -16,12 +16,12 @@ import (
 )
 
 // aggregateAttrs are the attributes read back; the ids set is left out.
-var aggregateAttrs = []string{
+var aggregateAttrs = append([]string{
 	"rule", "window", "group", "aggregateKey", "namespace", "resource",
 	"requestReceivedTimestamp", "requestURI", "code", "message", "srcIPs", "stage", "groups",
 	"uid", "user", "userAgent", "verb", "owner", "logGroup", "logStream", "cluster", "region",
 	"count", "firstSeen", "lastSeen",
-}
+}, identityNames...)
 
 // Aggregates returns the stored aggregates of group g, with their counts from every
 // delivery so far, ordered by aggregate key. The items of one aggregate (its first item
@@ -69,6 +69,9 @@ func (s *Store) Aggregates(ctx context.Context, g GroupKey) ([]aggregate.Aggrega
 // mergeItem adds another stored item of the same aggregate to m.
 func mergeItem(m *aggregate.Aggregate, a aggregate.Aggregate) {
 	m.Count += a.Count
+	if m.Identity.IsZero() {
+		m.Identity = a.Identity
+	}
 	if !a.FirstSeen.IsZero() && (m.FirstSeen.IsZero() || a.FirstSeen.Before(m.FirstSeen)) {
 		m.FirstSeen = a.FirstSeen
 	}
@@ -111,6 +114,7 @@ func fromItem(item map[string]types.AttributeValue) aggregate.Aggregate {
 			UserAgent:                v("userAgent"),
 			Verb:                     v("verb"),
 		},
+		Identity:  identityOf(item),
 		Count:     numberValue(item["count"]),
 		FirstSeen: first.UTC(),
 		LastSeen:  last.UTC(),

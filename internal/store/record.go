@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 )
 
 // Record adds the aggregates of one delivery to their stored counts, idempotently: a
@@ -47,6 +48,9 @@ func merge(aggs []aggregate.Aggregate) []aggregate.Aggregate {
 		m := &out[i]
 		m.Count += a.Count
 		m.EventIDs = append(m.EventIDs, a.EventIDs...)
+		if m.Identity.IsZero() {
+			m.Identity = a.Identity
+		}
 		if a.FirstSeen.Before(m.FirstSeen) {
 			m.FirstSeen = a.FirstSeen
 		}
@@ -227,6 +231,9 @@ func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, sk string, c c
 		e.name("firstSeen") + " = if_not_exists(" + e.name("firstSeen") + ", " + e.value(str(formatTime(first))) + ")",
 		e.name("lastSeen") + " = if_not_exists(" + e.name("lastSeen") + ", " + e.value(str(formatTime(last))) + ")",
 	}
+	for _, attr := range identityAttrs(a.Identity) {
+		set = append(set, e.set(attr.name, str(cut(attr.value))))
+	}
 	add := []string{e.name("count") + " " + e.value(num(c.count))}
 	if len(c.members) > 0 {
 		add = append(add, e.name(attrIDs)+" "+e.value(&types.AttributeValueMemberSS{Value: c.members}))
@@ -295,6 +302,32 @@ func (s *Store) fixSeen(ctx context.Context, a aggregate.Aggregate, sk string, n
 		}
 	}
 	return nil
+}
+
+// identityAttr is one stored identifier of an aggregate's identity.
+type identityAttr struct{ name, value string }
+
+// identityNames are the attributes of the identifiers, in the order of identityAttrs.
+var identityNames = []string{"arn", "canonicalArn", "sessionName", "accessKeyId", "principalId", "podName", "podUid", "nodeName", "credentialId"}
+
+// identityAttrs lists the identifiers that are known; unknown ones are not written (an
+// item keeps what an earlier write stored).
+func identityAttrs(id audit.Identity) []identityAttr {
+	values := []string{id.ARN, id.CanonicalARN, id.SessionName, id.AccessKeyID, id.PrincipalID, id.PodName, id.PodUID, id.NodeName, id.CredentialID}
+	var out []identityAttr
+	for i, v := range values {
+		if v != "" {
+			out = append(out, identityAttr{identityNames[i], v})
+		}
+	}
+	return out
+}
+
+// identityOf reads the identifiers back from an item.
+func identityOf(item map[string]types.AttributeValue) audit.Identity {
+	v := func(i int) string { return stringValue(item[identityNames[i]]) }
+	return audit.Identity{ARN: v(0), CanonicalARN: v(1), SessionName: v(2), AccessKeyID: v(3), PrincipalID: v(4),
+		PodName: v(5), PodUID: v(6), NodeName: v(7), CredentialID: v(8)}
 }
 
 // expr collects the placeholders of one DynamoDB expression.

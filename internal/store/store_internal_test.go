@@ -40,9 +40,10 @@ func TestCutAndList(t *testing.T) {
 	for i := range many {
 		many[i] = "10.0.0.1"
 	}
+	many[len(many)-1] = "192.0.2.99" // the peer address
 	l := list(many).(*types.AttributeValueMemberL).Value
-	if len(l) != MaxListValues || stringValue(l[MaxListValues-1]) != "…[+11 more]" {
-		t.Errorf("list of %d = %d entries, last %q", len(many), len(l), stringValue(l[len(l)-1]))
+	if len(l) != MaxListValues || stringValue(l[MaxListValues-2]) != "…[+11 more]" || stringValue(l[MaxListValues-1]) != "192.0.2.99" {
+		t.Errorf("list of %d = %d entries, last two %q %q", len(many), len(l), stringValue(l[len(l)-2]), stringValue(l[len(l)-1]))
 	}
 	if l := list(many[:3]).(*types.AttributeValueMemberL).Value; len(l) != 3 {
 		t.Errorf("list of 3 = %d entries", len(l))
@@ -60,8 +61,8 @@ func TestCutAndList(t *testing.T) {
 	for _, v := range l {
 		size += len(stringValue(v))
 	}
-	last := stringValue(l[len(l)-1])
-	if size > MaxListBytes || !strings.HasPrefix(last, "…[+") || len(l) < 2 {
+	last := stringValue(l[len(l)-2])
+	if size > MaxListBytes || !strings.HasPrefix(last, "…[+") || len(l) < 3 || stringValue(l[len(l)-1]) != cut(huge[0]) {
 		t.Errorf("list of %d × 5000 bytes = %d entries, %d bytes, last %q", len(huge), len(l), size, last)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -59,6 +60,9 @@ func agg(user, key string, ids ...string) aggregate.Aggregate {
 			UserAgent:                "kubectl/v1.37.2",
 			Verb:                     "create",
 		},
+		Identity: audit.Identity{ARN: "arn:aws:sts::123456789012:assumed-role/Dev/" + user, CanonicalARN: "arn:aws:iam::123456789012:role/Dev",
+			SessionName: user, AccessKeyID: "ASIAEXAMPLE", PrincipalID: "AROAEXAMPLE:" + user,
+			PodName: "web-1", PodUID: "0f5e", NodeName: "ip-10-0-0-1", CredentialID: "JTI=1"},
 		Count:     int64(len(ids)),
 		FirstSeen: at,
 		LastSeen:  at,
@@ -212,6 +216,8 @@ func TestStore(t *testing.T) {
 		long := strings.Repeat("x", 10_000)
 		a.Fields.RequestURI, a.Fields.Message, a.Fields.UserAgent, a.Fields.UID = long, long, long, long
 		a.Fields.Namespace, a.Fields.Resource, a.Fields.Stage, a.Fields.Verb = long, long, long, long
+		a.Identity = audit.Identity{ARN: long, CanonicalARN: long, SessionName: long, AccessKeyID: long, PrincipalID: long,
+			PodName: long, PodUID: long, NodeName: long, CredentialID: long}
 		a.Fields.SrcIPs, a.Fields.Groups = make([]string, 64), make([]string, 64)
 		for i := range 64 {
 			a.Fields.SrcIPs[i], a.Fields.Groups[i] = long[:5000], long[:5000]
@@ -402,4 +408,51 @@ func distinctFirstFive() []string {
 		}
 	}
 	return out
+}
+
+// TestAdmit: at most max groups are admitted per log group and window, whatever the
+// concurrency; a group gets the same answer every time; other log groups and windows have
+// their own slots.
+func TestAdmit(t *testing.T) {
+	db := localtest.DynamoDBForTest(t)
+	f := newFixture(t, db)
+	ctx := context.Background()
+	const max = 3
+	gk := func(i int) store.GroupKey {
+		return store.GroupKey{Rule: detect.UnauthorizedAccess.ID, Window: window, Group: fmt.Sprintf("group-%02d", i)}
+	}
+	admitted := make([]bool, 12)
+	var wg sync.WaitGroup
+	errs := make([]error, len(admitted))
+	for i := range admitted {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := f.store.Admit(ctx, gk(i), "111122223333", "/aws/eks/prod/cluster", max)
+			admitted[i], errs[i] = a.Admitted, err
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for i, ok := range admitted {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if ok {
+			n++
+		}
+	}
+	if n != max {
+		t.Fatalf("%d groups admitted, want %d", n, max)
+	}
+	for i, want := range admitted {
+		a, err := f.store.Admit(ctx, gk(i), "111122223333", "/aws/eks/prod/cluster", max)
+		if err != nil || a.Admitted != want || a.Groups != len(admitted) {
+			t.Errorf("group %d again: %+v, %v; want admitted %v among %d groups", i, a, err, want, len(admitted))
+		}
+	}
+	other, err := f.store.Admit(ctx, gk(99), "111122223333", "/aws/eks/staging/cluster", max)
+	if err != nil || !other.Admitted {
+		t.Errorf("another log group: %+v, %v; want admitted", other, err)
+	}
 }
