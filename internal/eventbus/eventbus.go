@@ -32,6 +32,7 @@ const (
 	DetailTypeAlert  = "Kubernetes Unauthorized Access Alert"
 	DetailTypeUpdate = "Kubernetes Unauthorized Access Alert Update"
 	DetailTypeReport = "Kubernetes Unauthorized Access Report"
+	DetailTypeFlood  = "Kubernetes Unauthorized Access Many Users Alert"
 )
 
 // DetailType is the detail-type of an event carrying a message of kind k.
@@ -41,6 +42,8 @@ func DetailType(k alert.Kind) string {
 		return DetailTypeUpdate
 	case alert.KindReport:
 		return DetailTypeReport
+	case alert.KindFlood:
+		return DetailTypeFlood
 	}
 	return DetailTypeAlert
 }

@@ -35,8 +35,9 @@ const SchemaVersion = "2018-10-08"
 // IDPrefix starts the Id of every finding of this project.
 const IDPrefix = "eks-unauthorized-access/"
 
-// ASFF limits, in characters.
+// ASFF limits, in characters, and the IAM principals listed as resources.
 const (
+	maxPrincipals   = 10
 	maxTitle        = 256
 	maxDescription  = 1024
 	maxProductValue = 2048
@@ -192,28 +193,67 @@ func description(a alert.Alert) string {
 	return b.String()
 }
 
-// resources are the EKS cluster (or, when the log group named none, the log group).
+// resources are the EKS cluster (or, when the log group named none, the log group), then
+// the IAM principals behind the requests.
 func resources(a alert.Alert) []types.Resource {
 	s := a.Source
 	if s.Cluster != "" && s.Account != "" && s.Region != "" {
-		return []types.Resource{{
+		return append([]types.Resource{{
 			Type:      aws.String("AwsEksCluster"),
 			Id:        aws.String(ClusterARN(PartitionOf(s.Region), s.Region, s.Account, s.Cluster)),
 			Partition: types.Partition(PartitionOf(s.Region)),
 			Region:    aws.String(s.Region),
-		}}
+		}}, principalResources(a)...)
 	}
 	id := s.LogGroup
 	if id == "" {
 		id = "unknown"
 	}
-	return []types.Resource{{Type: aws.String("Other"), Id: aws.String(id), Region: nonEmpty(s.Region)}}
+	return append([]types.Resource{{Type: aws.String("Other"), Id: aws.String(id), Region: nonEmpty(s.Region)}}, principalResources(a)...)
 }
 
-// network is the first source IP of the alert (ASFF holds one), inbound; nil when none
-// parses as an address.
+// principalResources are the IAM roles and users behind the group's requests (the
+// canonical ARNs of user.extra that the EKS authenticator verified), most recent first,
+// at most maxPrincipals.
+func principalResources(a alert.Alert) []types.Resource {
+	var out []types.Resource
+	seen := map[string]bool{}
+	for _, id := range a.Identities {
+		arn := id.CanonicalARN
+		if id.Kind != alert.IdentityIAM || arn == "" || seen[arn] || len(out) == maxPrincipals {
+			continue
+		}
+		seen[arn] = true
+		r := types.Resource{Type: aws.String(principalType(arn)), Id: aws.String(arn)}
+		if p := strings.Split(arn, ":"); len(p) > 1 {
+			r.Partition = types.Partition(p[1])
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// principalType is the ASFF resource type of an IAM ARN: AwsIamRole, AwsIamUser, or Other.
+func principalType(arn string) string {
+	_, rest, _ := strings.Cut(arn, ":iam::")
+	_, kind, _ := strings.Cut(rest, ":")
+	switch {
+	case strings.HasPrefix(kind, "role/"):
+		return "AwsIamRole"
+	case strings.HasPrefix(kind, "user/"):
+		return "AwsIamUser"
+	}
+	return "Other"
+}
+
+// network is the peer address of the alert (ASFF holds one source), inbound: the address
+// the API server saw the connection come from, never a client-supplied X-Forwarded-For
+// entry, which any client can write; nil when no peer address parses.
 func network(a alert.Alert) *types.Network {
 	for _, t := range a.ThreatObjects {
+		if t.Origin != alert.OriginPeer {
+			continue
+		}
 		ip, err := netip.ParseAddr(t.Value)
 		if err != nil {
 			continue
@@ -253,12 +293,31 @@ func productFields(a alert.Alert) map[string]string {
 		pf["firstAlertId"] = a.Escalation.FirstAlertID
 		pf["threshold"] = strconv.FormatInt(a.Escalation.Threshold, 10)
 	}
-	ips := make([]string, 0, len(a.ThreatObjects))
+	var ips, peers []string
 	for _, t := range a.ThreatObjects {
 		ips = append(ips, t.Value)
+		if t.Origin == alert.OriginPeer {
+			peers = append(peers, t.Value)
+		}
 	}
 	if len(ips) > 0 {
-		pf["sourceIps"] = cut(strings.Join(ips, ","), maxProductValue)
+		pf["sourceIps"] = strings.Join(ips, ",")
+	}
+	if len(peers) > 0 {
+		pf["peerAddresses"] = strings.Join(peers, ",")
+	}
+	// The first IAM identity's session and access key: CloudTrail finds the session by
+	// them (the session name was chosen by the caller; the key was verified by STS).
+	for _, id := range a.Identities {
+		if id.Kind == alert.IdentityIAM {
+			pf["iamPrincipal"], pf["iamSessionName"], pf["iamAccessKeyId"] = id.CanonicalARN, id.SessionName, id.AccessKeyID
+			break
+		}
+	}
+	for k, v := range pf {
+		if v == "" {
+			delete(pf, k)
+		}
 	}
 	for k, v := range pf {
 		pf[k] = cut(v, maxProductValue)

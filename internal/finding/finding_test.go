@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
 	"github.com/eks-unauthorized-access/detector/internal/alert"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/finding"
 )
 
@@ -17,12 +19,19 @@ func sample() alert.Alert {
 	return alert.Alert{
 		ID: "0123456789abcdef0123456789abcdef", Title: "Unauthorized access to Kubernetes from user mallory",
 		Rule: alert.RuleRef{ID: "kubernetes-unauthorized-access"}, Severity: alert.SeverityMedium, RiskScore: 49,
-		MITRE:         alert.MITRE{TechniqueID: "T1204", Technique: "User Execution", Tactic: "Execution"},
-		RiskObject:    alert.RiskObject{Value: "mallory"},
-		ThreatObjects: []alert.ThreatObject{{Value: "not-an-ip"}, {Value: "::ffff:198.51.100.7"}},
-		Source:        alert.Source{Cluster: "prod", Account: "111122223333", Region: "eu-west-1", LogGroup: "/aws/eks/prod/cluster"},
-		Window:        alert.Window{Start: start, End: start.Add(time.Hour)},
-		FirstSeen:     start.Add(5 * time.Minute), LastSeen: start.Add(7 * time.Minute),
+		MITRE:      alert.MITRE{TechniqueID: "T1204", Technique: "User Execution", Tactic: "Execution"},
+		RiskObject: alert.RiskObject{Value: "mallory"},
+		// A forged X-Forwarded-For entry first: the finding's network source is the peer.
+		ThreatObjects: []alert.ThreatObject{{Value: "203.0.113.50", Origin: alert.OriginClientSupplied}, {Value: "::ffff:198.51.100.7", Origin: alert.OriginPeer}},
+		Identities: []alert.Identity{
+			{Kind: alert.IdentityServiceAccount, Identity: audit.Identity{PodName: "web-0"}},
+			{Kind: alert.IdentityIAM, Identity: audit.Identity{CanonicalARN: "arn:aws:iam::111122223333:role/ci-deployer", SessionName: "build-42", AccessKeyID: "ASIAEXAMPLE"}},
+			{Kind: alert.IdentityIAM, Identity: audit.Identity{CanonicalARN: "arn:aws:iam::111122223333:user/mallory"}},
+			{Kind: alert.IdentityIAM, Identity: audit.Identity{CanonicalARN: "arn:aws:iam::111122223333:role/ci-deployer", SessionName: "build-43"}},
+		},
+		Source:    alert.Source{Cluster: "prod", Account: "111122223333", Region: "eu-west-1", LogGroup: "/aws/eks/prod/cluster"},
+		Window:    alert.Window{Start: start, End: start.Add(time.Hour)},
+		FirstSeen: start.Add(5 * time.Minute), LastSeen: start.Add(7 * time.Minute),
 		Attempts: 3, GeneratedAt: start.Add(8 * time.Minute), Kind: alert.KindFirst,
 		ConsoleURL: "https://console.aws.amazon.com/cloudwatch/home", NextSteps: []string{"Ask mallory."},
 	}
@@ -52,7 +61,11 @@ func TestBuildFirst(t *testing.T) {
 		"alertId":       {f.ProductFields["alertId"], "0123456789abcdef0123456789abcdef"},
 		"attempts":      {f.ProductFields["attempts"], "3"},
 		"windowStart":   {f.ProductFields["windowStart"], "2026-03-04T10:00:00Z"},
-		"sourceIps":     {f.ProductFields["sourceIps"], "not-an-ip,::ffff:198.51.100.7"},
+		"sourceIps":     {f.ProductFields["sourceIps"], "203.0.113.50,::ffff:198.51.100.7"},
+		"peerAddresses": {f.ProductFields["peerAddresses"], "::ffff:198.51.100.7"},
+		"iamPrincipal":  {f.ProductFields["iamPrincipal"], "arn:aws:iam::111122223333:role/ci-deployer"},
+		"iamSession":    {f.ProductFields["iamSessionName"] + " " + f.ProductFields["iamAccessKeyId"], "build-42 ASIAEXAMPLE"},
+		"Resources":     {resourceList(f), "AwsEksCluster arn:aws:eks:eu-west-1:111122223333:cluster/prod, AwsIamRole arn:aws:iam::111122223333:role/ci-deployer, AwsIamUser arn:aws:iam::111122223333:user/mallory"},
 		"Remediation":   {aws.ToString(f.Remediation.Recommendation.Text), "Ask mallory."},
 	} {
 		if got[0] != got[1] {
@@ -61,6 +74,25 @@ func TestBuildFirst(t *testing.T) {
 	}
 	if d := aws.ToString(f.Description); !strings.Contains(d, `3 forbidden Kubernetes create request(s) by user "mallory" on EKS cluster "prod"`) {
 		t.Errorf("Description = %q", d)
+	}
+}
+
+// resourceList is "Type Id, ..." of the finding's resources.
+func resourceList(f types.AwsSecurityFinding) string {
+	var out []string
+	for _, r := range f.Resources {
+		out = append(out, aws.ToString(r.Type)+" "+aws.ToString(r.Id))
+	}
+	return strings.Join(out, ", ")
+}
+
+// TestNetworkIsThePeer: an alert whose addresses are all client-supplied (X-Forwarded-For)
+// gets no network source: any client can write those.
+func TestNetworkIsThePeer(t *testing.T) {
+	a := sample()
+	a.ThreatObjects = []alert.ThreatObject{{Value: "203.0.113.50", Origin: alert.OriginClientSupplied}}
+	if f := finding.Build(a, target); f.Network != nil {
+		t.Errorf("network %+v from a client-supplied address", f.Network)
 	}
 }
 
@@ -89,7 +121,7 @@ func TestBuildBounds(t *testing.T) {
 	a.Title = strings.Repeat("t", 600)
 	a.RiskObject.Value = strings.Repeat("u", 2000)
 	a.Source.Cluster = ""
-	a.ThreatObjects = []alert.ThreatObject{{Value: "2001:db8::1"}}
+	a.ThreatObjects = []alert.ThreatObject{{Value: "2001:db8::1", Origin: alert.OriginPeer}}
 	f := finding.Build(a, target)
 	if n := len([]rune(aws.ToString(f.Title))); n != 256 {
 		t.Errorf("title of %d characters", n)

@@ -137,7 +137,11 @@ func TestOutputsOncePerGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := r.outputsHandler(outputFaults{}, 3)
-	first := delivery(t, append(lines(t, "ada", "198.51.100.7", time.Minute, 1), lines(t, "bo", "2001:db8::5", 2*time.Minute, 1)...), ids("a", 2))
+	role := map[string]any{"user": map[string]any{"username": "ada", "uid": "aws-iam-authenticator:111122223333:AROAEXAMPLE",
+		"groups": []string{"system:authenticated"}, "extra": map[string]any{
+			"canonicalArn": []string{"arn:aws:iam::111122223333:role/deployer"}, "sessionName": []string{"ada-laptop"},
+			"accessKeyId": []string{"ASIAEXAMPLE"}}}}
+	first := delivery(t, []string{auditLine(t, "ada", "198.51.100.7", time.Minute, role), auditLine(t, "bo", "2001:db8::5", 2*time.Minute, nil)}, ids("a", 2))
 	for i := range 2 { // a delivery and its redelivery
 		if err := invokeWith(h, first, fmt.Sprint("first-", i), 30*time.Second); err != nil {
 			t.Fatal(err)
@@ -177,6 +181,14 @@ func TestOutputsOncePerGroup(t *testing.T) {
 	}
 	if got := aws.ToString(ada.Resources[0].Id); got != "arn:aws:eks:"+local.Region+":111122223333:cluster/prod" || aws.ToString(ada.Resources[0].Type) != "AwsEksCluster" {
 		t.Errorf("finding resource %s %s", aws.ToString(ada.Resources[0].Type), got)
+	}
+	// The IAM role behind ada, from user.extra; bo's requests carried no identity.
+	if len(ada.Resources) != 2 || aws.ToString(ada.Resources[1].Type) != "AwsIamRole" ||
+		aws.ToString(ada.Resources[1].Id) != "arn:aws:iam::111122223333:role/deployer" || ada.ProductFields["iamSessionName"] != "ada-laptop" {
+		t.Errorf("finding resources %+v, product fields %v: want the IAM role too", ada.Resources, ada.ProductFields)
+	}
+	if len(fs["bo"][0].Resources) != 1 {
+		t.Errorf("bo's finding has %d resources, want the cluster only", len(fs["bo"][0].Resources))
 	}
 
 	// Three more attempts of ada cross the threshold 3: one update, delivered twice.
