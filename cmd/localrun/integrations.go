@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
@@ -76,6 +77,9 @@ func (o *outputs) print(ctx context.Context, m *local.Moto, out io.Writer) (newF
 	if err != nil {
 		return 0, 0, err
 	}
+	// In the order of their windows, as the alerts are printed, whatever the order of
+	// the concurrent puts.
+	slices.SortStableFunc(raw, func(x, y json.RawMessage) int { return strings.Compare(eventKey(x), eventKey(y)) })
 	for _, r := range raw {
 		printEvent(out, r)
 	}
@@ -131,4 +135,16 @@ func printEvent(out io.Writer, raw json.RawMessage) {
 	if len(e.Resources) > 0 {
 		fmt.Fprintf(out, "    %-11s %s\n", "resources", strings.Join(e.Resources, ", "))
 	}
+}
+
+// eventKey orders events by the window of their alert, then by alert id.
+func eventKey(raw json.RawMessage) string {
+	var e struct {
+		Detail struct {
+			ID     string       `json:"id"`
+			Window alert.Window `json:"window"`
+		} `json:"detail"`
+	}
+	_ = json.Unmarshal(raw, &e) // not an alert: sorted first
+	return e.Detail.Window.Start.UTC().Format(time.RFC3339) + e.Detail.ID
 }
