@@ -59,7 +59,7 @@ events: ## Regenerate the sample Lambda events in events/ from events/raw/
 
 .PHONY: run
 run: ## Run the real functions locally (RIE + DynamoDB Local + moto_server): a sample event twice, an escalation, the hourly report
-	$(GO) run ./cmd/localrun
+	INTEGRATIONS=$(INTEGRATIONS) $(GO) run ./cmd/localrun
 
 .PHONY: invoke
 invoke: ## Deliver one event to the local stack: make invoke EVENT=events/<file>.json

@@ -8,6 +8,7 @@
 //
 //	go run ./cmd/localrun                                   # make run
 //	go run ./cmd/localrun -event events/<file>.json -once   # make invoke EVENT=...
+//	go run ./cmd/localrun -integrations                     # make run INTEGRATIONS=on
 //
 // Missing tools are installed first with infra/local/install.sh. Every process started is
 // stopped before the command exits, also on failure or Ctrl-C.
@@ -33,10 +34,14 @@ const defaultBurst = "events/cloudwatch-iam-user-burst.json"
 func main() {
 	event := flag.String("event", defaultEvent, "Lambda event (JSON file) to deliver")
 	once := flag.Bool("once", false, "deliver the event once and print the function's response, instead of delivering it twice")
+	integrations := flag.Bool("integrations", os.Getenv("INTEGRATIONS") == "on",
+		"turn on the Security Hub and EventBridge outputs and print each finding and event (default: on when INTEGRATIONS=on)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, optionsFor(*event, *once), os.Stdout, os.Stderr)
+	opts := optionsFor(*event, *once)
+	opts.integrations = *integrations
+	err := run(ctx, opts, os.Stdout, os.Stderr)
 	interrupted := ctx.Err() != nil
 	stop()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,4 +104,48 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRunWithIntegrations runs make run with the Security Hub and EventBridge outputs on:
+// the excerpt of docs/local.md appears in the real output, in order (each "..." line
+// skips output), so the redelivery adding no finding and no event is what a user sees.
+func TestRunWithIntegrations(t *testing.T) {
+	localtest.MustHaveServices(t)
+	root, err := local.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "local.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)<!-- integrations transcript -->\n```text\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/local.md shows no integrations transcript")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	opts := optionsFor(defaultEvent, false)
+	opts.integrations = true
+	if err := run(ctx, opts, &out, io.Discard); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := strings.Split(normalize(out.String()), "\n")
+	i := 0
+	for _, chunk := range strings.Split(string(m[1]), "...\n") {
+		want := strings.Split(strings.TrimRight(chunk, "\n"), "\n")
+		for ; i+len(want) <= len(got); i++ {
+			if slices.Equal(got[i:i+len(want)], want) {
+				break
+			}
+		}
+		if i+len(want) > len(got) {
+			t.Fatalf("make run -integrations does not print, in order:\n%s\n\nits output:\n%s", chunk, out.String())
+		}
+		i += len(want)
+	}
+	if last := got[len(got)-1]; !strings.HasPrefix(last, "run: 2 alerts published on first delivery, 0 on redelivery") {
+		t.Errorf("last line %q", last)
+	}
 }

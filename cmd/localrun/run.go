@@ -33,6 +33,9 @@ type options struct {
 	// burst, when set, is an event delivered after the redelivery that takes a group of
 	// event past an escalation threshold (same path rules as event).
 	burst string
+	// integrations turns on the Security Hub and EventBridge outputs and prints the
+	// findings and events after each step.
+	integrations bool
 }
 
 // run does the whole local run, writing progress and alerts to out and tool installation
@@ -82,6 +85,9 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 
 	step(out, "Starting DynamoDB Local, moto_server and the %s on free loopback ports", plural(len(packages), "emulator", "emulators"))
 	stackOpts := local.StackOptions{Bootstrap: bootstraps[0], Table: table, Topic: topic}
+	if opts.integrations {
+		stackOpts.Env, stackOpts.Prepare = integrationsEnv(), prepareIntegrations
+	}
 	if len(bootstraps) > 1 {
 		stackOpts.ReportBootstrap = bootstraps[1]
 	}
@@ -96,12 +102,27 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 	if stack.Report != nil {
 		fmt.Fprintf(out, "    Lambda (RIE)    %s  running %s\n", stack.Report.Endpoint, local.ReportFunctionPackage)
 	}
+	if opts.integrations {
+		fmt.Fprintf(out, "    moto outputs    %s  Security Hub; EventBridge bus %s, rule %s to queue %s\n", stack.Moto.Endpoint, eventBus, eventRule, local.QueueName(eventRule))
+	}
+	// shown prints the findings and events of the step just done (nothing when the
+	// integrations are off) and returns how many findings are new and how many events.
+	var outs outputs
+	shown := func() (int, int, error) {
+		if !opts.integrations {
+			return 0, 0, nil
+		}
+		return outs.print(ctx, stack.Moto, out)
+	}
 
 	rel := relative(root, eventPath)
 	if opts.once {
 		step(out, "Delivering %s", rel)
 		notes, err := deliver(ctx, stack, stack.Emulator, event, out, true)
 		if err != nil {
+			return err
+		}
+		if _, _, err := shown(); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "invoke: %d %s published\n", len(notes), plural(len(notes), "alert", "alerts"))
@@ -113,8 +134,15 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if _, _, err := shown(); err != nil {
+		return err
+	}
 	step(out, "Delivery 2: the same event again (Lambda delivers at least once)")
 	second, err := deliver(ctx, stack, stack.Emulator, event, out, false)
+	if err != nil {
+		return err
+	}
+	againFindings, againEvents, err := shown()
 	if err != nil {
 		return err
 	}
@@ -122,6 +150,9 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 	if burst != nil {
 		step(out, "Delivery 3: %s (more attempts in the first window: one update per threshold crossed)", relative(root, burstPath))
 		if last, err = deliver(ctx, stack, stack.Emulator, burst, out, false); err != nil {
+			return err
+		}
+		if _, _, err := shown(); err != nil {
 			return err
 		}
 	}
@@ -134,9 +165,17 @@ func run(ctx context.Context, opts options, out, errOut io.Writer) error {
 		if last, err = deliver(ctx, stack, stack.Report, []byte(input), out, false); err != nil {
 			return err
 		}
+		if _, _, err := shown(); err != nil {
+			return err
+		}
 	}
 	if len(last) == 0 { // deliver ends its messages with an empty line
 		fmt.Fprintln(out)
+	}
+	if opts.integrations {
+		fmt.Fprintf(out, "outputs: %d Security Hub %s, %d EventBridge %s; the redelivery added %d %s and %d %s\n",
+			len(outs.seen), plural(len(outs.seen), "finding", "findings"), outs.events, plural(outs.events, "event", "events"),
+			againFindings, plural(againFindings, "finding", "findings"), againEvents, plural(againEvents, "event", "events"))
 	}
 	fmt.Fprintf(out, "run: %d alerts published on first delivery, %d on redelivery\n", len(first), len(second))
 	return nil

@@ -13,10 +13,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/eks-unauthorized-access/detector/internal/config"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/eventbus"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/store"
@@ -48,13 +50,20 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), store.Options{Table: cfg.TableName, Retention: cfg.Retention})
+	var outputs []handler.Output
+	if cfg.EventBusName != "" {
+		// Report parts go to EventBridge too; Security Hub takes alert groups only.
+		outputs = append(outputs, eventbus.New(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName))
+	}
 	return handler.New(handler.Options{
-		Store:      st,
-		Lifecycle:  st,
-		Publisher:  notify.New(sns.NewFromConfig(awsCfg), cfg.TopicARN),
-		Rule:       detect.UnauthorizedAccess,
-		ClaimLease: cfg.ClaimLease,
-		Logger:     handler.NewLogger(os.Stdout, cfg.LogLevel),
-		Report:     handler.ReportOptions{Reports: st, Heartbeat: cfg.ReportHeartbeat},
+		Outputs:      outputs,
+		OutputClaims: st,
+		Store:        st,
+		Lifecycle:    st,
+		Publisher:    notify.New(sns.NewFromConfig(awsCfg), cfg.TopicARN),
+		Rule:         detect.UnauthorizedAccess,
+		ClaimLease:   cfg.ClaimLease,
+		Logger:       handler.NewLogger(os.Stdout, cfg.LogLevel),
+		Report:       handler.ReportOptions{Reports: st, Heartbeat: cfg.ReportHeartbeat},
 	}), nil
 }

@@ -14,12 +14,16 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/config"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/eventbus"
+	"github.com/eks-unauthorized-access/detector/internal/finding"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
 	"github.com/eks-unauthorized-access/detector/internal/memlimit"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
@@ -86,8 +90,18 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		Concurrency:     cfg.WriteConcurrency,
 		MaxRowsPerGroup: cfg.MaxRowsPerGroup,
 	})
+	var outputs []handler.Output
+	if cfg.SecurityHub {
+		t := finding.Target{Partition: finding.PartitionOf(cfg.Region), Region: cfg.Region, Account: cfg.AccountID}
+		outputs = append(outputs, finding.New(securityhub.NewFromConfig(awsCfg), t))
+	}
+	if cfg.EventBusName != "" {
+		outputs = append(outputs, eventbus.New(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName))
+	}
 	return handler.New(handler.Options{
 		Processor:    pipeline.New(opts),
+		Outputs:      outputs,
+		OutputClaims: st,
 		Store:        st,
 		Lifecycle:    st,
 		EscalateAt:   cfg.EscalateAt,

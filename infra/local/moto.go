@@ -13,7 +13,10 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -302,3 +305,77 @@ func (m *Moto) EnforceIAM(ctx context.Context, user, policy string) (aws.Credent
 
 // errNoAccessKey is returned when moto creates an access key without an id or secret.
 var errNoAccessKey = errors.New("no access key in the answer")
+
+// SecurityHubClient returns a Security Hub client for this instance, with dummy credentials.
+func (m *Moto) SecurityHubClient(optFns ...func(*securityhub.Options)) *securityhub.Client {
+	return securityhub.NewFromConfig(AWSConfig(), append([]func(*securityhub.Options){func(o *securityhub.Options) {
+		o.BaseEndpoint = aws.String(m.Endpoint)
+	}}, optFns...)...)
+}
+
+// EventBridgeClient returns an EventBridge client for this instance, with dummy credentials.
+func (m *Moto) EventBridgeClient(optFns ...func(*eventbridge.Options)) *eventbridge.Client {
+	return eventbridge.NewFromConfig(AWSConfig(), append([]func(*eventbridge.Options){func(o *eventbridge.Options) {
+		o.BaseEndpoint = aws.String(m.Endpoint)
+	}}, optFns...)...)
+}
+
+// RouteEvents creates an EventBridge rule named rule on bus ("" for the default bus; a
+// named bus is created when missing) with the event pattern pattern, delivering to a new
+// SQS queue QueueName(rule): DrainEvents reads what the rule matched.
+func (m *Moto) RouteEvents(ctx context.Context, bus, rule, pattern string) error {
+	eb := m.EventBridgeClient()
+	if bus != "" && bus != "default" {
+		if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+			var exists *ebtypes.ResourceAlreadyExistsException
+			if !errors.As(err, &exists) {
+				return fmt.Errorf("create event bus %s: %w", bus, err)
+			}
+		}
+	}
+	q, err := m.SQSClient().CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(QueueName(rule))})
+	if err != nil {
+		return fmt.Errorf("create queue %s: %w", QueueName(rule), err)
+	}
+	in := &eventbridge.PutRuleInput{Name: aws.String(rule), EventPattern: aws.String(pattern)}
+	if bus != "" {
+		in.EventBusName = aws.String(bus)
+	}
+	if _, err := eb.PutRule(ctx, in); err != nil {
+		return fmt.Errorf("create rule %s: %w", rule, err)
+	}
+	target := &eventbridge.PutTargetsInput{Rule: aws.String(rule), Targets: []ebtypes.Target{{
+		Id: aws.String("queue"), Arn: aws.String("arn:aws:sqs:" + Region + ":" + AccountID + ":" + QueueName(rule)),
+	}}}
+	if bus != "" {
+		target.EventBusName = aws.String(bus)
+	}
+	if _, err := eb.PutTargets(ctx, target); err != nil {
+		return fmt.Errorf("add the queue of rule %s: %w", rule, err)
+	}
+	m.mu.Lock()
+	m.queues[rule] = aws.ToString(q.QueueUrl)
+	m.mu.Unlock()
+	return nil
+}
+
+// DrainEvents receives and deletes every event the rule made by RouteEvents delivered so
+// far, oldest first.
+func (m *Moto) DrainEvents(ctx context.Context, rule string) ([]json.RawMessage, error) {
+	var all []json.RawMessage
+	for {
+		msgs, err := m.Receive(ctx, rule)
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs) == 0 {
+			return all, nil
+		}
+		for _, msg := range msgs {
+			all = append(all, json.RawMessage(msg.Body))
+			if err := m.Delete(ctx, rule, msg.ReceiptHandle); err != nil {
+				return nil, err
+			}
+		}
+	}
+}

@@ -216,3 +216,31 @@ func TestIgnoredChecksCatchesMistakes(t *testing.T) {
 		})
 	}
 }
+
+// TestCfnLintWithIntegrations lints template.yaml as deployed with both integrations on
+// (EnableSecurityHub=true, a named EventBusName): a copy whose parameter defaults are those
+// values, so that every rule sees the conditional statements, alarms and variables taken.
+// TestCfnLint covers the defaults (both off).
+func TestCfnLintWithIntegrations(t *testing.T) {
+	data, err := os.ReadFile(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := string(data)
+	for _, r := range []struct{ from, to string }{
+		{"  EnableSecurityHub:\n    Type: String\n    Default: \"false\"\n", "  EnableSecurityHub:\n    Type: String\n    Default: \"true\"\n"},
+		{"  EventBusName:\n    Type: String\n    Default: \"\"\n", "  EventBusName:\n    Type: String\n    Default: security\n"},
+	} {
+		if !strings.Contains(on, r.from) {
+			t.Fatalf("template.yaml has no %q to turn on", r.from)
+		}
+		on = strings.Replace(on, r.from, r.to, 1)
+	}
+	path := filepath.Join(t.TempDir(), "template.yaml")
+	if err := os.WriteFile(path, []byte(on), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cfnLint(t, path); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("cfn-lint with the integrations on: %v\n%s", err, out)
+	}
+}

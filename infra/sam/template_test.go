@@ -93,6 +93,10 @@ type scenario struct {
 	ssmKey    string // SuppressionsParameterKeyArn
 	readers   []string
 	reserved  bool
+	// securityHub and eventBus are the integrations' parameters (EnableSecurityHub=true,
+	// EventBusName).
+	securityHub bool
+	eventBus    string
 }
 
 var scenarios = []scenario{
@@ -124,6 +128,13 @@ var scenarios = []scenario{
 		name:      "Slack workspace without channel creates no Chatbot resources",
 		params:    map[string]string{"LogGroupNames": "/aws/eks/a/cluster,/aws/eks/b/cluster", "SlackWorkspaceId": "T0123ABCD"},
 		logGroups: []string{"/aws/eks/a/cluster", "/aws/eks/b/cluster"},
+	},
+	{
+		name:        "Security Hub and a named event bus",
+		params:      map[string]string{"LogGroupNames": "/aws/eks/prod/cluster", "EnableSecurityHub": "true", "EventBusName": "security"},
+		logGroups:   []string{"/aws/eks/prod/cluster"},
+		securityHub: true,
+		eventBus:    "security",
 	},
 }
 
@@ -346,6 +357,13 @@ func checkLeastPrivilege(rendered map[string]any, sc scenario) []error {
 	}
 	if sc.ssm != "" {
 		want["ssm:GetParameter"] = "arn:aws:ssm:eu-west-1:123456789012:parameter" + sc.ssm
+	}
+	// The integrations: this account's default Security Hub product and the one bus.
+	if sc.securityHub {
+		want["securityhub:BatchImportFindings"] = "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default"
+	}
+	if sc.eventBus != "" {
+		want["events:PutEvents"] = "arn:aws:events:eu-west-1:123456789012:event-bus/" + sc.eventBus
 	}
 	got := map[string][]string{}
 	role := resource(rendered, functionID+"Role")

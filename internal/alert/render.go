@@ -677,3 +677,21 @@ func plural(n int) string {
 	}
 	return "s"
 }
+
+// Structured returns the structured alert that m carries for sqs and lambda subscribers:
+// the versioned JSON alert (or report part) that the other outputs (EventBridge, Security
+// Hub) are built from, so that every destination says the same thing.
+func Structured(m Message) (json.RawMessage, error) {
+	var body map[string]string
+	if err := json.Unmarshal([]byte(m.Message), &body); err != nil {
+		return nil, fmt.Errorf("decode message structure: %w", err)
+	}
+	s, ok := body["sqs"]
+	if !ok || !json.Valid([]byte(s)) {
+		return nil, errors.New("decode message structure: no structured alert for sqs")
+	}
+	return json.RawMessage(s), nil
+}
+
+// KindOf returns the kind of message m (its alertKind attribute).
+func KindOf(m Message) Kind { return Kind(m.MessageAttributes["alertKind"].StringValue) }

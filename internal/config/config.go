@@ -98,6 +98,15 @@ type Config struct {
 	// which * stands for any run of characters but "/". The defaults are
 	// logsource.DefaultLogGroupPatterns and logsource.DefaultLogStreamPatterns.
 	Sources *logsource.Filter
+	// SecurityHub imports each alert group as a Security Hub finding (SECURITY_HUB, on or
+	// off; default off). It needs AccountID.
+	SecurityHub bool
+	// AccountID is the function's AWS account (ACCOUNT_ID): the account of the Security
+	// Hub findings and of their product ARN.
+	AccountID string
+	// EventBusName is the EventBridge bus every alert is put on (EVENT_BUS_NAME, a name or
+	// an ARN; "default" for the account's default bus); empty turns the output off.
+	EventBusName string
 }
 
 // Load reads the configuration through getenv (os.Getenv in the function) and returns
@@ -125,6 +134,12 @@ func Load(getenv func(string) string) (Config, error) {
 		EscalateAt:                 l.thresholds("ESCALATE_AT"),
 		ReportHeartbeat:            l.boolean("REPORT_HEARTBEAT"),
 		Sources:                    l.sources("LOG_GROUP_PATTERNS", "LOG_STREAM_PATTERNS"),
+		SecurityHub:                l.onOff("SECURITY_HUB"),
+		AccountID:                  l.get("ACCOUNT_ID"),
+		EventBusName:               l.get("EVENT_BUS_NAME"),
+	}
+	if c.SecurityHub && !isAccountID(c.AccountID) {
+		l.fail("ACCOUNT_ID", "%q is not a 12-digit AWS account id, which SECURITY_HUB=on needs", c.AccountID)
 	}
 	if c.Retention > 0 && c.Retention < c.RedeliveryHorizon {
 		l.fail("RETENTION", "%s is shorter than REDELIVERY_HORIZON %s (the failure queue's retention plus the maximum event age): "+
@@ -321,6 +336,31 @@ func (l *loader) thresholds(name string) []int64 {
 		out = append(out, t)
 	}
 	return out
+}
+
+// onOff reads a switch: on or off (also true or false); off when unset.
+func (l *loader) onOff(name string) bool {
+	switch strings.ToLower(l.get(name)) {
+	case "", "off", "false":
+		return false
+	case "on", "true":
+		return true
+	}
+	l.fail(name, "%q is not on or off", l.get(name))
+	return false
+}
+
+// isAccountID reports whether s is a 12-digit AWS account id.
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *loader) boolean(name string) bool {

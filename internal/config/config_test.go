@@ -65,6 +65,9 @@ func TestLoad(t *testing.T) {
 		{"Lambda's TRACE", with(map[string]string{"AWS_LAMBDA_LOG_LEVEL": "TRACE"}), func(c *config.Config) { c.LogLevel = slog.LevelDebug }},
 		{"group by User", with(map[string]string{"ALERT_GROUP_BY": "User"}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUser }},
 		{"group by USER, SRC_IP", with(map[string]string{"ALERT_GROUP_BY": " USER, SRC_IP "}), func(c *config.Config) { c.AlertGroupBy = aggregate.GroupByUserSrcIP }},
+		{"Security Hub on", with(map[string]string{"SECURITY_HUB": "on", "ACCOUNT_ID": "111122223333"}), func(c *config.Config) { c.SecurityHub, c.AccountID = true, "111122223333" }},
+		{"Security Hub off", with(map[string]string{"SECURITY_HUB": "off"}), func(c *config.Config) {}},
+		{"event bus", with(map[string]string{"EVENT_BUS_NAME": " security "}), func(c *config.Config) { c.EventBusName = "security" }},
 		{"escalation off", with(map[string]string{"ESCALATE_AT": "off"}), func(c *config.Config) { c.EscalateAt = nil }},
 		{"escalation thresholds", with(map[string]string{"ESCALATE_AT": " 5, 50 "}), func(c *config.Config) { c.EscalateAt = []int64{5, 50} }},
 		{"retention as duration", with(map[string]string{"RETENTION": "360h"}), func(c *config.Config) { c.Retention = 360 * time.Hour }},
@@ -144,6 +147,16 @@ func TestRetentionCoversRedelivery(t *testing.T) {
 	}
 }
 
+// TestSecurityHubNeedsAccount: the findings' account and product ARN come from ACCOUNT_ID.
+func TestSecurityHubNeedsAccount(t *testing.T) {
+	for _, account := range []string{"", "12345", "1111222233334", "11112222333x"} {
+		_, err := config.Load(env(map[string]string{"TABLE_NAME": "t", "TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:t", "SECURITY_HUB": "on", "ACCOUNT_ID": account}))
+		if err == nil || !strings.Contains(err.Error(), "ACCOUNT_ID") {
+			t.Errorf("ACCOUNT_ID %q: error %v, want one naming ACCOUNT_ID", account, err)
+		}
+	}
+}
+
 func TestLoadReportsEveryProblem(t *testing.T) {
 	_, err := config.Load(env(map[string]string{
 		"TOPIC_ARN":                    "eks-alerts",
@@ -159,6 +172,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"ESCALATE_AT":                  "100,10",
 		"SUPPRESSIONS":                 `{"suppressions": [{"name": "a b", "expression": "true", "owner": "me"}]}`,
 		"SUPPRESSIONS_RELOAD_INTERVAL": "often",
+		"SECURITY_HUB":                 "maybe",
 	}))
 	if err == nil {
 		t.Fatal("Load succeeded")
@@ -168,6 +182,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"MATCH_MODE", "CLAIM_LEASE", "WRITE_CONCURRENCY", "MAX_AGGREGATES_PER_ALERT", "MAX_ROWS_PER_GROUP", "LOG_LEVEL",
 		"ESCALATE_AT: 10 does not exceed 100",
 		"SUPPRESSIONS: suppression 1: reason is required", `name "a b" is not`, "SUPPRESSIONS_RELOAD_INTERVAL",
+		"SECURITY_HUB: \"maybe\" is not on or off",
 	} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not mention %s:\n%v", name, err)

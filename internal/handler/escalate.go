@@ -44,11 +44,15 @@ func Due(thresholds []int64, firstReported, total int64) []int64 {
 // nothing behind: the retry finds the same total and publishes what is still due.
 func (h *Handler) escalate(ctx context.Context, g store.GroupKey, total, firstReported int64, would []string, sum *summary) error {
 	for _, t := range Due(h.opts.EscalateAt, firstReported, total) {
-		_, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
-			return h.opts.Lifecycle.ClaimEscalation(ctx, g, t, lease)
-		}, func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+		build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
 			return h.buildEscalation(ctx, g, t, would, possibleDuplicate)
-		}, &sum.escalations, sum)
+		}
+		c, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
+			return h.opts.Lifecycle.ClaimEscalation(ctx, g, t, lease)
+		}, build, h.sns(sum, &sum.escalations), sum)
+		if err == nil {
+			err = h.sendOutputs(ctx, alert.KindEscalation, c, build, sum)
+		}
 		if err != nil {
 			return err
 		}

@@ -128,6 +128,11 @@ type Options struct {
 	RenderEscalation func(alert.Group, alert.Escalation) (alert.Message, error)
 	// Report configures the hourly report (InvokeReport).
 	Report ReportOptions
+	// Outputs are the optional destinations of every alert besides SNS (Security Hub,
+	// EventBridge), each sent once per alert under its own claim (see outputs.go).
+	Outputs []Output
+	// OutputClaims keeps the outputs' claims; nil means the Store, when it has ClaimOutput.
+	OutputClaims OutputClaims
 	// Suppressions is the suppression set that Processor uses, refreshed before each
 	// invocation and reported in its log line and metrics (none if nil).
 	Suppressions Suppressions
@@ -193,6 +198,9 @@ func New(opts Options) *Handler {
 			return alert.Render(alert.Build(g, alertOpts))
 		}
 	}
+	if oc, ok := opts.Store.(OutputClaims); ok && opts.OutputClaims == nil {
+		opts.OutputClaims = oc
+	}
 	if opts.RenderFlood == nil {
 		alertOpts := opts.Alert
 		opts.RenderFlood = func(g alert.Group, maxGroups, groups int) (alert.Message, error) {
@@ -226,6 +234,8 @@ type summary struct {
 	unrecorded atomic.Int64
 	// escalations counts updates published.
 	escalations atomic.Int64
+	// outputs counts, per Options.Outputs, what was sent to each.
+	outputs []outputSum
 	// folded counts the alert groups the flood guard folded into a "many users" alert.
 	folded atomic.Int64
 	// records and recordsFailed count the Kinesis records of the batch and those reported
@@ -246,20 +256,20 @@ type summary struct {
 // failed.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := h.opts.Now()
-	var sum summary
-	h.refreshSuppressions(ctx, &sum)
+	sum := h.newSummary()
+	h.refreshSuppressions(ctx, sum)
 	if records, ok := kinesisRecords(payload); ok {
-		resp, err := h.invokeKinesis(ctx, records, &sum)
-		h.log(ctx, &sum, start, err)
-		h.metrics(ctx, &sum, err)
+		resp, err := h.invokeKinesis(ctx, records, sum)
+		h.log(ctx, sum, start, err)
+		h.metrics(ctx, sum, err)
 		if resp == nil {
 			return nil, err
 		}
 		return resp, nil
 	}
-	err := h.invoke(ctx, payload, &sum)
-	h.log(ctx, &sum, start, err)
-	h.metrics(ctx, &sum, err)
+	err := h.invoke(ctx, payload, sum)
+	h.log(ctx, sum, start, err)
+	h.metrics(ctx, sum, err)
 	if err != nil {
 		return nil, err
 	}
@@ -370,11 +380,15 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggre
 		}
 		return err
 	}
+	build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+		return h.publishFirst(ctx, g, would, possibleDuplicate)
+	}
 	first, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
 		return h.opts.Store.Claim(ctx, g, lease)
-	}, func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
-		return h.publishFirst(ctx, g, would, possibleDuplicate)
-	}, &sum.published, sum)
+	}, build, h.sns(sum, &sum.published), sum)
+	if err == nil {
+		err = h.sendOutputs(ctx, alert.KindFirst, first, build, sum)
+	}
 	if err != nil || h.opts.Lifecycle == nil || first.Outcome == 0 {
 		return err
 	}
@@ -387,23 +401,24 @@ func (h *Handler) alertGroup(ctx context.Context, g store.GroupKey, aggs []aggre
 // publish that may have reached SNS the claim is kept as unknown, so that the retry
 // publishes again flagged as a possible duplicate with the same id; after one that
 // certainly did not, it is released. The returned claim's Reported is what was sent.
+// The same protocol sends an alert's copy to an output (to.send), under its own claim.
 func (h *Handler) alertOnce(ctx context.Context, take func(time.Duration) (store.Claim, error),
-	build func(possibleDuplicate bool) (alert.Message, store.Snapshot, error), published *atomic.Int64, sum *summary) (store.Claim, error) {
-	claim, err := h.claimWith(ctx, take, sum)
+	build func(possibleDuplicate bool) (alert.Message, store.Snapshot, error), to sender, sum *summary) (store.Claim, error) {
+	claim, err := h.claimWith(ctx, take, to.alreadySent, sum)
 	if err != nil || claim.Outcome != store.Claimed {
 		return claim, err
 	}
 	msg, snap, err := build(claim.PossibleDuplicate)
 	id := ""
 	if err == nil {
-		id, err = h.opts.Publisher.Publish(ctx, msg)
+		id, err = to.send(ctx, msg)
 	}
 	if err != nil {
 		bg := context.WithoutCancel(ctx)
 		if maybePublished(err) {
 			// SNS may have accepted it: keep the claim as unknown, so that the retry of this
 			// delivery publishes again flagged as a possible duplicate, with the same id.
-			sum.unknown.Add(1)
+			to.unknown.Add(1)
 			if mErr := h.opts.Store.MarkUnknown(bg, claim); mErr != nil {
 				return claim, errors.Join(err, mErr)
 			}
@@ -415,9 +430,9 @@ func (h *Handler) alertOnce(ctx context.Context, take func(time.Duration) (store
 		}
 		return claim, err
 	}
-	published.Add(1)
+	to.sent.Add(1)
 	if claim.PossibleDuplicate {
-		sum.duplicates.Add(1)
+		to.duplicates.Add(1)
 	}
 	claim.Reported = snap
 	return claim, h.markSent(ctx, claim, id, snap, sum)
@@ -458,7 +473,7 @@ func (h *Handler) markSent(ctx context.Context, claim store.Claim, id string, sn
 // group) and retries the claim, which succeeds once an abandoned lease expires. If the
 // group is still held it returns ErrClaimHeld, so that Lambda retries this delivery
 // rather than dropping an alert whose holder may have died.
-func (h *Handler) claimWith(ctx context.Context, take func(time.Duration) (store.Claim, error), sum *summary) (store.Claim, error) {
+func (h *Handler) claimWith(ctx context.Context, take func(time.Duration) (store.Claim, error), alreadySent *atomic.Int64, sum *summary) (store.Claim, error) {
 	start := h.opts.Now()
 	for wait := 25 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		claim, err := take(h.lease(ctx))
@@ -467,7 +482,7 @@ func (h *Handler) claimWith(ctx context.Context, take func(time.Duration) (store
 		}
 		switch claim.Outcome {
 		case store.AlreadySent:
-			sum.alreadySent.Add(1)
+			alreadySent.Add(1)
 			return claim, nil
 		case store.Claimed:
 			return claim, nil
@@ -585,6 +600,11 @@ func (h *Handler) metrics(ctx context.Context, sum *summary, err error) {
 	for reason, n := range sum.stats.Rejected {
 		inv.LogEventsRejected[reason] += int64(n)
 	}
+	for i, out := range h.opts.Outputs {
+		c := &sum.outputs[i]
+		inv.Outputs = append(inv.Outputs, metrics.Output{Name: out.Name(), Sent: c.sent.Load(), Failures: c.failed.Load(),
+			OutcomeUnknown: c.unknown.Load(), PossibleDuplicates: c.duplicates.Load()})
+	}
 	if sum.recorded {
 		inv.AggregatesWritten = int64(sum.aggregates)
 	}
@@ -629,6 +649,7 @@ func (h *Handler) log(ctx context.Context, sum *summary, start time.Time, err er
 		slog.Int64("sentNotRecorded", sum.unrecorded.Load()),
 		slog.Int64("durationMs", h.opts.Now().Sub(start).Milliseconds()),
 	}
+	attrs = append(attrs, h.outputAttrs(sum)...)
 	for reason, n := range sum.stats.Skipped {
 		attrs = append(attrs, slog.Int("skipped_"+string(reason), n))
 	}
@@ -792,15 +813,19 @@ func (h *Handler) alertFlood(ctx context.Context, k floodKey, fg *foldedGroup, a
 			mine = append(mine, a)
 		}
 	}
-	_, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
-		return h.opts.Store.Claim(ctx, key, lease)
-	}, func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+	build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
 		msg, err := h.opts.RenderFlood(alert.Group{Rule: h.opts.Rule, Window: k.window, Key: key.Group, Aggregates: mine, PossibleDuplicate: possibleDuplicate},
 			h.opts.MaxGroups, fg.count)
 		if err != nil {
 			return alert.Message{}, store.Snapshot{}, fmt.Errorf("render the many-users alert %s: %w", key.PartitionKey(), err)
 		}
 		return msg, store.SnapshotOf(mine), nil
-	}, &sum.published, sum)
+	}
+	c, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
+		return h.opts.Store.Claim(ctx, key, lease)
+	}, build, h.sns(sum, &sum.published), sum)
+	if err == nil {
+		err = h.sendOutputs(ctx, alert.KindFlood, c, build, sum)
+	}
 	return err
 }

@@ -70,14 +70,15 @@ func (h *Handler) InvokeReport(ctx context.Context, payload []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	var sum summary
-	parts, err := h.report(ctx, window, &sum)
+	sum := h.newSummary()
+	parts, err := h.report(ctx, window, sum)
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
 		slog.String("window", window.Format(time.RFC3339)), slog.Int("parts", parts),
 		slog.Int64("partsPublished", sum.published.Load()), slog.Int64("alreadySent", sum.alreadySent.Load()),
 		slog.Int64("publishOutcomeUnknown", sum.unknown.Load()), slog.Int64("possibleDuplicates", sum.duplicates.Load()),
 	}
+	attrs = append(attrs, h.outputAttrs(sum)...)
 	if err != nil {
 		level = slog.LevelError
 		attrs = append(attrs, slog.String("error", err.Error()))
@@ -103,9 +104,7 @@ func (h *Handler) report(ctx context.Context, window time.Time, sum *summary) (i
 		return 0, fmt.Errorf("report of %s: %w", window.Format(time.RFC3339), err)
 	}
 	for _, p := range parts {
-		_, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
-			return r.ClaimReportPart(ctx, h.opts.Rule.ID, window, p.Part, lease)
-		}, func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
+		build := func(possibleDuplicate bool) (alert.Message, store.Snapshot, error) {
 			// After an ambiguous publish of this part, the retry sends it again with
 			// the same id, flagged, as for alerts.
 			p.PossibleDuplicate = possibleDuplicate
@@ -114,7 +113,13 @@ func (h *Handler) report(ctx context.Context, window time.Time, sum *summary) (i
 				return alert.Message{}, store.Snapshot{}, fmt.Errorf("render report part %d of %s: %w", p.Part, window.Format(time.RFC3339), err)
 			}
 			return m, store.Snapshot{}, nil
-		}, &sum.published, sum)
+		}
+		c, err := h.alertOnce(ctx, func(lease time.Duration) (store.Claim, error) {
+			return r.ClaimReportPart(ctx, h.opts.Rule.ID, window, p.Part, lease)
+		}, build, h.sns(sum, &sum.published), sum)
+		if err == nil {
+			err = h.sendOutputs(ctx, alert.KindReport, c, build, sum)
+		}
 		if err != nil {
 			return len(parts), err
 		}

@@ -94,6 +94,9 @@ type Invocation struct {
 	SuppressionsExpired        int64
 	SuppressionUpdateRejected  int64
 	SuppressionParameterErrors int64
+	// Outputs count what was sent to each optional output (Security Hub, EventBridge); an
+	// output not configured has no entry and writes no metric.
+	Outputs []Output
 }
 
 // SuppressionCounts are one suppression entry's counts in one invocation.
@@ -101,6 +104,29 @@ type SuppressionCounts struct {
 	Suppressed    int64 // matches it suppressed
 	WouldSuppress int64 // matches it would have suppressed (a dry-run entry)
 }
+
+// Output counts what one invocation sent to one optional output. Its metrics are named
+// after the output: SecurityHubSent, SecurityHubFailures, SecurityHubOutcomeUnknown,
+// SecurityHubPossibleDuplicates, and the same for EventBridge.
+type Output struct {
+	Name               string // the output's name, "securityhub" or "eventbridge"
+	Sent               int64  // findings imported, events put
+	Failures           int64  // alerts whose copy failed (the delivery is retried)
+	OutcomeUnknown     int64  // sends that may or may not have arrived
+	PossibleDuplicates int64  // copies sent again, flagged, after such a send
+}
+
+// OutputMetric is the name of metric what ("Sent", "Failures", "OutcomeUnknown",
+// "PossibleDuplicates") of the output named output.
+func OutputMetric(output, what string) string {
+	if p, ok := outputPrefixes[output]; ok {
+		return p + what
+	}
+	return "Output" + metricSuffix(output) + what
+}
+
+// outputPrefixes are the metric-name prefixes of the known outputs.
+var outputPrefixes = map[string]string{"securityhub": "SecurityHub", "eventbridge": "EventBridge"}
 
 type metricDefinition struct {
 	Name string `json:"Name"`
@@ -168,6 +194,12 @@ func Record(m Invocation, now time.Time) map[string]any {
 	values[11].value = rejected
 	for _, v := range values {
 		add(v.name, v.value)
+	}
+	for _, o := range m.Outputs {
+		add(OutputMetric(o.Name, "Sent"), o.Sent)
+		add(OutputMetric(o.Name, "Failures"), o.Failures)
+		add(OutputMetric(o.Name, "OutcomeUnknown"), o.OutcomeUnknown)
+		add(OutputMetric(o.Name, "PossibleDuplicates"), o.PossibleDuplicates)
 	}
 	sort.Slice(rejectReasons, func(i, j int) bool { return rejectReasons[i] < rejectReasons[j] })
 	for _, r := range rejectReasons {

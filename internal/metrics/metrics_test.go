@@ -297,3 +297,42 @@ func TestWriteReportsWriterError(t *testing.T) {
 		t.Fatalf("err = %v, want a wrapped write error", err)
 	}
 }
+
+// TestOutputMetrics: an output's four counts are written, declared and named after it
+// only when the output is configured.
+func TestOutputMetrics(t *testing.T) {
+	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	off := metrics.Record(metrics.Invocation{}, now)
+	for name := range off {
+		if strings.HasPrefix(name, "SecurityHub") || strings.HasPrefix(name, "EventBridge") {
+			t.Errorf("%s written with no output configured", name)
+		}
+	}
+	var buf bytes.Buffer
+	if err := metrics.Write(&buf, metrics.Invocation{Outputs: []metrics.Output{
+		{Name: "securityhub", Sent: 2, Failures: 1},
+		{Name: "eventbridge", Sent: 3, OutcomeUnknown: 1, PossibleDuplicates: 1},
+	}}, now); err != nil {
+		t.Fatal(err)
+	}
+	var on map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &on); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{
+		"SecurityHubSent": 2, "SecurityHubFailures": 1, "SecurityHubOutcomeUnknown": 0, "SecurityHubPossibleDuplicates": 0,
+		"EventBridgeSent": 3, "EventBridgeFailures": 0, "EventBridgeOutcomeUnknown": 1, "EventBridgePossibleDuplicates": 1,
+	}
+	declared := map[string]bool{}
+	for _, d := range on["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Metrics"].([]any) {
+		declared[d.(map[string]any)["Name"].(string)] = true
+	}
+	for name, v := range want {
+		if on[name] != float64(v) || !declared[name] {
+			t.Errorf("%s = %v (declared %v), want %d", name, on[name], declared[name], v)
+		}
+	}
+	if got := metrics.OutputMetric("other output", "Sent"); got != "OutputOtherOutputSent" {
+		t.Errorf("OutputMetric of an unknown output = %s", got)
+	}
+}

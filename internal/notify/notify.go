@@ -59,13 +59,27 @@ func (p *Publisher) Publish(ctx context.Context, m alert.Message) (string, error
 	// Publish is not idempotent: the SDK's own retries are turned off, since it would
 	// repeat a request that SNS may have accepted (a 5xx after accepting, a reset
 	// connection). Only a publish that certainly did not reach SNS is tried again here.
+	return SendOnce(ctx, "publish to "+p.topicARN, func(ctx context.Context) (string, error) {
+		out, err := p.client.Publish(ctx, in, func(o *sns.Options) { o.Retryer = aws.NopRetryer{} })
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.MessageId), nil
+	})
+}
+
+// SendOnce calls send, a request that is not idempotent made with the SDK's retries
+// turned off, and calls it again (up to maxAttempts, backing off) only while it certainly
+// did not reach the service. It returns send's id, or an *Error saying what it did with
+// the failure; what names the request in the error.
+func SendOnce(ctx context.Context, what string, send func(context.Context) (string, error)) (string, error) {
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		out, err := p.client.Publish(ctx, in, func(o *sns.Options) { o.Retryer = aws.NopRetryer{} })
+		id, err := send(ctx)
 		if err == nil {
-			return aws.ToString(out.MessageId), nil
+			return id, nil
 		}
-		perr := &Error{Retryable: Classify(err), MaybeAccepted: MaybeAccepted(err), Err: fmt.Errorf("publish to %s: %w", p.topicARN, err)}
+		perr := &Error{Retryable: Classify(err), MaybeAccepted: MaybeAccepted(err), Err: fmt.Errorf("%s: %w", what, err)}
 		if perr.MaybeAccepted || !perr.Retryable || attempt == maxAttempts {
 			return "", perr
 		}
@@ -78,6 +92,18 @@ func (p *Publisher) Publish(ctx context.Context, m alert.Message) (string, error
 		}
 		wait *= 4
 	}
+}
+
+// ErrRefused is wrapped by the error of a request that the service answered with success
+// but whose item it did not accept (an EventBridge entry or a Security Hub finding in the
+// failed part of a batch answer): certainly not applied, so never MaybeAccepted.
+var ErrRefused = errors.New("refused by the service")
+
+// Refused returns the error of an item that the service answered but refused with code
+// and message: it wraps ErrRefused and a smithy.APIError of that code, so that Classify
+// retries it when the code is transient.
+func Refused(what, code, message string) error {
+	return fmt.Errorf("%s: %w: %w", what, ErrRefused, &smithy.GenericAPIError{Code: code, Message: message})
 }
 
 // maxAttempts bounds the publishes of one alert that certainly did not reach SNS.
@@ -102,6 +128,9 @@ func (e *Error) PossiblyPublished() bool { return e.MaybeAccepted }
 // err. Only an answer of SNS itself below 500 (throttled, denied, not found, invalid), or a
 // failure to connect at all, proves that it did not.
 func MaybeAccepted(err error) bool {
+	if errors.Is(err, ErrRefused) {
+		return false
+	}
 	var resp *awshttp.ResponseError
 	if errors.As(err, &resp) && resp.HTTPStatusCode() != 0 { // 0: no answer at all
 		return resp.HTTPStatusCode() >= 500

@@ -40,6 +40,7 @@ const (
 	skEscalationPrefix = "alert#escalation#"
 	skGroupPrefix      = "group#"
 	skReportPrefix     = "report#"
+	skOutputPrefix     = "out#"
 	pkWindowPrefix     = "window#"
 )
 
@@ -374,4 +375,20 @@ func (s *Store) WindowAggregates(ctx context.Context, rule string, window time.T
 func (s *Store) ClaimReportPart(ctx context.Context, rule string, window time.Time, part int, lease time.Duration) (Claim, error) {
 	g := GroupKey{Rule: rule, Window: window.UTC()}
 	return s.claimItem(ctx, g, WindowPartitionKey(rule, window), fmt.Sprintf("%s%04d", skReportPrefix, part), lease)
+}
+
+// OutputSK is the sort key of the claim item of output's copy of the alert whose claim
+// item has sort key parentSK: out#<output>#<parentSK>. It begins with neither "alert" nor
+// "report", so neither SentAlerts nor the report reads it.
+func OutputSK(output, parentSK string) string {
+	return skOutputPrefix + output + "#" + parentSK
+}
+
+// ClaimOutput is Claim for the copy of an alert (a first alert, an update or a report
+// part, whose claim is parent) that goes to output (EventBridge, Security Hub): one claim
+// item per alert and output, beside the alert's own, with the same protocol. An output
+// that fails so never makes the SNS alert go out again, and vice versa.
+func (s *Store) ClaimOutput(ctx context.Context, parent Claim, output string, lease time.Duration) (Claim, error) {
+	pk, sk := parent.item()
+	return s.claimItem(ctx, parent.Group, pk, OutputSK(output, sk), lease)
 }
