@@ -16,11 +16,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
-	"github.com/eks-unauthorized-access/detector/internal/workload"
 )
 
 // Deliveries of maximum size, from fixed seeds: every benchmark runs over the same bytes.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
@@ -19,7 +20,6 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
-	"github.com/eks-unauthorized-access/detector/internal/workload"
 )
 
 // DistinctRequests builds the delivery an attacker can make to cost the most work: n

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
@@ -24,7 +25,6 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 	"github.com/eks-unauthorized-access/detector/internal/store"
-	"github.com/eks-unauthorized-access/detector/internal/workload"
 )
 
 // RequestCounter is an http.RoundTripper that counts the requests it forwards by their

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 	"github.com/eks-unauthorized-access/detector/internal/audit"
-	"github.com/eks-unauthorized-access/detector/internal/workload"
 )
 
 // candidates returns the lines that reach the parser in the function: the prefilter keeps

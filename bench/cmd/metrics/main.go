@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/bench/metrics"
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 	"github.com/eks-unauthorized-access/detector/infra/local"
-	"github.com/eks-unauthorized-access/detector/internal/workload"
 )
 
 func main() {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/eks-unauthorized-access/detector/internal/workload"
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 )
 
 func main() {

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
-	"github.com/eks-unauthorized-access/detector/internal/workload"
 )
 
 func TestDeliveryIsDeterministic(t *testing.T) {
