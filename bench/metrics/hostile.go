@@ -115,7 +115,7 @@ func RunHostile(ctx context.Context, ddb *local.DynamoDB, sns *local.Moto, topic
 	if len(res.Aggregates) == 0 {
 		return out, fmt.Errorf("the delivery has no matching line")
 	}
-	g := store.GroupOf(res.Aggregates[0])
+	g := aggregate.AlertGroupOf(res.Aggregates[0])
 	aggs, err := st.Aggregates(ctx, g)
 	if err != nil {
 		return out, err

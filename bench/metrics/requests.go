@@ -164,7 +164,7 @@ func CountRequests(ctx context.Context, ddb *local.DynamoDB, sns *local.Moto, to
 		}
 		groups := map[store.GroupKey]bool{}
 		for _, a := range res.Aggregates {
-			groups[store.GroupOf(a)] = true
+			groups[aggregate.AlertGroupOf(a)] = true
 		}
 		h := handler.New(handler.Options{
 			Processor:   p,

@@ -3,6 +3,10 @@
 package aggregate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/audit"
@@ -45,6 +49,57 @@ type Aggregate struct {
 	// events counted here by this run (sorted). It is not stored: an alert carries the
 	// names found in the delivery that raised it.
 	WouldSuppress []string `json:"wouldSuppress,omitempty"`
+}
+
+// AlertGroup identifies one alert group: the rule, the hourly window and the group key of
+// its aggregates (GroupKey, decided by GroupBy). It is the one definition of an alert
+// group: the handler and replay group aggregates with AlertGroupOf and Split, the store
+// saves and loads a group's items under its Key, and alerts are built per group.
+type AlertGroup struct {
+	Rule   string
+	Window time.Time // start of the hour, UTC
+	Group  string    // Aggregate.Group
+}
+
+// MaxGroupKeyBytes is the longest group key used verbatim in AlertGroup.Key.
+const MaxGroupKeyBytes = 1024
+
+// AlertGroupOf returns the alert group of an aggregate.
+func AlertGroupOf(a Aggregate) AlertGroup {
+	return AlertGroup{Rule: a.Rule, Window: a.Window.UTC(), Group: a.Group}
+}
+
+// Key is the group's identity as one string, "<rule>#<window start, RFC 3339 UTC>#<group
+// key>" (a group key longer than MaxGroupKeyBytes replaced by "sha256:<hex>"): the store's
+// partition key of the group's items.
+func (g AlertGroup) Key() string {
+	group := g.Group
+	if len(group) > MaxGroupKeyBytes {
+		sum := sha256.Sum256([]byte(group))
+		group = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return g.Rule + "#" + g.Window.UTC().Format(time.RFC3339) + "#" + group
+}
+
+// Split returns the alert groups of aggs with their aggregates (in input order), ordered
+// by window, then group key.
+func Split(aggs []Aggregate) ([]AlertGroup, map[AlertGroup][]Aggregate) {
+	by := map[AlertGroup][]Aggregate{}
+	var groups []AlertGroup
+	for _, a := range aggs {
+		g := AlertGroupOf(a)
+		if _, ok := by[g]; !ok {
+			groups = append(groups, g)
+		}
+		by[g] = append(by[g], a)
+	}
+	slices.SortStableFunc(groups, func(x, y AlertGroup) int {
+		if c := x.Window.Compare(y.Window); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Group, y.Group)
+	})
+	return groups, by
 }
 
 // OverflowKey is the Key of a group's overflow aggregate: the store folds into it the

@@ -89,7 +89,7 @@ func (h *Handler) buildEscalation(ctx context.Context, g store.GroupKey, thresho
 	}
 	msg, err := h.opts.RenderEscalation(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate, WouldSuppress: would}, e)
 	if err != nil {
-		return alert.Message{}, store.Snapshot{}, fmt.Errorf("render update %d of %s: %w", threshold, g.PartitionKey(), err)
+		return alert.Message{}, store.Snapshot{}, fmt.Errorf("render update %d of %s: %w", threshold, g.Key(), err)
 	}
 	return msg, now, nil
 }

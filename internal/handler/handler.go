@@ -295,7 +295,7 @@ func (h *Handler) deliver(ctx context.Context, aggs []aggregate.Aggregate, sum *
 	if len(aggs) == 0 {
 		return nil, nil
 	}
-	groups := groupsOf(aggs)
+	groups, _ := aggregate.Split(aggs)
 	if err := h.opts.Store.Record(ctx, aggs); err != nil {
 		failed := make(map[store.GroupKey]bool, len(groups))
 		for _, g := range groups {
@@ -345,20 +345,6 @@ func (h *Handler) deliver(ctx context.Context, aggs []aggregate.Aggregate, sum *
 		}
 	}
 	return failed, errors.Join(errs...)
-}
-
-// groupsOf returns the distinct alert groups of aggs, in first-seen order.
-func groupsOf(aggs []aggregate.Aggregate) []store.GroupKey {
-	seen := map[store.GroupKey]bool{}
-	var out []store.GroupKey
-	for _, a := range aggs {
-		g := store.GroupOf(a)
-		if !seen[g] {
-			seen[g] = true
-			out = append(out, g)
-		}
-	}
-	return out
 }
 
 // alertGroup counts group g's new log events in its running total, claims its first
@@ -460,7 +446,7 @@ func (h *Handler) markSent(ctx context.Context, claim store.Claim, id string, sn
 		if (ok && deadline.Sub(h.opts.Now()) < wait+time.Second) || (!ok && attempt == 5) {
 			sum.unrecorded.Add(1)
 			h.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "alert published but not recorded as sent",
-				slog.String("group", claim.Group.PartitionKey()), slog.String("error", err.Error()))
+				slog.String("group", claim.Group.Key()), slog.String("error", err.Error()))
 			return nil
 		}
 		time.Sleep(wait)
@@ -492,14 +478,14 @@ func (h *Handler) claimWith(ctx context.Context, take func(time.Duration) (store
 		elapsed, limit := h.opts.Now().Sub(start), h.heldLimit(ctx, start, claim.LeaseUntil)
 		if elapsed >= limit {
 			sum.heldByOther.Add(1)
-			return store.Claim{}, fmt.Errorf("claim %s: %w", claim.Group.PartitionKey(), ErrClaimHeld)
+			return store.Claim{}, fmt.Errorf("claim %s: %w", claim.Group.Key(), ErrClaimHeld)
 		}
 		t := time.NewTimer(min(wait, limit-elapsed))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			sum.heldByOther.Add(1)
-			return store.Claim{}, fmt.Errorf("claim %s: %w (%w)", claim.Group.PartitionKey(), ErrClaimHeld, ctx.Err())
+			return store.Claim{}, fmt.Errorf("claim %s: %w (%w)", claim.Group.Key(), ErrClaimHeld, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -530,7 +516,7 @@ func (h *Handler) heldLimit(ctx context.Context, start, leaseUntil time.Time) ti
 func wouldSuppress(g store.GroupKey, aggs []aggregate.Aggregate) []string {
 	var names []string
 	for _, a := range aggs {
-		if len(a.WouldSuppress) > 0 && store.GroupOf(a) == g {
+		if len(a.WouldSuppress) > 0 && aggregate.AlertGroupOf(a) == g {
 			names = append(names, a.WouldSuppress...)
 		}
 	}
@@ -547,7 +533,7 @@ func (h *Handler) publishFirst(ctx context.Context, g store.GroupKey, would []st
 	}
 	msg, err := h.opts.Render(alert.Group{Rule: h.opts.Rule, Window: g.Window, Key: g.Group, Aggregates: aggs, PossibleDuplicate: possibleDuplicate, WouldSuppress: would})
 	if err != nil {
-		return alert.Message{}, store.Snapshot{}, fmt.Errorf("render alert %s: %w", g.PartitionKey(), err)
+		return alert.Message{}, store.Snapshot{}, fmt.Errorf("render alert %s: %w", g.Key(), err)
 	}
 	return msg, store.SnapshotOf(aggs), nil
 }
@@ -796,7 +782,7 @@ func (h *Handler) admit(ctx context.Context, g store.GroupKey, aggs []aggregate.
 // account and log group).
 func sourceOf(g store.GroupKey, aggs []aggregate.Aggregate) aggregate.Source {
 	for _, a := range aggs {
-		if store.GroupOf(a) == g {
+		if aggregate.AlertGroupOf(a) == g {
 			return a.Source
 		}
 	}
@@ -809,7 +795,7 @@ func (h *Handler) alertFlood(ctx context.Context, k floodKey, fg *foldedGroup, a
 	key := store.GroupKey{Rule: k.rule, Window: k.window, Group: alert.FloodGroupKey(k.owner, k.logGroup)}
 	var mine []aggregate.Aggregate
 	for _, a := range aggs {
-		if slices.Contains(fg.groups, store.GroupOf(a)) {
+		if slices.Contains(fg.groups, aggregate.AlertGroupOf(a)) {
 			mine = append(mine, a)
 		}
 	}
@@ -817,7 +803,7 @@ func (h *Handler) alertFlood(ctx context.Context, k floodKey, fg *foldedGroup, a
 		msg, err := h.opts.RenderFlood(alert.Group{Rule: h.opts.Rule, Window: k.window, Key: key.Group, Aggregates: mine, PossibleDuplicate: possibleDuplicate},
 			h.opts.MaxGroups, fg.count)
 		if err != nil {
-			return alert.Message{}, store.Snapshot{}, fmt.Errorf("render the many-users alert %s: %w", key.PartitionKey(), err)
+			return alert.Message{}, store.Snapshot{}, fmt.Errorf("render the many-users alert %s: %w", key.Key(), err)
 		}
 		return msg, store.SnapshotOf(mine), nil
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
-	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
 // kinesisRecord is what the handler reads of one record of a Lambda Kinesis event: the
@@ -99,7 +98,7 @@ func (h *Handler) invokeKinesis(ctx context.Context, records []kinesisRecord, su
 		errs = append(errs, err)
 	}
 	for j, a := range aggs {
-		if failedGroups[store.GroupOf(a)] {
+		if failedGroups[aggregate.AlertGroupOf(a)] {
 			failed[origin[j]] = true
 		}
 	}

@@ -50,8 +50,8 @@ func (s *memStore) Record(_ context.Context, aggs []aggregate.Aggregate) error {
 		return s.failRec
 	}
 	for _, a := range aggs {
-		g := store.GroupOf(a)
-		item := g.PartitionKey() + "|" + a.Key
+		g := aggregate.AlertGroupOf(a)
+		item := g.Key() + "|" + a.Key
 		if s.ids[item] == nil {
 			s.ids[item] = map[string]bool{}
 		}

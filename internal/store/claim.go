@@ -83,7 +83,7 @@ type Claim struct {
 // an escalation or report item.
 func (c Claim) item() (pk, sk string) {
 	if c.pk == "" {
-		return c.Group.PartitionKey(), skAlert
+		return c.Group.Key(), skAlert
 	}
 	return c.pk, c.sk
 }
@@ -99,7 +99,7 @@ func (c Claim) name() string {
 // with an expired lease. The write is safe to repeat: the SDK's retry of a claim that was
 // applied but whose answer was lost finds its own token and succeeds.
 func (s *Store) Claim(ctx context.Context, g GroupKey, lease time.Duration) (Claim, error) {
-	return s.claimItem(ctx, g, g.PartitionKey(), skAlert, lease)
+	return s.claimItem(ctx, g, g.Key(), skAlert, lease)
 }
 
 // claimItem is Claim on the claim item (pk, sk) of g: the first alert, an escalation or a

@@ -56,14 +56,14 @@ type Admission struct {
 // answer.
 func (s *Store) Admit(ctx context.Context, g GroupKey, owner, logGroup string, max int) (Admission, error) {
 	pk := floodPK(g, owner, logGroup)
-	member := &types.AttributeValueMemberSS{Value: []string{g.PartitionKey()}}
+	member := &types.AttributeValueMemberSS{Value: []string{g.Key()}}
 	e := newExpr()
 	in := &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              key(pk, skFloodSlots),
 		UpdateExpression: aws.String("SET " + e.set(attrExpiresAt, s.expiresAt(g.Window)) + " ADD " + e.name(attrAdmitted) + " " + e.value(member)),
 		ConditionExpression: aws.String("attribute_not_exists(" + e.name(attrAdmitted) + ") OR contains(" + e.name(attrAdmitted) + ", " +
-			e.value(str(g.PartitionKey())) + ") OR size(" + e.name(attrAdmitted) + ") < " + e.value(num(int64(max)))),
+			e.value(str(g.Key())) + ") OR size(" + e.name(attrAdmitted) + ") < " + e.value(num(int64(max)))),
 		ExpressionAttributeNames:            e.names,
 		ExpressionAttributeValues:           e.values,
 		ReturnValues:                        types.ReturnValueAllNew,
@@ -74,7 +74,7 @@ func (s *Store) Admit(ctx context.Context, g GroupKey, owner, logGroup string, m
 		return Admission{Admitted: true, Groups: setSize(out.Attributes[attrAdmitted]) + setSize(out.Attributes[attrOverflow])}, nil
 	}
 	if _, ok := conditionFailed(err); !ok {
-		return Admission{}, fmt.Errorf("admit group %s: %w", g.PartitionKey(), err)
+		return Admission{}, fmt.Errorf("admit group %s: %w", g.Key(), err)
 	}
 	// Full: count the group among the folded ones (a set, so a redelivery adds nothing),
 	// and restart the item's retention as every sighting does (see Expiry).
@@ -96,7 +96,7 @@ func (s *Store) Admit(ctx context.Context, g GroupKey, owner, logGroup string, m
 	if old, ok := conditionFailed(err); ok {
 		return Admission{Groups: setSize(old[attrAdmitted]) + setSize(old[attrOverflow])}, nil
 	}
-	return Admission{}, fmt.Errorf("fold group %s: %w", g.PartitionKey(), err)
+	return Admission{}, fmt.Errorf("fold group %s: %w", g.Key(), err)
 }
 
 func setSize(v types.AttributeValue) int {

@@ -117,7 +117,7 @@ func (s *Store) CountGroup(ctx context.Context, g GroupKey, aggs []aggregate.Agg
 	var ids []string
 	var plain int64
 	for _, a := range aggs {
-		if GroupOf(a) != g {
+		if aggregate.AlertGroupOf(a) != g {
 			continue
 		}
 		if len(a.EventIDs) == 0 {
@@ -126,7 +126,7 @@ func (s *Store) CountGroup(ctx context.Context, g GroupKey, aggs []aggregate.Agg
 		ids = append(ids, a.EventIDs...)
 	}
 	ids = uniqueSorted(ids)
-	l := ledger{s: s, g: g, pk: g.PartitionKey()}
+	l := ledger{s: s, g: g, pk: g.Key()}
 	if plain > 0 {
 		// Raw lines replayed from files carry no ids: added without idempotency, as Record does.
 		if err := l.add(ctx, 0, nil, plain); err != nil {
@@ -227,7 +227,7 @@ func (s *Store) readTotal(ctx context.Context, g GroupKey) (int64, error) {
 	e := newExpr()
 	pages := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName: aws.String(s.table),
-		KeyConditionExpression: aws.String(e.name(attrPK) + " = " + e.value(str(g.PartitionKey())) +
+		KeyConditionExpression: aws.String(e.name(attrPK) + " = " + e.value(str(g.Key())) +
 			" AND begins_with(" + e.name(attrSK) + ", " + e.value(str(skTotal)) + ")"),
 		ProjectionExpression:      aws.String(e.name("count")),
 		ExpressionAttributeNames:  e.names,
@@ -238,7 +238,7 @@ func (s *Store) readTotal(ctx context.Context, g GroupKey) (int64, error) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("read the total of %s: %w", g.PartitionKey(), err)
+			return 0, fmt.Errorf("read the total of %s: %w", g.Key(), err)
 		}
 		for _, item := range page.Items {
 			total += numberValue(item["count"])
@@ -258,7 +258,7 @@ func EscalationSK(threshold int64) string {
 // ClaimEscalation is Claim for the update of g at threshold: one claim item per group and
 // threshold, with the same protocol as the first alert's.
 func (s *Store) ClaimEscalation(ctx context.Context, g GroupKey, threshold int64, lease time.Duration) (Claim, error) {
-	return s.claimItem(ctx, g, g.PartitionKey(), EscalationSK(threshold), lease)
+	return s.claimItem(ctx, g, g.Key(), EscalationSK(threshold), lease)
 }
 
 // Sent is an alert of a group recorded as sent: the first alert (Threshold 0) or an update.
@@ -274,7 +274,7 @@ func (s *Store) SentAlerts(ctx context.Context, g GroupKey) ([]Sent, error) {
 	e := newExpr()
 	pages := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName: aws.String(s.table),
-		KeyConditionExpression: aws.String(e.name(attrPK) + " = " + e.value(str(g.PartitionKey())) +
+		KeyConditionExpression: aws.String(e.name(attrPK) + " = " + e.value(str(g.Key())) +
 			" AND begins_with(" + e.name(attrSK) + ", " + e.value(str(skAlert)) + ")"),
 		ExpressionAttributeNames:  e.names,
 		ExpressionAttributeValues: e.values,
@@ -284,7 +284,7 @@ func (s *Store) SentAlerts(ctx context.Context, g GroupKey) ([]Sent, error) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read the alerts of %s: %w", g.PartitionKey(), err)
+			return nil, fmt.Errorf("read the alerts of %s: %w", g.Key(), err)
 		}
 		for _, item := range page.Items {
 			if stringValue(item["state"]) != stateSent {
@@ -309,7 +309,7 @@ func WindowPartitionKey(rule string, window time.Time) string {
 // indexWindow records group g in its window's index. The sort key is a hash of the
 // group's partition key, which can be longer than a sort key may be.
 func (s *Store) indexWindow(ctx context.Context, g GroupKey) error {
-	sum := sha256.Sum256([]byte(g.PartitionKey()))
+	sum := sha256.Sum256([]byte(g.Key()))
 	e := newExpr()
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table),
@@ -321,7 +321,7 @@ func (s *Store) indexWindow(ctx context.Context, g GroupKey) error {
 		ExpressionAttributeValues: e.values,
 	})
 	if err != nil {
-		return fmt.Errorf("index group %s in its window: %w", g.PartitionKey(), err)
+		return fmt.Errorf("index group %s in its window: %w", g.Key(), err)
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func (s *Store) Aggregates(ctx context.Context, g GroupKey) ([]aggregate.Aggrega
 	for i, a := range aggregateAttrs {
 		proj[i] = e.name(a)
 	}
-	cond := e.name(attrPK) + " = " + e.value(str(g.PartitionKey())) +
+	cond := e.name(attrPK) + " = " + e.value(str(g.Key())) +
 		" AND begins_with(" + e.name(attrSK) + ", " + e.value(str(skAggPrefix)) + ")"
 	pages := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
@@ -49,7 +49,7 @@ func (s *Store) Aggregates(ctx context.Context, g GroupKey) ([]aggregate.Aggrega
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("query aggregates of %s: %w", g.PartitionKey(), err)
+			return nil, fmt.Errorf("query aggregates of %s: %w", g.Key(), err)
 		}
 		for _, item := range page.Items {
 			a := fromItem(item)

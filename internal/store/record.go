@@ -37,7 +37,7 @@ func merge(aggs []aggregate.Aggregate) []aggregate.Aggregate {
 	index := make(map[itemKey]int, len(aggs))
 	out := make([]aggregate.Aggregate, 0, len(aggs))
 	for _, a := range aggs {
-		k := itemKey{GroupOf(a).PartitionKey(), a.Key}
+		k := itemKey{aggregate.AlertGroupOf(a).Key(), a.Key}
 		i, ok := index[k]
 		if !ok {
 			index[k] = len(out)
@@ -72,7 +72,7 @@ func (s *Store) record(ctx context.Context, a aggregate.Aggregate) error {
 		err = s.addIDs(ctx, a, ids)
 	}
 	if err != nil {
-		return fmt.Errorf("record aggregate %s of %s: %w", a.Key, GroupOf(a).PartitionKey(), err)
+		return fmt.Errorf("record aggregate %s of %s: %w", a.Key, aggregate.AlertGroupOf(a).Key(), err)
 	}
 	return nil
 }
@@ -126,7 +126,7 @@ func (s *Store) addChunk(ctx context.Context, a aggregate.Aggregate, full *[]map
 		}
 		return nil, s.fixSeen(ctx, a, sk(n), newItem)
 	}
-	return s.addAbsent(ctx, GroupOf(a).PartitionKey(), sk, a.Window, full, chunk, write, nil)
+	return s.addAbsent(ctx, aggregate.AlertGroupOf(a).Key(), sk, a.Window, full, chunk, write, nil)
 }
 
 // addAbsent adds the ids of chunk that no item of a sequence of id items holds yet (an
@@ -247,7 +247,7 @@ func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, sk string, c c
 	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
-		Key:                                 key(GroupOf(a).PartitionKey(), sk),
+		Key:                                 key(aggregate.AlertGroupOf(a).Key(), sk),
 		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ") + " ADD " + strings.Join(add, ", ")),
 		ExpressionAttributeNames:            e.names,
 		ExpressionAttributeValues:           e.values,
@@ -288,7 +288,7 @@ func (s *Store) fixSeen(ctx context.Context, a aggregate.Aggregate, sk string, n
 		e := newExpr()
 		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(s.table),
-			Key:                       key(GroupOf(a).PartitionKey(), sk),
+			Key:                       key(aggregate.AlertGroupOf(a).Key(), sk),
 			UpdateExpression:          aws.String("SET " + e.set(fix.attr, str(fix.value))),
 			ConditionExpression:       aws.String(e.name(fix.attr) + " " + fix.op + " " + e.value(str(fix.value))),
 			ExpressionAttributeNames:  e.names,

@@ -44,10 +44,10 @@ func (s *Store) fold(ctx context.Context, aggs []aggregate.Aggregate) ([]aggrega
 	var groups []*group
 	index := map[string]*group{}
 	for _, a := range aggs {
-		pk := GroupOf(a).PartitionKey()
+		pk := aggregate.AlertGroupOf(a).Key()
 		g, ok := index[pk]
 		if !ok {
-			g = &group{key: GroupOf(a)}
+			g = &group{key: aggregate.AlertGroupOf(a)}
 			index[pk] = g
 			groups = append(groups, g)
 		}
@@ -135,7 +135,7 @@ func (s *Store) admit(ctx context.Context, g GroupKey, keys []string) (map[strin
 	if len(keys) == 0 {
 		return admitted, nil
 	}
-	pk := g.PartitionKey()
+	pk := g.Key()
 	var known map[string]bool       // the stored set, once read
 	var stored types.AttributeValue // the stored item's expiresAt, once read
 	for attempt := 0; attempt < maxAdmitAttempts; attempt++ {

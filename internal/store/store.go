@@ -89,7 +89,6 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -120,7 +119,7 @@ const (
 	// aggregate go to its next item.
 	MaxStoredIDs = 2000
 	// MaxGroupKeyBytes is the longest group key used verbatim in a partition key.
-	MaxGroupKeyBytes = 1024
+	MaxGroupKeyBytes = aggregate.MaxGroupKeyBytes
 	// MaxValueBytes, MaxListValues and MaxListBytes bound the stored values (see
 	// aggregate.Cut and aggregate.CutList); with the other bounds an aggregate item stays
 	// under about 200 KB (13 fields, 9 identifiers, two lists, 2,000 ids), half of
@@ -186,27 +185,9 @@ func New(client *dynamodb.Client, opts Options) *Store {
 	return s
 }
 
-// GroupKey identifies one alert group: a rule, a window and the group key within it.
-type GroupKey struct {
-	Rule   string
-	Window time.Time // start of the hour
-	Group  string
-}
-
-// GroupOf returns the alert group of an aggregate.
-func GroupOf(a aggregate.Aggregate) GroupKey {
-	return GroupKey{Rule: a.Rule, Window: a.Window.UTC(), Group: a.Group}
-}
-
-// PartitionKey returns the pk shared by the group's items.
-func (g GroupKey) PartitionKey() string {
-	group := g.Group
-	if len(group) > MaxGroupKeyBytes {
-		sum := sha256.Sum256([]byte(group))
-		group = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	return g.Rule + "#" + g.Window.UTC().Format(time.RFC3339) + "#" + group
-}
+// GroupKey is an alert group, as package aggregate defines it; the store keeps a group's
+// items under its Key.
+type GroupKey = aggregate.AlertGroup
 
 // ExpiresAt returns the TTL of an item of window written at now: the later of the
 // window's end and now, rounded up to a whole hour, plus retention (see Expiry in the

@@ -10,7 +10,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 )
 
-func TestPartitionKey(t *testing.T) {
+func TestGroupKey(t *testing.T) {
 	w := time.Date(2026, 5, 1, 13, 0, 0, 0, time.FixedZone("CEST", 2*3600))
 	long := strings.Repeat("u", MaxGroupKeyBytes+1)
 	for _, tc := range []struct {
@@ -20,9 +20,9 @@ func TestPartitionKey(t *testing.T) {
 		{"a#b", "rule#2026-05-01T11:00:00Z#a#b"},
 		{long, "rule#2026-05-01T11:00:00Z#sha256:"},
 	} {
-		got := GroupKey{Rule: "rule", Window: w, Group: tc.group}.PartitionKey()
+		got := GroupKey{Rule: "rule", Window: w, Group: tc.group}.Key()
 		if !strings.HasPrefix(got, tc.want) || (tc.group != long && got != tc.want) {
-			t.Errorf("PartitionKey(%.20q) = %.60q, want %q", tc.group, got, tc.want)
+			t.Errorf("Key(%.20q) = %.60q, want %q", tc.group, got, tc.want)
 		}
 	}
 }
