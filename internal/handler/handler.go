@@ -295,7 +295,7 @@ func (h *Handler) deliver(ctx context.Context, aggs []aggregate.Aggregate, sum *
 	if len(aggs) == 0 {
 		return nil, nil
 	}
-	groups, _ := aggregate.Split(aggs)
+	groups, byGroup := aggregate.Split(aggs)
 	if err := h.opts.Store.Record(ctx, aggs); err != nil {
 		failed := make(map[store.GroupKey]bool, len(groups))
 		for _, g := range groups {
@@ -314,7 +314,7 @@ func (h *Handler) deliver(ctx context.Context, aggs []aggregate.Aggregate, sum *
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if errs[i] = h.alertGroup(ctx, g, aggs, &folded, sum); errs[i] != nil {
+			if errs[i] = h.alertGroup(ctx, g, byGroup[g], &folded, sum); errs[i] != nil {
 				sum.failed.Add(1)
 			}
 		}()

@@ -37,37 +37,22 @@ func (s *Store) fold(ctx context.Context, aggs []aggregate.Aggregate) ([]aggrega
 	if s.maxRows <= 0 || len(aggs) == 0 {
 		return aggs, nil
 	}
-	type group struct {
-		key  GroupKey
-		aggs []aggregate.Aggregate
-	}
-	var groups []*group
-	index := map[string]*group{}
-	for _, a := range aggs {
-		pk := aggregate.AlertGroupOf(a).Key()
-		g, ok := index[pk]
-		if !ok {
-			g = &group{key: aggregate.AlertGroupOf(a)}
-			index[pk] = g
-			groups = append(groups, g)
-		}
-		g.aggs = append(g.aggs, a)
-	}
+	groups, byGroup := aggregate.Split(aggs)
 	results := make([][]aggregate.Aggregate, len(groups))
 	err := parallel(ctx, len(groups), s.concurrency, func(ctx context.Context, i int) error {
 		g := groups[i]
-		keys := make([]string, 0, len(g.aggs))
-		for _, a := range g.aggs {
+		keys := make([]string, 0, len(byGroup[g]))
+		for _, a := range byGroup[g] {
 			if a.Key != aggregate.OverflowKey {
 				keys = append(keys, a.Key)
 			}
 		}
-		admitted, err := s.admit(ctx, g.key, keys)
+		admitted, err := s.admit(ctx, g, keys)
 		if err != nil {
 			return err
 		}
 		var kept, folded []aggregate.Aggregate
-		for _, a := range g.aggs {
+		for _, a := range byGroup[g] {
 			if a.Key == aggregate.OverflowKey || admitted[a.Key] {
 				kept = append(kept, a)
 			} else {
