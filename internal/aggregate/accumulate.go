@@ -155,24 +155,61 @@ func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplic
 // AddTagged is Add, also recording in the aggregate's WouldSuppress the names of the
 // dry-run suppressions that would have suppressed the match.
 func (a *Accumulator) AddTagged(src Source, m detect.Match, logEventID string, wouldSuppress []string) (duplicate bool) {
-	if logEventID != "" {
-		ek := eventKey{src.Owner, src.LogGroup, logEventID}
-		if _, ok := a.seen[ek]; ok {
-			return true
-		}
-		a.seen[ek] = struct{}{}
+	if logEventID != "" && a.seenID(src, logEventID) {
+		return true
 	}
+	return a.add(a.Entry(src, m), logEventID, wouldSuppress)
+}
+
+// Entry is one match made ready to count: its aggregate and alert group keys are computed
+// from the whole values, and its fields are bounded (bound.go). A delivery's matches wait
+// as entries until the delivery has decoded whole, so what they hold does not grow with
+// the length of the values an attacker sends.
+type Entry struct {
+	Source     Source
+	Match      detect.Match // Fields within the bounds of bound.go
+	Key, Group string
+}
+
+// Entry prepares m, from src, to be counted by AddEntry.
+func (a *Accumulator) Entry(src Source, m detect.Match) Entry {
 	key := KeyOf(src, m.Fields)
-	wk := windowKey{WindowOf(m.Time), key}
+	group := GroupKey(a.groupBy, src, m.Fields, key)
+	m.Fields = bound(m.Fields)
+	return Entry{Source: src, Match: m, Key: key, Group: group}
+}
+
+// AddEntry is AddTagged for a match prepared by Entry.
+func (a *Accumulator) AddEntry(e Entry, logEventID string, wouldSuppress []string) (duplicate bool) {
+	if logEventID != "" && a.seenID(e.Source, logEventID) {
+		return true
+	}
+	return a.add(e, logEventID, wouldSuppress)
+}
+
+// seenID reports whether logEventID was already added for the source's account and log
+// group, and records it.
+func (a *Accumulator) seenID(src Source, logEventID string) bool {
+	ek := eventKey{src.Owner, src.LogGroup, logEventID}
+	if _, ok := a.seen[ek]; ok {
+		return true
+	}
+	a.seen[ek] = struct{}{}
+	return false
+}
+
+func (a *Accumulator) add(e Entry, logEventID string, wouldSuppress []string) (duplicate bool) {
+	src, m := e.Source, e.Match
+	wk := windowKey{WindowOf(m.Time), e.Key}
 	agg, ok := a.aggs[wk]
 	if !ok {
 		agg = &Aggregate{
 			Rule:      a.rule.ID,
 			Window:    wk.window,
-			Key:       key,
-			Group:     GroupKey(a.groupBy, src, m.Fields, key),
+			Key:       e.Key,
+			Group:     e.Group,
 			Source:    src,
-			Fields:    bound(m.Fields),
+			Fields:    m.Fields,
 			FirstSeen: m.Time.UTC(),
 			LastSeen:  m.Time.UTC(),
 		}

@@ -2,7 +2,9 @@ package cwlogs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
@@ -14,10 +16,13 @@ const DefaultMaxLineBytes = 8 << 20
 
 // Sink receives what Decoder.Stream decodes, in order.
 type Sink interface {
-	// Restart voids the log events of the current payload received so far: a logEvents
-	// array starts (a repeated key replaces the earlier array, as with encoding/json), or
-	// the decoder starts the payload over on its buffered path.
-	Restart()
+	// Restart comes before the log events of a payload and voids those of the current
+	// payload received so far: a logEvents array starts (a repeated key replaces the
+	// earlier array, as with encoding/json), or the decoder starts the payload over on its
+	// buffered path. env holds the payload's envelope (every field but LogEvents), which
+	// the log events that follow belong to: Payload receives the same values. env is valid
+	// only during the call.
+	Restart(env *Payload)
 	// LogEvent receives one log event of the current payload. The event and its bytes are
 	// valid only during the call.
 	LogEvent(e *LogEvent)
@@ -35,8 +40,11 @@ type Sink interface {
 //
 // Records in the layout CloudWatch Logs writes are split as in Decode; any other layout is
 // walked record by record. A payload whose envelope the window cannot walk (a header field
-// of another type, invalid JSON) is decoded again on Decode's buffered path, capped by
-// MaxBytes and by MaxLineBytes (ErrTooLarge past either); the sink is told by Restart.
+// of another type, a header field after logEvents, invalid JSON) is decoded again on
+// Decode's buffered path, capped by MaxBytes and by MaxLineBytes (ErrTooLarge past
+// either); the sink is told by Restart. CloudWatch Logs writes the header first, so the
+// sink knows the envelope of every log event it receives and never needs to hold one
+// back until the payload ends.
 func (d *Decoder) Stream(event []byte, sink Sink) error {
 	datas, err := d.envelope(event)
 	if err != nil {
@@ -89,7 +97,6 @@ func (d *Decoder) streamData(data []byte, limit, done int64, sink Sink) (int64, 
 	}
 	// The buffered path: the payload whole in memory, capped by what is left of the bound
 	// and by the line bound, so that memory stays what a long line takes.
-	sink.Restart()
 	d.out = d.out[:0]
 	if err := d.inflate(comp, min(limit-done, int64(maxLine))); err != nil {
 		return 0, err
@@ -99,6 +106,9 @@ func (d *Decoder) streamData(data []byte, limit, done int64, sink Sink) (int64, 
 	if err != nil {
 		return 0, err
 	}
+	env := p
+	env.LogEvents = nil
+	sink.Restart(&env)
 	for i := range p.LogEvents {
 		sink.LogEvent(&p.LogEvents[i])
 	}
@@ -120,6 +130,7 @@ func checkType(t MessageType) error {
 func (d *Decoder) streamPayload(bound int64, sink Sink) (Payload, bool) {
 	w := &d.win
 	var p Payload
+	started := false // a logEvents array has been read
 	str := func(dst *string) bool {
 		raw, ok := w.str()
 		if !ok {
@@ -131,11 +142,14 @@ func (d *Decoder) streamPayload(bound int64, sink Sink) (Payload, bool) {
 	}
 	ok := w.object(func(key []byte) bool {
 		if ok, read := envelopeMember(&p, key, str, w.array); read {
-			return ok
+			// A header field after the log events: the sink took them as belonging to
+			// the envelope read before them, so the buffered path reads the payload again.
+			return ok && !started
 		}
 		switch string(key) {
 		case "logEvents":
-			sink.Restart()
+			started = true
+			sink.Restart(&p)
 			return w.array(func() bool {
 				if w.ws() != '{' {
 					return false
@@ -279,16 +293,27 @@ func (d *Decoder) record(bound int64, sink Sink) bool {
 }
 
 // Collect is a Sink that keeps the payloads, copying their log events: a reference for
-// tests of Stream, and a way to read a small delivery whole.
+// tests of Stream, and a way to read a small delivery whole. It also checks the promise
+// of Restart: a payload's envelope is the one its log events were handed over with.
 type Collect struct {
 	Payloads []Payload
 	events   []LogEvent
+	env      *Payload // the envelope given by the last Restart, nil before one
 }
 
 var _ Sink = (*Collect)(nil)
 
+// ErrEnvelopeChanged is returned by Collect.Payload when a payload's envelope differs from
+// the one its log events were handed over with.
+var ErrEnvelopeChanged = errors.New("payload envelope differs from the one given with its log events")
+
 // Restart implements Sink.
-func (c *Collect) Restart() { c.events = c.events[:0] }
+func (c *Collect) Restart(env *Payload) {
+	c.events = c.events[:0]
+	e := *env
+	e.SubscriptionFilters = slices.Clone(env.SubscriptionFilters)
+	c.env = &e
+}
 
 // LogEvent implements Sink.
 func (c *Collect) LogEvent(e *LogEvent) {
@@ -309,6 +334,11 @@ func (c *Collect) LogEvent(e *LogEvent) {
 
 // Payload implements Sink.
 func (c *Collect) Payload(p *Payload) error {
+	env := c.env
+	c.env = nil
+	if env != nil && !SameEnvelope(env, p) {
+		return ErrEnvelopeChanged
+	}
 	cp := *p
 	if len(c.events) > 0 {
 		cp.LogEvents = c.events
@@ -316,4 +346,11 @@ func (c *Collect) Payload(p *Payload) error {
 	c.events = nil
 	c.Payloads = append(c.Payloads, cp)
 	return nil
+}
+
+// SameEnvelope reports whether a and b have the same envelope fields (LogEvents aside).
+func SameEnvelope(a, b *Payload) bool {
+	return a.MessageType == b.MessageType && a.Owner == b.Owner && a.LogGroup == b.LogGroup &&
+		a.LogStream == b.LogStream && a.PolicyLevel == b.PolicyLevel &&
+		slices.Equal(a.SubscriptionFilters, b.SubscriptionFilters)
 }

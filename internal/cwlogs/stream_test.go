@@ -107,7 +107,7 @@ type countSink struct {
 	cutText                     []string
 }
 
-func (c *countSink) Restart() { c.restarts++ }
+func (c *countSink) Restart(*Payload) { c.restarts++ }
 func (c *countSink) LogEvent(e *LogEvent) {
 	c.events++
 	if e.PastBound {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -193,11 +194,12 @@ func (b *Batch) AddEvent(event []byte) error {
 // SkipBadEncoding; AddEvent fails the whole batch instead.
 func (b *Batch) AddPayload(pl cwlogs.Payload) {
 	s := b.sink()
-	s.Restart()
-	for i := range pl.LogEvents {
-		s.LogEvent(&pl.LogEvents[i])
-	}
+	events := pl.LogEvents
 	pl.LogEvents = nil
+	s.Restart(&pl)
+	for i := range events {
+		s.LogEvent(&events[i])
+	}
 	_ = s.Payload(&pl)
 	s.commit()
 }
@@ -209,6 +211,7 @@ func (b *Batch) sink() *eventSink {
 	s.event.reset()
 	s.payload.reset()
 	s.pending, s.payloadStart, s.err = s.pending[:0], 0, nil
+	s.env = envelope{}
 	return s
 }
 
@@ -237,14 +240,22 @@ func (c *counts) add(o *counts) {
 	}
 }
 
-// pending is a match waiting for its payload's envelope (source, derived id) and for the
-// event to be decoded whole.
+// pending is a match waiting for the event to be decoded whole. It is prepared as soon as
+// its log event is read (keys hashed, suppressions checked, values bounded), so a
+// delivery's pending matches hold bounded values, never the lines they came from.
 type pending struct {
-	m         detect.Match
-	id        string
-	timestamp int64
-	text      []byte // for a log event without id: the line, to derive one
-	src       aggregate.Source
+	e       aggregate.Entry
+	id      string
+	verdict suppress.Verdict
+}
+
+// envelope is what the sink knows of the current payload's envelope, from Restart.
+type envelope struct {
+	set     bool
+	pl      cwlogs.Payload // LogEvents nil
+	src     aggregate.Source
+	control bool
+	reject  logsource.Reason
 }
 
 // eventSink runs the per-line steps on the log events cwlogs.Decoder.Stream hands over.
@@ -254,22 +265,48 @@ type eventSink struct {
 	pending        []pending
 	payloadStart   int   // the first pending match of the current payload
 	err            error // cwlogs.ErrMalformedMessage around a log event of the payload
+	env            envelope
 }
 
 var _ cwlogs.Sink = (*eventSink)(nil)
 
-// Restart implements cwlogs.Sink: the payload's log events so far are void.
-func (s *eventSink) Restart() {
+// errEnvelopeChanged means a payload ended with another envelope than the one its log
+// events were read under (cwlogs.Sink promises it cannot happen).
+var errEnvelopeChanged = errors.New("payload envelope changed after its log events")
+
+// Restart implements cwlogs.Sink: the payload's log events so far are void, and the ones
+// that follow belong to env.
+func (s *eventSink) Restart(env *cwlogs.Payload) {
 	s.payload.reset()
 	s.pending = s.pending[:s.payloadStart]
 	s.err = nil
+	e := envelope{set: true, pl: *env}
+	e.pl.LogEvents = nil
+	e.pl.SubscriptionFilters = slices.Clone(env.SubscriptionFilters)
+	e.control = env.MessageType == cwlogs.ControlMessage
+	e.reject = s.b.p.opts.Sources.Accept(env.LogGroup, env.LogStream)
+	e.src = aggregate.Source{
+		Owner:     env.Owner,
+		LogGroup:  env.LogGroup,
+		LogStream: env.LogStream,
+		Cluster:   aggregate.ClusterFromLogGroup(env.LogGroup),
+		Region:    s.b.p.opts.Region,
+	}
+	s.env = e
 }
 
-// LogEvent implements cwlogs.Sink: prefilter, unescape, parse and evaluate one log event.
+// LogEvent implements cwlogs.Sink: prefilter, unescape, parse and evaluate one log event,
+// and prepare its match.
 func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
 	opts := &s.b.p.opts
 	c := &s.payload
+	if s.env.control {
+		return // a control message's log events are not counted
+	}
 	c.logEvents++
+	if s.env.reject != "" {
+		return // counted as log events of a rejected source, never parsed
+	}
 	if le.PastBound {
 		c.skip(SkipPastWorkBound)
 		return
@@ -305,30 +342,44 @@ func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
 		return
 	}
 	c.matches++
-	p := pending{m: m, id: le.EventID(), timestamp: le.Timestamp}
-	if p.id == "" {
-		p.text = append([]byte(nil), text...)
+	id := le.EventID()
+	if id == "" {
+		// CloudWatch Logs always sets ids; a producer that reshapes payloads may not.
+		// A derived id keeps counting idempotent across redeliveries of such a batch.
+		id = derivedID(&s.env.pl, le.Timestamp, text)
 	}
-	s.pending = append(s.pending, p)
+	src := s.env.src
+	s.pending = append(s.pending, pending{
+		verdict: s.b.check(m, src),
+		e:       s.b.acc.Entry(src, m),
+		id:      id,
+	})
 }
 
-// Payload implements cwlogs.Sink: the payload's envelope is known, its counts join the
-// event's.
+// Payload implements cwlogs.Sink: the payload has ended, its counts join the event's.
 func (s *eventSink) Payload(pl *cwlogs.Payload) error {
+	env := s.env
+	s.env = envelope{}
 	if err := s.err; err != nil {
 		s.event.add(&s.payload)
 		s.payload.reset()
 		return err
 	}
+	if env.set && !cwlogs.SameEnvelope(&env.pl, pl) {
+		return errEnvelopeChanged
+	}
+	if !env.set && s.payloadStart != len(s.pending) {
+		return errEnvelopeChanged
+	}
 	s.event.payloads++
 	if pl.MessageType == cwlogs.ControlMessage {
 		s.event.controls++
-		s.Restart()
+		s.payload.reset()
 		return nil
 	}
 	if reason := s.b.p.opts.Sources.Accept(pl.LogGroup, pl.LogStream); reason != "" {
-		// The envelope is known once the payload's log events have been read: they count
-		// as log events of a rejected source, never as parsed, matched or skipped.
+		// Log events of a rejected source count as such, never as parsed, matched or
+		// skipped.
 		n := s.payload.logEvents
 		s.payload.reset()
 		s.payload.logEvents = n
@@ -337,27 +388,6 @@ func (s *eventSink) Payload(pl *cwlogs.Payload) error {
 			s.payload.rejectedGroup = n
 		default:
 			s.payload.rejectedStream = n
-		}
-		s.pending = s.pending[:s.payloadStart]
-		s.event.add(&s.payload)
-		s.payload.reset()
-		return nil
-	}
-	src := aggregate.Source{
-		Owner:     pl.Owner,
-		LogGroup:  pl.LogGroup,
-		LogStream: pl.LogStream,
-		Cluster:   aggregate.ClusterFromLogGroup(pl.LogGroup),
-		Region:    s.b.p.opts.Region,
-	}
-	for i := s.payloadStart; i < len(s.pending); i++ {
-		p := &s.pending[i]
-		p.src = src
-		if p.id == "" {
-			// CloudWatch Logs always sets ids; a producer that reshapes payloads may not.
-			// A derived id keeps counting idempotent across redeliveries of such a batch.
-			p.id = derivedID(pl, p.timestamp, p.text)
-			p.text = nil
 		}
 	}
 	s.payloadStart = len(s.pending)
@@ -389,7 +419,7 @@ func (s *eventSink) commit() {
 	}
 	for i := range s.pending {
 		p := &s.pending[i]
-		b.keep(p.m, p.src, p.id)
+		b.count(p.e, p.id, p.verdict)
 		s.pending[i] = pending{}
 	}
 	s.pending = s.pending[:0]
@@ -439,13 +469,22 @@ func (b *Batch) add(ev audit.Event, logTime time.Time, src aggregate.Source, id 
 	b.keep(m, src, id)
 }
 
-// keep runs the suppression filter on a match and adds it to the accumulator, tagged with
-// the dry-run entries that would have suppressed it.
+// keep runs the suppression filter on a match and counts it.
 func (b *Batch) keep(m detect.Match, src aggregate.Source, id string) {
-	var v suppress.Verdict
+	b.count(b.acc.Entry(src, m), id, b.check(m, src))
+}
+
+// check runs the suppression filter on a match.
+func (b *Batch) check(m detect.Match, src aggregate.Source) suppress.Verdict {
 	if s := b.p.opts.Suppressor; s != nil {
-		v = s.Check(m, src)
+		return s.Check(m, src)
 	}
+	return suppress.Verdict{}
+}
+
+// count adds a prepared match to the accumulator, tagged with the dry-run entries that
+// would have suppressed it, unless the enforced entries suppress it.
+func (b *Batch) count(e aggregate.Entry, id string, v suppress.Verdict) {
 	b.stats.SuppressionErrors += v.Errors
 	if v.Suppressed {
 		b.stats.Suppressed++
@@ -454,8 +493,7 @@ func (b *Batch) keep(m detect.Match, src aggregate.Source, id string) {
 		}
 		return
 	}
-	dup := b.acc.AddTagged(src, m, id, v.DryRun)
-	if dup {
+	if b.acc.AddEntry(e, id, v.DryRun) {
 		b.stats.DuplicateLogEvents++
 		return
 	}

@@ -1,0 +1,95 @@
+package pipeline_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
+	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+)
+
+// TestEnvelopeAfterLogEvents: matches are prepared (keyed, checked, bounded) as their log
+// events are read, under the envelope read before them. A payload whose envelope fields
+// come after its logEvents (legal JSON, not what CloudWatch Logs writes) gives the same
+// aggregates as the same payload in CloudWatch Logs' order.
+func TestEnvelopeAfterLogEvents(t *testing.T) {
+	lines := rawLines(t, "anonymous-forbidden.jsonl")
+	want, _ := delivery(t, lines)
+	m := cwlogs.Message{MessageType: cwlogs.DataMessage, Owner: "111122223333", LogGroup: "/aws/eks/prod-cluster/cluster",
+		LogStream: "kube-apiserver-audit-1", SubscriptionFilters: []string{"f"}}
+	for i, l := range lines {
+		m.LogEvents = append(m.LogEvents, cwlogs.MessageEvent{ID: fmt.Sprintf("%056d", i+1), Timestamp: 1764000000000 + int64(i), Message: l})
+	}
+	// The same message with its header moved after logEvents.
+	events, err := json.Marshal(m.LogEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := `{"logEvents":` + string(events) + `,"messageType":"DATA_MESSAGE","owner":"111122223333",` +
+		`"logGroup":"/aws/eks/prod-cluster/cluster","logStream":"kube-apiserver-audit-1","subscriptionFilters":["f"]}`
+	comp, err := cwlogs.Compress([]byte(msg), cwlogs.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline.New(options(detect.ModeSeed))
+	a, err := p.Process(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Process(cwlogs.SubscriptionEvent(comp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Aggregates) == 0 {
+		t.Fatal("no aggregates from the sample")
+	}
+	summary := func(aggs []aggregate.Aggregate) []string {
+		var out []string
+		for _, g := range aggs {
+			out = append(out, g.Key+" "+g.Group+" "+g.Source.Owner+" "+g.Source.Cluster+" "+g.Source.LogStream+" "+strings.Join(g.EventIDs, ","))
+		}
+		return out
+	}
+	if g, w := summary(b.Aggregates), summary(a.Aggregates); !slices.Equal(g, w) {
+		t.Errorf("header after logEvents:\n%v\nwant, as in CloudWatch Logs' order:\n%v", g, w)
+	}
+}
+
+// TestLongValuesAreKeyedWhole: a match's aggregate key is hashed from its whole values
+// while the values it keeps are bounded, from the moment its log event is read: two
+// requests differing only past the bound stay two aggregates, each holding a cut value.
+func TestLongValuesAreKeyedWhole(t *testing.T) {
+	base := rawLines(t, "anonymous-forbidden.jsonl")[0]
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(base), &ev); err != nil {
+		t.Fatal(err)
+	}
+	long := "/api/v1/namespaces/default/configmaps?x=" + strings.Repeat("a", 200<<10)
+	var lines []string
+	for _, tail := range []string{"1", "2"} {
+		ev["requestURI"] = long + tail
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+	}
+	event, _ := delivery(t, lines)
+	res, err := pipeline.New(options(detect.ModeSeed)).Process(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Aggregates) != 2 {
+		t.Fatalf("%d aggregates, want 2 (the URIs differ past the bound)", len(res.Aggregates))
+	}
+	for _, g := range res.Aggregates {
+		if uri := g.Fields.RequestURI; len(uri) > aggregate.MaxValueBytes || !strings.HasSuffix(uri, aggregate.Truncated) {
+			t.Errorf("kept a %d-byte URI, want at most %d ending in %q", len(uri), aggregate.MaxValueBytes, aggregate.Truncated)
+		}
+	}
+}
