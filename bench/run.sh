@@ -7,8 +7,13 @@
 # time, the peak RSS of the bootstrap on a maximum-size delivery and the DynamoDB requests
 # per batch; it runs the local services of infra/local.
 #
+# Then replay, the whole process, over a stream of 39 maximum-size deliveries (about 200 MB
+# of audit JSON), against base64 + inflate of the same file (bench/cmd/payloads -inflate):
+# wall time and peak RSS of each, and the ratio.
+#
 # Environment: COUNT (runs per benchmark, default 5; the median is reported),
-# STARTS (bootstrap starts timed, default 21), METRICS=0 (skip bench/cmd/metrics).
+# STARTS (bootstrap starts timed, default 21), METRICS=0 (skip bench/cmd/metrics),
+# REPLAY=0 (skip the replay comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +61,32 @@ END {
 	printf "speedup (b) over (c) Go baseline  = %.1fx  (target >= 10x)\n", t["Baseline"] / t["Pipeline"]
 	if (node_ns != "") printf "speedup (b) over (d) Node.js      = %.1fx  (target >= 3x)\n", node_ns / t["Pipeline"]
 }' "$tmp/go.txt"
+
+if [[ "${REPLAY:-1}" != 0 ]]; then
+	echo
+	go build -o "$tmp/payloads" ./bench/cmd/payloads
+	go build -o "$tmp/replay" ./cmd/replay
+	"$tmp/payloads" -jsonl "$tmp/stream.jsonl" -n 39
+	# wall seconds and peak RSS (KiB) of one run of a command, its output discarded
+	timed() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+	for ((i = 0; i < count; i++)); do
+		echo "inflate $(timed "$tmp/payloads" -inflate "$tmp/stream.jsonl")"
+		echo "replay $(timed "$tmp/replay" --format splunk "$tmp/stream.jsonl")"
+	done >"$tmp/replay.txt"
+	awk -v size="$(stat -c %s "$tmp/stream.jsonl")" '
+	function median(s,   n, i, j, t, a) {
+		n = split(s, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return a[int((n + 1) / 2)]
+	}
+	{ secs[$1] = secs[$1] " " $2; if ($3 > rss[$1]) rss[$1] = $3 }
+	END {
+		printf "replay --format splunk over 39 deliveries (%.1f MB file, about 200 MB of audit JSON), median of %d runs:\n", size / 1e6, split(secs["replay"], x, " ")
+		printf "  base64 + inflate only: %.2f s, peak RSS %.1f MiB\n", median(secs["inflate"]), rss["inflate"] / 1024
+		printf "  replay:                %.2f s, peak RSS %.1f MiB\n", median(secs["replay"]), rss["replay"] / 1024
+		printf "  replay / inflate = %.2f   (target <= 1.20)\n", median(secs["replay"]) / median(secs["inflate"])
+	}' "$tmp/replay.txt"
+fi
 
 echo
 if [[ "${METRICS:-1}" != 0 ]]; then
