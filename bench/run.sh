@@ -9,7 +9,7 @@
 #
 # Then replay, the whole process, over a stream of 39 maximum-size deliveries (about 200 MB
 # of audit JSON), against base64 + inflate of the same file (bench/cmd/payloads -inflate):
-# wall time and peak RSS of each, and the ratio.
+# wall time, CPU time and peak RSS of each, replay with one worker per core and with one.
 #
 # Environment: COUNT (runs per benchmark, default 5; the median is reported),
 # STARTS (bootstrap starts timed, default 21), METRICS=0 (skip bench/cmd/metrics),
@@ -67,24 +67,28 @@ if [[ "${REPLAY:-1}" != 0 ]]; then
 	go build -o "$tmp/payloads" ./bench/cmd/payloads
 	go build -o "$tmp/replay" ./cmd/replay
 	"$tmp/payloads" -jsonl "$tmp/stream.jsonl" -n 39
-	# wall seconds and peak RSS (KiB) of one run of a command, its output discarded
-	timed() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+	# wall seconds, user CPU seconds and peak RSS (KiB) of one run, its output discarded
+	timed() { /usr/bin/time -f "%e %U %M" "$@" 2>&1 >/dev/null | tail -1; }
 	for ((i = 0; i < count; i++)); do
 		echo "inflate $(timed "$tmp/payloads" -inflate "$tmp/stream.jsonl")"
 		echo "replay $(timed "$tmp/replay" --format splunk "$tmp/stream.jsonl")"
+		echo "replay1 $(timed "$tmp/replay" --workers 1 --format splunk "$tmp/stream.jsonl")"
 	done >"$tmp/replay.txt"
-	awk -v size="$(stat -c %s "$tmp/stream.jsonl")" '
+	awk -v size="$(stat -c %s "$tmp/stream.jsonl")" -v cores="$(nproc)" '
 	function median(s,   n, i, j, t, a) {
 		n = split(s, a, " ")
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
 		return a[int((n + 1) / 2)]
 	}
-	{ secs[$1] = secs[$1] " " $2; if ($3 > rss[$1]) rss[$1] = $3 }
+	{ wall[$1] = wall[$1] " " $2; user[$1] = user[$1] " " $3; if ($4 > rss[$1]) rss[$1] = $4 }
 	END {
-		printf "replay --format splunk over 39 deliveries (%.1f MB file, about 200 MB of audit JSON), median of %d runs:\n", size / 1e6, split(secs["replay"], x, " ")
-		printf "  base64 + inflate only: %.2f s, peak RSS %.1f MiB\n", median(secs["inflate"]), rss["inflate"] / 1024
-		printf "  replay:                %.2f s, peak RSS %.1f MiB\n", median(secs["replay"]), rss["replay"] / 1024
-		printf "  replay / inflate = %.2f   (target <= 1.20)\n", median(secs["replay"]) / median(secs["inflate"])
+		printf "replay --format splunk over 39 deliveries (%.1f MB file, about 200 MB of audit JSON), median of %d runs:\n", size / 1e6, split(wall["replay"], x, " ")
+		printf "  %-34s %6s %9s %13s\n", "", "wall s", "user CPU s", "peak RSS MiB"
+		printf "  %-34s %6.2f %9.2f %13.1f\n", "base64 + inflate only", median(wall["inflate"]), median(user["inflate"]), rss["inflate"] / 1024
+		printf "  %-34s %6.2f %9.2f %13.1f\n", "replay (" cores " workers)", median(wall["replay"]), median(user["replay"]), rss["replay"] / 1024
+		printf "  %-34s %6.2f %9.2f %13.1f\n", "replay --workers 1", median(wall["replay1"]), median(user["replay1"]), rss["replay1"] / 1024
+		printf "  replay / inflate, wall time = %.2f   (target <= 1.20)\n", median(wall["replay"]) / median(wall["inflate"])
+		printf "  replay --workers 1 / inflate     = %.2f wall, %.2f CPU\n", median(wall["replay1"]) / median(wall["inflate"]), median(user["replay1"]) / median(user["inflate"])
 	}' "$tmp/replay.txt"
 fi
 

@@ -10,8 +10,10 @@ import (
 	"io"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
@@ -70,6 +72,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	parseAll := fl.Bool("parse-all", false, "parse every log event instead of only those the function's prefilter lets through, so that every unusable line is counted (slower)")
 	maxBytes := fl.Int64("max-decompressed-bytes", cwlogs.DefaultMaxDecompressedBytes, "bound on work per delivery, as MAX_DECOMPRESSED_BYTES: log events past it are counted as past_work_bound")
 	maxLine := fl.Int("max-line-bytes", cwlogs.DefaultMaxLineBytes, "bytes of one log message held at once; a longer line is read as a cut line")
+	workers := fl.Int("workers", runtime.GOMAXPROCS(0), "Lambda events decoded in parallel (the output does not depend on it; 1 with --suppress-file, whose review keeps the first matches)")
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -136,21 +139,27 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case filter.Len() > 0:
 		opts.Suppressor = filter
 	}
-	r := replayer{batch: pipeline.New(opts).NewBatch(), stderr: stderr}
-
+	if *workers < 1 {
+		fmt.Fprintln(stderr, "replay: --workers must be at least 1")
+		return exitUsage
+	}
+	if rev != nil {
+		*workers = 1
+	}
+	r := newReplayer(opts, *workers, stderr)
 	if fl.NArg() == 0 {
 		r.read("<stdin>", stdin)
 	}
 	for _, name := range fl.Args() {
 		f, err := os.Open(name)
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", name, err)
-			r.failed++
+			r.fail(fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
 		r.read(name, f)
 		f.Close()
 	}
+	r.wait()
 
 	res := r.batch.Result()
 	if err := write(stdout, out, res.Aggregates, alertOpts); err != nil {
@@ -172,11 +181,90 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// replayer feeds input lines to one pipeline batch.
+// replayer feeds input lines to one pipeline batch. Lambda events, nearly all the work,
+// are decoded by workers in parallel, each with its own Pipeline (pipeline.Prepare); one
+// goroutine adds everything to the batch in input order and reports bad lines in order,
+// so the output and the summary do not depend on the number of workers.
 type replayer struct {
 	batch  *pipeline.Batch
 	stderr io.Writer
 	failed int // input lines that could not be decoded
+
+	jobs  chan *item // Lambda events, to the workers
+	queue chan *item // every item, in input order, to the goroutine that adds them
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// item is one input line, or a problem to report in its place.
+type item struct {
+	where string // FILE:LINE, or FILE
+	line  []byte
+	event bool   // a Lambda event, prepared by a worker
+	msg   string // set: report msg instead of adding the line
+	prep  *pipeline.Prepared
+	err   error
+	ready chan struct{} // closed when a worker has prepared the event
+}
+
+func newReplayer(opts pipeline.Options, workers int, stderr io.Writer) *replayer {
+	r := &replayer{
+		batch:  pipeline.New(opts).NewBatch(),
+		stderr: stderr,
+		jobs:   make(chan *item, workers),
+		queue:  make(chan *item, 2*workers),
+		done:   make(chan struct{}),
+	}
+	for range workers {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			p := pipeline.New(opts)
+			for it := range r.jobs {
+				it.prep, it.err = p.Prepare(it.line)
+				it.line = nil
+				close(it.ready)
+			}
+		}()
+	}
+	go r.add()
+	return r
+}
+
+// add adds the items to the batch in input order.
+func (r *replayer) add() {
+	defer close(r.done)
+	for it := range r.queue {
+		var err error
+		switch {
+		case it.msg != "":
+			fmt.Fprintln(r.stderr, it.msg)
+			r.failed++
+			continue
+		case it.event:
+			<-it.ready
+			if err = it.err; err == nil {
+				r.batch.AddPrepared(it.prep)
+			}
+		default:
+			err = r.line(it.line)
+		}
+		if err != nil {
+			fmt.Fprintf(r.stderr, "%s: %v\n", it.where, err)
+			r.failed++
+		}
+	}
+}
+
+// fail reports msg in input order, as a line that could not be read.
+func (r *replayer) fail(msg string) { r.queue <- &item{msg: msg} }
+
+// wait waits until every line read so far has been added.
+func (r *replayer) wait() {
+	close(r.jobs)
+	close(r.queue)
+	r.wg.Wait()
+	<-r.done
 }
 
 func (r *replayer) read(name string, in io.Reader) {
@@ -184,15 +272,16 @@ func (r *replayer) read(name string, in io.Reader) {
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
-			if lerr := r.line(line); lerr != nil {
-				fmt.Fprintf(r.stderr, "%s:%d: %v\n", name, n, lerr)
-				r.failed++
+			it := &item{where: fmt.Sprintf("%s:%d", name, n), line: line}
+			if env, ok := topKeys(line); ok && (has(env, "awslogs") || has(env, "Records")) {
+				it.event, it.ready = true, make(chan struct{})
+				r.jobs <- it
 			}
+			r.queue <- it
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				fmt.Fprintf(r.stderr, "%s:%d: %v\n", name, n, err)
-				r.failed++
+				r.fail(fmt.Sprintf("%s:%d: %v", name, n, err))
 			}
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eks-unauthorized-access/detector/bench/workload"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/golden"
@@ -378,5 +379,50 @@ func TestReplayIdentity(t *testing.T) {
 				t.Errorf("%s alert of the service account lacks %q", ch, want)
 			}
 		}
+	}
+}
+
+// TestReplayWorkers: Lambda events are decoded in parallel, and everything is added in
+// input order, so the output and the error lines do not depend on the number of workers:
+// redeliveries decoded by different workers still count once, and what depends on order
+// (the identity and log stream an aggregate keeps) is that of the input.
+func TestReplayWorkers(t *testing.T) {
+	var in strings.Builder
+	var events []string
+	for seed := uint64(1); seed <= 8; seed++ {
+		events = append(events, string(workload.New(seed).Delivery(300_000).Event))
+	}
+	raw := strings.TrimSpace(mustRead(t, "../../events/raw/anonymous-forbidden.jsonl"))
+	for i, ev := range events {
+		in.WriteString(ev + "\n")
+		switch i % 4 {
+		case 1:
+			in.WriteString("not json\n")
+		case 2:
+			in.WriteString(`{"awslogs":{"data":"bm90IGd6aXA="}}` + "\n") // not gzip
+		case 3:
+			in.WriteString(raw + "\n")
+		}
+	}
+	for _, ev := range events[2:5] { // redelivered
+		in.WriteString(ev + "\n")
+	}
+	var outs, errs []string
+	for _, workers := range []string{"1", "4"} {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"--format", "json", "--workers", workers}, strings.NewReader(in.String()), &stdout, &stderr); code != exitInput {
+			t.Fatalf("--workers %s: exit %d, want %d; stderr:\n%s", workers, code, exitInput, stderr.String())
+		}
+		outs, errs = append(outs, stdout.String()), append(errs, stderr.String())
+	}
+	if !strings.Contains(errs[0], "<stdin>:3: not JSON") || !strings.Contains(errs[0], "<stdin>:5: decode lambda event:") ||
+		strings.Contains(errs[0], " 0 duplicate log events") || strings.Count(outs[0], "\n") < 10 {
+		t.Fatalf("--workers 1: unexpected result:\n%s\n%d aggregates", errs[0], strings.Count(outs[0], "\n"))
+	}
+	if outs[0] != outs[1] {
+		t.Error("the aggregates differ between 1 and 4 workers")
+	}
+	if errs[0] != errs[1] {
+		t.Errorf("standard error differs between 1 and 4 workers:\n%s\n---\n%s", errs[0], errs[1])
 	}
 }

@@ -172,9 +172,13 @@ type Entry struct {
 }
 
 // Entry prepares m, from src, to be counted by AddEntry.
-func (a *Accumulator) Entry(src Source, m detect.Match) Entry {
+func (a *Accumulator) Entry(src Source, m detect.Match) Entry { return NewEntry(a.groupBy, src, m) }
+
+// NewEntry prepares m, from src, to be counted by the AddEntry of an accumulator grouping
+// alerts by groupBy.
+func NewEntry(groupBy GroupBy, src Source, m detect.Match) Entry {
 	key := KeyOf(src, m.Fields)
-	group := GroupKey(a.groupBy, src, m.Fields, key)
+	group := GroupKey(groupBy, src, m.Fields, key)
 	m.Fields = bound(m.Fields)
 	return Entry{Source: src, Match: m, Key: key, Group: group}
 }

@@ -139,6 +139,7 @@ type Result struct {
 type Pipeline struct {
 	opts Options
 	dec  cwlogs.Decoder
+	es   eventSink
 }
 
 // New returns a Pipeline with the given options.
@@ -163,7 +164,6 @@ type Batch struct {
 	p     *Pipeline
 	acc   *aggregate.Accumulator
 	stats Stats
-	es    eventSink
 }
 
 // NewBatch returns an empty batch.
@@ -181,19 +181,44 @@ func (p *Pipeline) NewBatch() *Batch {
 // kept aside until the event is decoded whole. Nothing is added when the event cannot be
 // decoded.
 func (b *Batch) AddEvent(event []byte) error {
-	s := b.sink()
+	s := b.p.sink()
 	if err := b.p.dec.Stream(event, s); err != nil {
 		return fmt.Errorf("decode lambda event: %w", err)
 	}
-	s.commit()
+	b.add(&s.event, s.pending)
+	s.clear()
 	return nil
 }
+
+// Prepared is what one Lambda event gives once decoded: its counts, and its matches, each
+// keyed, checked against the suppressions and bounded, ready to be added to a batch.
+type Prepared struct {
+	counts  counts
+	pending []pending
+}
+
+// Prepare decodes a raw Lambda event and prepares what it gives without a batch: the work
+// of AddEvent but the last step. Separate Pipelines with the same options can prepare
+// events in parallel for one batch; AddPrepared then adds them, in order, and the batch
+// ends exactly as if AddEvent had been called on each.
+func (p *Pipeline) Prepare(event []byte) (*Prepared, error) {
+	s := p.sink()
+	if err := p.dec.Stream(event, s); err != nil {
+		return nil, fmt.Errorf("decode lambda event: %w", err)
+	}
+	pr := &Prepared{counts: s.event, pending: s.pending}
+	s.pending = nil
+	return pr, nil
+}
+
+// AddPrepared adds an event prepared by a Pipeline with the batch's options.
+func (b *Batch) AddPrepared(pr *Prepared) { b.add(&pr.counts, pr.pending) }
 
 // AddPayload adds one decoded subscription message. Control messages are counted only.
 // A log event around which the subscription message is not JSON is counted as
 // SkipBadEncoding; AddEvent fails the whole batch instead.
 func (b *Batch) AddPayload(pl cwlogs.Payload) {
-	s := b.sink()
+	s := b.p.sink()
 	events := pl.LogEvents
 	pl.LogEvents = nil
 	s.Restart(&pl)
@@ -201,18 +226,25 @@ func (b *Batch) AddPayload(pl cwlogs.Payload) {
 		s.LogEvent(&events[i])
 	}
 	_ = s.Payload(&pl)
-	s.commit()
+	b.add(&s.event, s.pending)
+	s.clear()
 }
 
-// sink returns the batch's cwlogs.Sink, emptied.
-func (b *Batch) sink() *eventSink {
-	s := &b.es
-	s.b = b
+// sink returns the pipeline's cwlogs.Sink, emptied.
+func (p *Pipeline) sink() *eventSink {
+	s := &p.es
+	s.p = p
 	s.event.reset()
 	s.payload.reset()
 	s.pending, s.payloadStart, s.err = s.pending[:0], 0, nil
 	s.env = envelope{}
 	return s
+}
+
+// clear drops the sink's pending matches, keeping their memory for the next event.
+func (s *eventSink) clear() {
+	clear(s.pending)
+	s.pending = s.pending[:0]
 }
 
 // counts are the per-line counts of Stats, kept aside until a payload and its event are
@@ -260,7 +292,7 @@ type envelope struct {
 
 // eventSink runs the per-line steps on the log events cwlogs.Decoder.Stream hands over.
 type eventSink struct {
-	b              *Batch
+	p              *Pipeline
 	event, payload counts
 	pending        []pending
 	payloadStart   int   // the first pending match of the current payload
@@ -284,13 +316,13 @@ func (s *eventSink) Restart(env *cwlogs.Payload) {
 	e.pl.LogEvents = nil
 	e.pl.SubscriptionFilters = slices.Clone(env.SubscriptionFilters)
 	e.control = env.MessageType == cwlogs.ControlMessage
-	e.reject = s.b.p.opts.Sources.Accept(env.LogGroup, env.LogStream)
+	e.reject = s.p.opts.Sources.Accept(env.LogGroup, env.LogStream)
 	e.src = aggregate.Source{
 		Owner:     env.Owner,
 		LogGroup:  env.LogGroup,
 		LogStream: env.LogStream,
 		Cluster:   aggregate.ClusterFromLogGroup(env.LogGroup),
-		Region:    s.b.p.opts.Region,
+		Region:    s.p.opts.Region,
 	}
 	s.env = e
 }
@@ -298,7 +330,7 @@ func (s *eventSink) Restart(env *cwlogs.Payload) {
 // LogEvent implements cwlogs.Sink: prefilter, unescape, parse and evaluate one log event,
 // and prepare its match.
 func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
-	opts := &s.b.p.opts
+	opts := &s.p.opts
 	c := &s.payload
 	if s.env.control {
 		return // a control message's log events are not counted
@@ -350,8 +382,8 @@ func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
 	}
 	src := s.env.src
 	s.pending = append(s.pending, pending{
-		verdict: s.b.check(m, src),
-		e:       s.b.acc.Entry(src, m),
+		verdict: s.p.check(m, src),
+		e:       aggregate.NewEntry(opts.GroupBy, src, m),
 		id:      id,
 	})
 }
@@ -377,7 +409,7 @@ func (s *eventSink) Payload(pl *cwlogs.Payload) error {
 		s.payload.reset()
 		return nil
 	}
-	if reason := s.b.p.opts.Sources.Accept(pl.LogGroup, pl.LogStream); reason != "" {
+	if reason := s.p.opts.Sources.Accept(pl.LogGroup, pl.LogStream); reason != "" {
 		// Log events of a rejected source count as such, never as parsed, matched or
 		// skipped.
 		n := s.payload.logEvents
@@ -396,9 +428,8 @@ func (s *eventSink) Payload(pl *cwlogs.Payload) error {
 	return nil
 }
 
-// commit adds the event's counts and matches to the batch.
-func (s *eventSink) commit() {
-	b, c := s.b, &s.event
+// add adds an event's counts and prepared matches to the batch.
+func (b *Batch) add(c *counts, pending []pending) {
 	b.stats.Payloads += c.payloads
 	b.stats.ControlMessages += c.controls
 	b.stats.LogEvents += c.logEvents
@@ -417,12 +448,10 @@ func (s *eventSink) commit() {
 			b.stats.Skipped[skipReasons[i]] += n
 		}
 	}
-	for i := range s.pending {
-		p := &s.pending[i]
+	for i := range pending {
+		p := &pending[i]
 		b.count(p.e, p.id, p.verdict)
-		s.pending[i] = pending{}
 	}
-	s.pending = s.pending[:0]
 }
 
 func (c *counts) skip(r SkipReason) {
@@ -455,11 +484,11 @@ func (b *Batch) AddAuditLine(line []byte, src aggregate.Source) error {
 		return err
 	}
 	b.stats.Candidates++
-	b.add(ev, time.Time{}, src, "")
+	b.addAudit(ev, time.Time{}, src, "")
 	return nil
 }
 
-func (b *Batch) add(ev audit.Event, logTime time.Time, src aggregate.Source, id string) {
+func (b *Batch) addAudit(ev audit.Event, logTime time.Time, src aggregate.Source, id string) {
 	b.stats.AuditEvents++
 	m, ok := detect.Evaluate(ev, logTime, b.p.opts.Mode)
 	if !ok {
@@ -471,12 +500,12 @@ func (b *Batch) add(ev audit.Event, logTime time.Time, src aggregate.Source, id 
 
 // keep runs the suppression filter on a match and counts it.
 func (b *Batch) keep(m detect.Match, src aggregate.Source, id string) {
-	b.count(b.acc.Entry(src, m), id, b.check(m, src))
+	b.count(b.acc.Entry(src, m), id, b.p.check(m, src))
 }
 
 // check runs the suppression filter on a match.
-func (b *Batch) check(m detect.Match, src aggregate.Source) suppress.Verdict {
-	if s := b.p.opts.Suppressor; s != nil {
+func (p *Pipeline) check(m detect.Match, src aggregate.Source) suppress.Verdict {
+	if s := p.opts.Suppressor; s != nil {
 		return s.Check(m, src)
 	}
 	return suppress.Verdict{}
