@@ -139,28 +139,86 @@ func (s *scanner) int() (int64, bool) {
 	return n, ok
 }
 
-// skip consumes any JSON value.
+// skip consumes any JSON value. It follows nested containers with a stack of bits, not
+// down the call stack: a payload of a few KiB gzipped can nest millions deep, and
+// recursion would follow it until the runtime kills the process.
 func (s *scanner) skip() bool {
-	switch c := s.ws(); c {
-	case '"':
-		_, ok := s.str()
-		return ok
-	case '{':
-		return s.object(func([]byte) bool { return s.skip() })
-	case '[':
-		return s.array(s.skip)
-	case 't':
-		return s.literal("true")
-	case 'f':
-		return s.literal("false")
-	case 'n':
-		return s.literal("null")
-	default:
-		if c == '-' || (c >= '0' && c <= '9') {
+	var small [4]uint64
+	objects := small[:0] // bit d of the stack: the container at depth d is an object
+	depth := 0
+	for {
+		// A value starts here.
+		switch c := s.ws(); c {
+		case '"':
+			if _, ok := s.str(); !ok {
+				return false
+			}
+		case '{', '[':
+			s.i++
+			closer := byte(']')
+			if c == '{' {
+				closer = '}'
+			}
+			if s.ws() == closer {
+				s.i++
+				break
+			}
+			if depth/64 == len(objects) {
+				objects = append(objects, 0)
+			}
+			if c == '{' {
+				objects[depth/64] |= 1 << (depth % 64)
+				if _, ok := s.key(); !ok {
+					return false
+				}
+			} else {
+				objects[depth/64] &^= 1 << (depth % 64)
+			}
+			depth++
+			continue
+		case 't':
+			if !s.literal("true") {
+				return false
+			}
+		case 'f':
+			if !s.literal("false") {
+				return false
+			}
+		case 'n':
+			if !s.literal("null") {
+				return false
+			}
+		default:
+			if c != '-' && (c < '0' || c > '9') {
+				return false
+			}
 			s.i = numberEnd(s.b, s.i)
-			return true
 		}
-		return false
+		// A value ended: close what it ends, up to the next member or element.
+		for {
+			if depth == 0 {
+				return true
+			}
+			d := depth - 1
+			obj := objects[d/64]>>(d%64)&1 == 1
+			closer := byte(']')
+			if obj {
+				closer = '}'
+			}
+			more, ok := s.next(closer)
+			if !ok {
+				return false
+			}
+			if more {
+				if obj {
+					if _, ok := s.key(); !ok {
+						return false
+					}
+				}
+				break
+			}
+			depth--
+		}
 	}
 }
 
