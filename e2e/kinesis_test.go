@@ -14,6 +14,7 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
+	"github.com/eks-unauthorized-access/detector/internal/samples"
 )
 
 // TestKinesisPath is the organization path end to end: subscription payloads written to a
@@ -153,7 +154,7 @@ func payloadNow(t *testing.T, now time.Time, record, n int) []byte {
 	var evs []cwlogs.MessageEvent
 	for i := range n {
 		at := now.Add(time.Duration(record*n+i) * time.Microsecond)
-		line := forbiddenCreate(t, fmt.Sprintf("tput-%d-%d", record, i), fmt.Sprintf("user-%d", i%10), fmt.Sprintf("192.0.2.%d", i%250+1), at)
+		line := samples.ForbiddenCreate(t, fmt.Sprintf("user-%d", i%10), fmt.Sprintf("192.0.2.%d", i%250+1), at, map[string]any{"auditID": fmt.Sprintf("tput-%d-%d", record, i)})
 		evs = append(evs, cwlogs.MessageEvent{ID: fmt.Sprintf("%028d%028d", record, i), Timestamp: at.UnixMilli(), Message: line})
 	}
 	return prodPayload(t, evs)

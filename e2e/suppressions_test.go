@@ -17,6 +17,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/cwlogs"
+	"github.com/eks-unauthorized-access/detector/internal/samples"
 )
 
 // parameter is the SSM parameter the function reads its suppressions from in these tests.
@@ -148,7 +149,7 @@ func deliveryFrom(t *testing.T, now time.Time, first int, users ...string) []byt
 	var events []cwlogs.MessageEvent
 	for j, user := range users {
 		i := first + j
-		line := forbiddenCreate(t, fmt.Sprintf("e2e-ssm-%d", i), user, fmt.Sprintf("192.0.2.%d", i+1), now)
+		line := samples.ForbiddenCreate(t, user, fmt.Sprintf("192.0.2.%d", i+1), now, map[string]any{"auditID": fmt.Sprintf("e2e-ssm-%d", i)})
 		events = append(events, cwlogs.MessageEvent{ID: fmt.Sprintf("%056d", i), Timestamp: now.UnixMilli(), Message: line})
 	}
 	return cwlogs.SubscriptionEvent(prodPayload(t, events))

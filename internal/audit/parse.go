@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
@@ -350,283 +351,102 @@ func (d *decoder) code(o object, key string, dst *string, f Field) Field {
 // decodeList decodes an array of strings as encoding/json does into a []string: null
 // elements become "".
 func decodeList(raw []byte, dst *[]string) bool {
-	l := lexer{b: raw}
-	if !l.consume('[') {
-		return false
-	}
-	var out []string
-	if l.peek() == ']' {
+	if out, ok := stringList(raw); ok {
 		*dst = out
 		return true
-	}
-	for {
-		l.peek() // the element starts after any whitespace
-		start := l.i
-		if !l.value() {
-			break
-		}
-		var v string
-		if el := raw[start:l.i]; !isNull(el) && !decodeString(el, &v) {
-			break
-		}
-		out = append(out, v)
-		switch l.peek() {
-		case ',':
-			l.i++
-			continue
-		case ']':
-			*dst = out
-			return true
-		}
-		break
 	}
 	// Not the simple form: let encoding/json decide.
 	return raw[0] == '[' && json.Unmarshal(raw, dst) == nil
 }
 
-// maxDepth bounds the nesting the tokenizer accepts; deeper lines go to encoding/json.
+// stringList reads raw as an array whose elements are strings or null, or reports false.
+func stringList(raw []byte) ([]string, bool) {
+	i := jsonscan.Space(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return nil, false
+	}
+	var out []string
+	if i = jsonscan.Space(raw, i+1); i < len(raw) && raw[i] == ']' {
+		return out, true
+	}
+	for {
+		end, ok := jsonscan.Value(raw, i, maxDepth)
+		if !ok {
+			return nil, false
+		}
+		var v string
+		if el := raw[i:end]; !isNull(el) && !decodeString(el, &v) {
+			return nil, false
+		}
+		out = append(out, v)
+		switch i = jsonscan.Space(raw, end); {
+		case i < len(raw) && raw[i] == ',':
+			i = jsonscan.Space(raw, i+1) // the next element starts after any whitespace
+		case i < len(raw) && raw[i] == ']':
+			return out, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// maxDepth bounds the nesting the parser reads itself; deeper lines go to encoding/json.
 const maxDepth = 256
 
 // scanObject reads b as one JSON object (surrounding whitespace allowed) and returns its
-// members, or ok=false when b is not a JSON object or the tokenizer is not sure that it is
-// valid JSON (then encoding/json decides). It accepts only what encoding/json accepts.
-// size is the expected number of members.
+// members, or ok=false when b is not a JSON object or the parser is not sure that it is
+// valid JSON (then encoding/json decides). It accepts only what encoding/json accepts: the
+// grammar is jsonscan's strict one. size is the expected number of members.
 func scanObject(b []byte, size int) (object, bool) {
-	l := lexer{b: b}
-	if l.peek() != '{' {
+	i := jsonscan.Space(b, 0)
+	if i >= len(b) || b[i] != '{' {
 		return nil, false
 	}
-	o := make(object, 0, size)
-	o, ok := l.object(o)
-	if !ok || l.peek() != 0 || l.i != len(b) {
+	o, end, ok := members(make(object, 0, size), b, i)
+	if !ok || jsonscan.Space(b, end) != len(b) {
 		return nil, false
 	}
 	return o, true
 }
 
-// lexer is a strict JSON tokenizer: every value it reads is valid JSON, and anything it
-// is unsure about (deep nesting) is refused.
-type lexer struct {
-	b     []byte
-	i     int
-	depth int
-}
-
-// peek skips whitespace and returns the next byte, or 0 at the end.
-func (l *lexer) peek() byte {
-	for l.i < len(l.b) {
-		switch c := l.b[l.i]; c {
-		case ' ', '\t', '\n', '\r':
-			l.i++
-		default:
-			return c
-		}
-	}
-	return 0
-}
-
-func (l *lexer) consume(c byte) bool {
-	if l.peek() != c {
-		return false
-	}
-	l.i++
-	return true
-}
-
-// object reads an object at the current position, appending its members to o (decoded
-// keys, raw values).
-func (l *lexer) object(o object) (object, bool) {
-	if !l.consume('{') {
-		return o, false
-	}
-	if l.peek() == '}' {
-		l.i++
-		return o, true
+// members reads the object that opens at b[i], appending its members to o (decoded keys,
+// raw values); end is the index after it.
+func members(o object, b []byte, i int) (_ object, end int, ok bool) {
+	i = jsonscan.Space(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return o, i + 1, true
 	}
 	for {
-		if l.peek() != '"' {
-			return o, false
+		if i >= len(b) || b[i] != '"' {
+			return o, i, false
 		}
-		start := l.i
-		plain, ok := l.str()
+		end, plain, ok := jsonscan.String(b, i)
 		if !ok {
-			return o, false
+			return o, i, false
 		}
-		key := l.b[start+1 : l.i-1]
+		key := b[i+1 : end-1]
 		if !plain {
 			var k string
-			if !decodeString(l.b[start:l.i], &k) {
-				return o, false
+			if !decodeString(b[i:end], &k) {
+				return o, i, false
 			}
 			key = []byte(k)
 		}
-		if !l.consume(':') {
-			return o, false
+		if i = jsonscan.Space(b, end); i >= len(b) || b[i] != ':' {
+			return o, i, false
 		}
-		l.peek()
-		vstart := l.i
-		if !l.value() {
-			return o, false
+		start := jsonscan.Space(b, i+1)
+		if end, ok = jsonscan.Value(b, start, maxDepth); !ok {
+			return o, i, false
 		}
-		o = append(o, member{key: key, raw: l.b[vstart:l.i]})
-		switch l.peek() {
-		case ',':
-			l.i++
-		case '}':
-			l.i++
-			return o, true
+		o = append(o, member{key: key, raw: b[start:end]})
+		switch i = jsonscan.Space(b, end); {
+		case i < len(b) && b[i] == ',':
+			i = jsonscan.Space(b, i+1)
+		case i < len(b) && b[i] == '}':
+			return o, i + 1, true
 		default:
-			return o, false
+			return o, i, false
 		}
 	}
-}
-
-// value reads any JSON value, without keeping it.
-func (l *lexer) value() bool {
-	switch c := l.peek(); c {
-	case '"':
-		_, ok := l.str()
-		return ok
-	case '{', '[':
-		if l.depth++; l.depth > maxDepth {
-			return false
-		}
-		ok := l.container(c)
-		l.depth--
-		return ok
-	case 't':
-		return l.literal("true")
-	case 'f':
-		return l.literal("false")
-	case 'n':
-		return l.literal("null")
-	default:
-		return l.number()
-	}
-}
-
-// container reads an object or array opening with c at the current position.
-func (l *lexer) container(c byte) bool {
-	closer := byte('}')
-	if c == '[' {
-		closer = ']'
-	}
-	l.i++
-	if l.peek() == closer {
-		l.i++
-		return true
-	}
-	for {
-		if c == '{' && (l.peek() != '"' || !l.skipString() || !l.consume(':')) {
-			return false
-		}
-		if !l.value() {
-			return false
-		}
-		switch l.peek() {
-		case ',':
-			l.i++
-		case closer:
-			l.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (l *lexer) skipString() bool {
-	_, ok := l.str()
-	return ok
-}
-
-// str reads a string at l.b[l.i] == '"'; plain reports that it holds no escape and is
-// valid UTF-8 (its raw content is its value).
-func (l *lexer) str() (plain bool, ok bool) {
-	b := l.b
-	i := l.i + 1
-	plain = true
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			if plain && !utf8.Valid(b[l.i+1:i]) {
-				plain = false
-			}
-			l.i = i + 1
-			return plain, true
-		case c == '\\':
-			plain = false
-			if i+1 >= len(b) {
-				return false, false
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-					return false, false
-				}
-				i += 6
-			default:
-				return false, false
-			}
-		case c < ' ':
-			return false, false
-		default:
-			i++
-		}
-	}
-	return false, false
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'f')
-}
-
-func (l *lexer) literal(lit string) bool {
-	if !bytes.HasPrefix(l.b[l.i:], []byte(lit)) {
-		return false
-	}
-	l.i += len(lit)
-	return true
-}
-
-// number reads a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (l *lexer) number() bool {
-	b, i := l.b, l.i
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		n := 0
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-			n++
-		}
-		return n
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	l.i = i
-	return true
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
@@ -97,7 +98,7 @@ func (e LogEvent) Text() ([]byte, error) {
 	if e.split {
 		// The string ends at its first unescaped quote; the splitter checked only the
 		// layout around it. This costs one scan per decoded line, not per log event.
-		if end := stringEnd(msg, 0); end >= 0 {
+		if end := jsonscan.StringEnd(msg, 0); end >= 0 {
 			// What follows must be more members of the record, as the full scanner
 			// would have read them; otherwise the payload is not JSON.
 			s := scanner{b: msg[:len(msg)+1], i: end + 1}

@@ -1,15 +1,15 @@
 package cwlogs
 
 import (
-	"bytes"
-	"encoding/binary"
-	"math/bits"
-
+	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
-// scanner is a minimal JSON tokenizer over a byte slice. It never allocates: strings are
-// returned as the raw bytes between their quotes, escapes included.
+// scanner is a minimal JSON tokenizer over a byte slice, on jsonscan's grammar. It never
+// allocates: strings are returned as the raw bytes between their quotes, escapes included.
+//
+// It is lenient where the value is not kept: a string's content is checked only when it
+// is decoded, and a skipped number is a run of number characters (numberEnd).
 type scanner struct {
 	b []byte
 	i int
@@ -17,13 +17,9 @@ type scanner struct {
 
 // ws skips insignificant whitespace and returns the next byte, or 0 at the end.
 func (s *scanner) ws() byte {
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; c {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return c
-		}
+	s.i = jsonscan.Space(s.b, s.i)
+	if s.i < len(s.b) {
+		return s.b[s.i]
 	}
 	return 0
 }
@@ -45,72 +41,12 @@ func (s *scanner) str() (raw []byte, ok bool) {
 	}
 	s.i++
 	start := s.i
-	end := stringEnd(s.b, start)
+	end := jsonscan.StringEnd(s.b, start)
 	if end < 0 {
 		return nil, false
 	}
 	s.i = end + 1
 	return s.b[start:end], true
-}
-
-const (
-	ones   = 0x0101010101010101
-	highs  = 0x8080808080808080
-	lows7  = 0x7f7f7f7f7f7f7f7f
-	quotes = '"' * ones
-	slashs = '\\' * ones
-)
-
-// zeroBytes sets the high bit of exactly the bytes of t that are zero.
-func zeroBytes(t uint64) uint64 {
-	return ^(((t & lows7) + lows7) | t) & highs
-}
-
-// stringEnd returns the index of the quote that ends the string whose content starts at
-// b[start], or -1. It reads eight bytes at a time: the quotes of a log message inside the
-// payload are nearly all escaped (\"), and testing for a quote not preceded by a
-// backslash word-wise is much cheaper than stopping at each quote.
-func stringEnd(b []byte, start int) int {
-	return stringEndFrom(b, start, start)
-}
-
-// stringEndFrom is stringEnd for a string known to have no closing quote before b[from]:
-// the search starts there (escape parity is still counted from start).
-func stringEndFrom(b []byte, start, from int) int {
-	i := from
-	var carry uint64 // the backslash flags of the last two bytes before b[i], in bytes 0 and 1
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q := zeroBytes(x ^ quotes)
-		bs := zeroBytes(x ^ slashs)
-		prev := bs<<8 | carry>>8 // a backslash one byte before
-		prev2 := bs<<16 | carry  // a backslash two bytes before
-		// Quotes with no backslash before them end the string; those after a run of two or
-		// more need the run's parity; those after a single backslash are escaped.
-		for m := q&^prev | q&prev&prev2; m != 0; m &= m - 1 {
-			k := i + bits.TrailingZeros64(m)>>3
-			if !escaped(b, start, k) {
-				return k
-			}
-		}
-		carry = bs >> 48
-	}
-	for ; i < len(b); i++ {
-		if b[i] == '"' && !escaped(b, start, i) {
-			return i
-		}
-	}
-	return -1
-}
-
-// escaped reports whether the quote at b[k] is preceded by an odd run of backslashes
-// within the string that starts at b[start].
-func escaped(b []byte, start, k int) bool {
-	n := 0
-	for k-n-1 >= start && b[k-n-1] == '\\' {
-		n++
-	}
-	return n%2 == 1
 }
 
 // text reads a string and returns its decoded value, aliasing the input when decoding
@@ -198,73 +134,112 @@ func (s *scanner) array(fn func() bool) bool {
 // int reads a JSON integer without fraction or exponent.
 func (s *scanner) int() (int64, bool) {
 	s.ws()
-	neg := false
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		neg = true
-		s.i++
-	}
-	start := s.i
-	var n int64
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		if n > (1<<63-1)/10-1 {
-			return 0, false
-		}
-		n = n*10 + int64(s.b[s.i]-'0')
-		s.i++
-	}
-	if s.i == start || (s.i-start > 1 && s.b[start] == '0') {
-		return 0, false
-	}
-	if s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '.', 'e', 'E':
-			return 0, false
-		}
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
+	n, end, ok := jsonscan.Int(s.b, s.i)
+	s.i = end
+	return n, ok
 }
 
-// skip consumes any JSON value.
+// skip consumes any JSON value. It follows nested containers with a stack of bits, not
+// down the call stack: a payload of a few KiB gzipped can nest millions deep, and
+// recursion would follow it until the runtime kills the process.
 func (s *scanner) skip() bool {
-	switch c := s.ws(); c {
-	case '"':
-		_, ok := s.str()
-		return ok
-	case '{':
-		return s.object(func([]byte) bool { return s.skip() })
-	case '[':
-		return s.array(s.skip)
-	case 't':
-		return s.literal("true")
-	case 'f':
-		return s.literal("false")
-	case 'n':
-		return s.literal("null")
-	default:
-		if c == '-' || (c >= '0' && c <= '9') {
-			for s.i < len(s.b) {
-				switch c := s.b[s.i]; {
-				case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
-					s.i++
-				default:
-					return true
-				}
+	var small [4]uint64
+	objects := small[:0] // bit d of the stack: the container at depth d is an object
+	depth := 0
+	for {
+		// A value starts here.
+		switch c := s.ws(); c {
+		case '"':
+			if _, ok := s.str(); !ok {
+				return false
 			}
-			return true
+		case '{', '[':
+			s.i++
+			closer := byte(']')
+			if c == '{' {
+				closer = '}'
+			}
+			if s.ws() == closer {
+				s.i++
+				break
+			}
+			if depth/64 == len(objects) {
+				objects = append(objects, 0)
+			}
+			if c == '{' {
+				objects[depth/64] |= 1 << (depth % 64)
+				if _, ok := s.key(); !ok {
+					return false
+				}
+			} else {
+				objects[depth/64] &^= 1 << (depth % 64)
+			}
+			depth++
+			continue
+		case 't':
+			if !s.literal("true") {
+				return false
+			}
+		case 'f':
+			if !s.literal("false") {
+				return false
+			}
+		case 'n':
+			if !s.literal("null") {
+				return false
+			}
+		default:
+			if c != '-' && (c < '0' || c > '9') {
+				return false
+			}
+			s.i = numberEnd(s.b, s.i)
 		}
-		return false
+		// A value ended: close what it ends, up to the next member or element.
+		for {
+			if depth == 0 {
+				return true
+			}
+			d := depth - 1
+			obj := objects[d/64]>>(d%64)&1 == 1
+			closer := byte(']')
+			if obj {
+				closer = '}'
+			}
+			more, ok := s.next(closer)
+			if !ok {
+				return false
+			}
+			if more {
+				if obj {
+					if _, ok := s.key(); !ok {
+						return false
+					}
+				}
+				break
+			}
+			depth--
+		}
 	}
 }
 
 func (s *scanner) literal(lit string) bool {
-	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
-		return false
+	end, ok := jsonscan.Literal(s.b, s.i, lit)
+	s.i = end
+	return ok
+}
+
+// numberEnd returns the end of the run of number characters at b[i]. A skipped number is
+// not checked further: its form does not change what is kept.
+func numberEnd(b []byte, i int) int {
+	for i < len(b) {
+		switch c := b[i]; {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+			i++
+		default:
+			return i
+		}
 	}
-	s.i += len(lit)
-	return true
+	return i
 }
 
 // end reports whether only whitespace remains.

@@ -1,6 +1,10 @@
 package cwlogs
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
+)
 
 // recordStart opens every log event CloudWatch Logs writes. In compact JSON it can only
 // occur at a structural position: inside a string every quote is escaped, and the quote
@@ -69,7 +73,7 @@ func (ps *payloadScanner) split(b []byte, i int) (next int, ok bool) {
 			// The last record: its message ends at its first unescaped quote, which must
 			// close the record and the array. Keys may follow logEvents (policyLevel), so
 			// no later `"}]` can be trusted; one message is walked, not every one.
-			end = stringEnd(b, i)
+			end = jsonscan.StringEnd(b, i)
 			if end < 0 || !bytes.HasPrefix(b[end:], []byte(`"}]`)) {
 				return fail()
 			}
@@ -79,7 +83,7 @@ func (ps *payloadScanner) split(b []byte, i int) (next int, ok bool) {
 				return fail()
 			}
 		}
-		if escaped(b, i, end) {
+		if jsonscan.Escaped(b, i, end) {
 			return fail()
 		}
 		e.Message = b[i : end : end+1] // the closing quote is kept in capacity for Text

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
@@ -204,7 +205,7 @@ func (d *Decoder) fastRecord(bound int64, sink Sink) bool {
 		if k := bytes.Index(b[from:], recordStart); k >= 0 {
 			k += from
 			end := k - len(`"},`)
-			if end < msg || !bytes.Equal(b[end:k], []byte(`"},`)) || escaped(b, msg, end) {
+			if end < msg || !bytes.Equal(b[end:k], []byte(`"},`)) || jsonscan.Escaped(b, msg, end) {
 				w.i = rec
 				return false
 			}
@@ -215,8 +216,8 @@ func (d *Decoder) fastRecord(bound int64, sink Sink) bool {
 		if w.eof {
 			// The last record: its message ends at its first unescaped quote, which must
 			// close the record and the array.
-			end := stringEnd(b, msg)
-			if end < 0 || !bytes.HasPrefix(b[end:], []byte(`"}]`)) || escaped(b, msg, end) {
+			end := jsonscan.StringEnd(b, msg)
+			if end < 0 || !bytes.HasPrefix(b[end:], []byte(`"}]`)) || jsonscan.Escaped(b, msg, end) {
 				w.i = rec
 				return false
 			}

@@ -198,3 +198,29 @@ func TestStreamErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDeepValues checks that a skipped member nested far deeper than the window follows
+// (a few KiB gzipped) is read on the buffered path without following it down the call
+// stack: accepted when it is well formed, as at smaller depths, refused when it is not.
+func TestDeepValues(t *testing.T) {
+	const nest = 8 << 20
+	for _, tt := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{"arrays", strings.Repeat("[", nest) + strings.Repeat("]", nest), true},
+		{"objects", strings.Repeat(`{"a":`, nest/16) + "1" + strings.Repeat("}", nest/16), true},
+		{"mixed", strings.Repeat(`[{"a":[1,{}],"b":`, nest/64) + "null" + strings.Repeat("}]", nest/64), true},
+		{"unclosed", strings.Repeat("[", nest/8) + strings.Repeat("]", nest/8-1), false},
+		{"bad key deep inside", strings.Repeat("[", nest/8) + "{a:1}" + strings.Repeat("]", nest/8), false},
+	} {
+		msg := `{"messageType":"DATA_MESSAGE","deep":` + tt.value + `,"logEvents":[{"id":"1","timestamp":1,"message":"m"}]}`
+		p, err := ParseMessage([]byte(msg))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: ParseMessage error %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err == nil && (len(p.LogEvents) != 1 || p.LogEvents[0].ID != "1") {
+			t.Errorf("%s: log events %+v", tt.name, p.LogEvents)
+		}
+	}
+}

@@ -1,9 +1,9 @@
 package cwlogs
 
 import (
-	"bytes"
 	"io"
 
+	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
@@ -90,13 +90,8 @@ func (w *window) ensure(k int) bool {
 // ws skips insignificant whitespace and returns the next byte, or 0 at the end.
 func (w *window) ws() byte {
 	for {
-		for w.i < w.n {
-			switch c := w.buf[w.i]; c {
-			case ' ', '\t', '\n', '\r':
-				w.i++
-			default:
-				return c
-			}
+		if w.i = jsonscan.Space(w.buf[:w.n], w.i); w.i < w.n {
+			return w.buf[w.i]
 		}
 		if _, ok := w.more(w.i); !ok {
 			return 0
@@ -120,7 +115,7 @@ func (w *window) str() ([]byte, bool) {
 	w.i++
 	start, from := w.i, w.i
 	for {
-		if end := stringEndFrom(w.buf[:w.n], start, from); end >= 0 {
+		if end := jsonscan.StringEndFrom(w.buf[:w.n], start, from); end >= 0 {
 			w.i = end + 1
 			return w.buf[start:end], true
 		}
@@ -144,7 +139,7 @@ func (w *window) strCut() (raw []byte, cut, ok bool) {
 	w.i++
 	start, from := w.i, w.i
 	for {
-		if end := stringEndFrom(w.buf[:w.n], start, from); end >= 0 {
+		if end := jsonscan.StringEndFrom(w.buf[:w.n], start, from); end >= 0 {
 			w.i = end + 1
 			return w.buf[start:end], false, true
 		}
@@ -207,7 +202,7 @@ func (w *window) skipStr() bool {
 func (w *window) skipRest(start int) bool {
 	from := w.i
 	for {
-		if end := stringEndFrom(w.buf[:w.n], start, from); end >= 0 {
+		if end := jsonscan.StringEndFrom(w.buf[:w.n], start, from); end >= 0 {
 			w.i = end + 1
 			return true
 		}
@@ -301,57 +296,31 @@ func (w *window) array(fn func() bool) bool {
 	}
 }
 
-// int reads a JSON integer without fraction or exponent, as scanner.int.
+// maxIntLen is the length from which a run of a sign and digits is no integer that
+// jsonscan.Int accepts, whatever follows: a sign and 20 digits, or 21 digits.
+const maxIntLen = 21
+
+// int reads a JSON integer without fraction or exponent, as scanner.int: the buffer is
+// first filled up to the byte after the digits, or to maxIntLen bytes of them (the
+// window's bound is far above: windowStart, or the line bound).
 func (w *window) int() (int64, bool) {
 	w.ws()
-	neg := false
-	if w.i < w.n && w.buf[w.i] == '-' {
-		neg = true
-		w.i++
-	}
-	var n int64
-	digits, lead := 0, byte(0)
 	for {
-		if w.i == w.n {
-			if _, ok := w.more(w.i); !ok {
-				break
-			}
-		}
-		c := w.buf[w.i]
-		if c < '0' || c > '9' {
+		if _, end, _ := jsonscan.Int(w.buf[:w.n], w.i); end < w.n || end-w.i >= maxIntLen {
 			break
 		}
-		if digits == 0 {
-			lead = c
-		}
-		if n > (1<<63-1)/10-1 {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-		digits++
-		w.i++
-	}
-	if digits == 0 || (digits > 1 && lead == '0') {
-		return 0, false
-	}
-	if w.i < w.n {
-		switch w.buf[w.i] {
-		case '.', 'e', 'E':
-			return 0, false
+		if _, ok := w.more(w.i); !ok {
+			break
 		}
 	}
-	if neg {
-		n = -n
-	}
-	return n, true
+	n, end, ok := jsonscan.Int(w.buf[:w.n], w.i)
+	w.i = end
+	return n, ok
 }
-
-// maxDepth bounds the nesting skip follows, as encoding/json does.
-const maxDepth = 10000
 
 // skip consumes any JSON value.
 func (w *window) skip(depth int) bool {
-	if depth > maxDepth {
+	if depth > jsonscan.MaxDepth {
 		return false
 	}
 	switch c := w.ws(); c {
@@ -372,13 +341,8 @@ func (w *window) skip(depth int) bool {
 			return false
 		}
 		for {
-			for w.i < w.n {
-				switch c := w.buf[w.i]; {
-				case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
-					w.i++
-				default:
-					return true
-				}
+			if w.i = numberEnd(w.buf[:w.n], w.i); w.i < w.n {
+				return true
 			}
 			if _, ok := w.more(w.i); !ok {
 				return true
@@ -388,11 +352,12 @@ func (w *window) skip(depth int) bool {
 }
 
 func (w *window) literal(lit string) bool {
-	if !w.ensure(len(lit)) || !bytes.HasPrefix(w.buf[w.i:w.n], []byte(lit)) {
+	if !w.ensure(len(lit)) {
 		return false
 	}
-	w.i += len(lit)
-	return true
+	end, ok := jsonscan.Literal(w.buf[:w.n], w.i, lit)
+	w.i = end
+	return ok
 }
 
 // end reports whether only whitespace remains, reading the input to its end.

@@ -24,6 +24,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate/aggregatetest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/handler"
@@ -45,35 +46,6 @@ func (d deliveries) Process(event []byte) (pipeline.Result, error) {
 		return pipeline.Result{}, fmt.Errorf("unknown test event %q", event)
 	}
 	return r, nil
-}
-
-func agg(user, key string, ids ...string) aggregate.Aggregate {
-	at := window.Add(10 * time.Minute)
-	return aggregate.Aggregate{
-		Rule:   detect.UnauthorizedAccess.ID,
-		Window: window,
-		Key:    key,
-		Group:  user,
-		Source: aggregate.Source{Owner: "123456789012", LogGroup: "/aws/eks/prod/cluster", LogStream: "kube-apiserver-audit-1", Cluster: "prod", Region: "eu-west-1"},
-		Fields: detect.Fields{
-			Namespace: "kube-system", Resource: "secrets",
-			RequestReceivedTimestamp: at.Format("2006-01-02T15:04:05.000000Z"),
-			RequestURI:               "/api/v1/namespaces/kube-system/secrets",
-			Code:                     "403",
-			Message:                  "secrets is forbidden",
-			SrcIPs:                   []string{"192.0.2.7"},
-			Stage:                    "ResponseComplete",
-			Groups:                   []string{"system:authenticated"},
-			UID:                      "aws-iam-authenticator:123456789012:AROAEXAMPLE",
-			User:                     user,
-			UserAgent:                "kubectl/v1.37.2",
-			Verb:                     "create",
-		},
-		Count:     int64(len(ids)),
-		FirstSeen: at,
-		LastSeen:  at,
-		EventIDs:  ids,
-	}
 }
 
 type env struct {
@@ -176,7 +148,7 @@ func TestHandler(t *testing.T) {
 	e := &env{db: localtest.DynamoDBForTest(t), moto: localtest.MotoForTest(t, topics...)}
 
 	batch := pipeline.Result{
-		Aggregates: []aggregate.Aggregate{agg("alice", "k1", "e1", "e2"), agg("alice", "k2", "e3"), agg("bob", "k3", "e4")},
+		Aggregates: []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", "e1", "e2"), aggregatetest.Denied(window, "alice", "k2", "e3"), aggregatetest.Denied(window, "bob", "k3", "e4")},
 		Stats:      pipeline.Stats{Payloads: 1, LogEvents: 6, Matches: 4},
 	}
 
@@ -215,7 +187,7 @@ func TestHandler(t *testing.T) {
 				for j := i; j < i+5; j++ {
 					ids = append(ids, fmt.Sprintf("%s-%03d", u, j))
 				}
-				aggs = append(aggs, agg(u, u+"-k", ids...))
+				aggs = append(aggs, aggregatetest.Denied(window, u, u+"-k", ids...))
 			}
 			d[fmt.Sprint(i)] = pipeline.Result{Aggregates: aggs}
 		}
@@ -293,7 +265,7 @@ func TestHandler(t *testing.T) {
 
 	t.Run("one summary line with counts only", func(t *testing.T) {
 		f := e.fixture(t, "logline")
-		secret := agg("alice", "k9", "e9")
+		secret := aggregatetest.Denied(window, "alice", "k9", "e9")
 		secret.Fields.Message = "requestObject: s3cr3t" // a value that must not be logged
 		h := f.handler(deliveries{"b1": pipeline.Result{
 			Aggregates: []aggregate.Aggregate{secret},

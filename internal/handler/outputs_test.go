@@ -17,6 +17,7 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate/aggregatetest"
 	"github.com/eks-unauthorized-access/detector/internal/alert"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/eventbus"
@@ -117,15 +118,6 @@ func lines(t *testing.T, user, ip string, offset time.Duration, n int) []string 
 	return out
 }
 
-// ids returns log event ids for n events, distinct per prefix.
-func ids(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%s%0*d", prefix, 56-len(prefix), i)
-	}
-	return out
-}
-
 // TestOutputsOncePerGroup runs deliveries and their redeliveries with both outputs on: each
 // alert group gets one finding and each alert one event whatever the redeliveries, and an
 // escalation updates the group's finding (same Id, more attempts, workflow untouched)
@@ -141,7 +133,7 @@ func TestOutputsOncePerGroup(t *testing.T) {
 		"groups": []string{"system:authenticated"}, "extra": map[string]any{
 			"canonicalArn": []string{"arn:aws:iam::111122223333:role/deployer"}, "sessionName": []string{"ada-laptop"},
 			"accessKeyId": []string{"ASIAEXAMPLE"}}}}
-	first := delivery(t, []string{auditLine(t, "ada", "198.51.100.7", time.Minute, role), auditLine(t, "bo", "2001:db8::5", 2*time.Minute, nil)}, ids("a", 2))
+	first := delivery(t, []string{auditLine(t, "ada", "198.51.100.7", time.Minute, role), auditLine(t, "bo", "2001:db8::5", 2*time.Minute, nil)}, aggregatetest.EventIDs("a", 2))
 	for i := range 2 { // a delivery and its redelivery
 		if err := invokeWith(h, first, fmt.Sprint("first-", i), 30*time.Second); err != nil {
 			t.Fatal(err)
@@ -192,7 +184,7 @@ func TestOutputsOncePerGroup(t *testing.T) {
 	}
 
 	// Three more attempts of ada cross the threshold 3: one update, delivered twice.
-	more := delivery(t, lines(t, "ada", "203.0.113.9", 10*time.Minute, 3), ids("b", 3))
+	more := delivery(t, lines(t, "ada", "203.0.113.9", 10*time.Minute, 3), aggregatetest.EventIDs("b", 3))
 	for i := range 2 {
 		if err := invokeWith(h, more, fmt.Sprint("more-", i), 30*time.Second); err != nil {
 			t.Fatal(err)
@@ -245,7 +237,7 @@ func TestOutputAmbiguousAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 			user := fmt.Sprint("amb", i)
-			event := delivery(t, lines(t, user, "198.51.100.8", time.Minute, 1), ids(user, 1))
+			event := delivery(t, lines(t, user, "198.51.100.8", time.Minute, 1), aggregatetest.EventIDs(user, 1))
 			err := invokeWith(r.outputsHandler(tc.faults), event, "first", 30*time.Second)
 			if (err != nil) != tc.firstFails {
 				t.Fatalf("first delivery: error %v, want failure %v", err, tc.firstFails)

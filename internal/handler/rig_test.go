@@ -26,6 +26,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/handler"
 	"github.com/eks-unauthorized-access/detector/internal/notify"
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
+	"github.com/eks-unauthorized-access/detector/internal/samples"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
@@ -37,35 +38,11 @@ import (
 // events of these tests happen now.
 var hourNow = time.Now().UTC().Truncate(time.Hour)
 
-// auditLine is a forbidden create as kube-apiserver writes it (DESIGN section 7), by user
-// from ip, received at the given offset into the current hour. extra is merged into the
-// event's top level (requestObject, user overrides, ...).
+// auditLine is samples.ForbiddenCreate by user from ip, received at the given offset into
+// the current hour.
 func auditLine(t testing.TB, user, ip string, offset time.Duration, extra map[string]any) string {
 	t.Helper()
-	at := hourNow.Add(offset)
-	ev := map[string]any{
-		"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-		"auditID": fmt.Sprintf("a-%s-%d", user, offset), "stage": "ResponseComplete",
-		"requestURI": "/api/v1/namespaces/kube-system/secrets", "verb": "create",
-		"user":      map[string]any{"username": user, "uid": "aws-iam-authenticator:111122223333:" + user, "groups": []string{"system:authenticated"}},
-		"sourceIPs": []string{ip}, "userAgent": "kubectl/v1.34.2",
-		"objectRef": map[string]any{"resource": "secrets", "namespace": "kube-system", "apiVersion": "v1"},
-		"responseStatus": map[string]any{
-			"metadata": map[string]any{}, "status": "Failure", "reason": "Forbidden", "code": 403,
-			"message": fmt.Sprintf(`secrets is forbidden: User %q cannot create resource "secrets" in API group "" in the namespace "kube-system"`, user),
-		},
-		"requestReceivedTimestamp": at.Format("2006-01-02T15:04:05.000000Z"),
-		"stageTimestamp":           at.Add(time.Millisecond).Format("2006-01-02T15:04:05.000000Z"),
-		"annotations":              map[string]string{"authorization.k8s.io/decision": "forbid", "authorization.k8s.io/reason": ""},
-	}
-	for k, v := range extra {
-		ev[k] = v
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return samples.ForbiddenCreate(t, user, ip, hourNow.Add(offset), extra)
 }
 
 // logEvent is one log event of a delivery.

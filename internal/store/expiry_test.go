@@ -10,6 +10,7 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate/aggregatetest"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
@@ -35,16 +36,6 @@ func TestExpiresAt(t *testing.T) {
 			t.Errorf("%s: ExpiresAt = %s, less than the retention after the write", tc.name, got)
 		}
 	}
-}
-
-// aggAt is agg moved into the window starting at w.
-func aggAt(w time.Time, user, key string, ids ...string) aggregate.Aggregate {
-	a := agg(user, key, ids...)
-	at := w.Add(5 * time.Minute)
-	a.Window = w
-	a.Fields.RequestReceivedTimestamp = at.Format("2006-01-02T15:04:05.000000Z")
-	a.FirstSeen, a.LastSeen = at, at
-	return a
 }
 
 // expiry returns the expiresAt of every item of the table, by sort key and window.
@@ -96,7 +87,7 @@ func TestExpiryOfLateData(t *testing.T) {
 				return exp
 			}
 
-			if err := f.store.Record(ctx, []aggregate.Aggregate{aggAt(w, "alice", "k1", "e1", "e2"), aggAt(w, "alice", "k2", ids("x", 95)...)}); err != nil {
+			if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(w, "alice", "k1", "e1", "e2"), aggregatetest.Denied(w, "alice", "k2", aggregatetest.EventIDs("x", 95)...)}); err != nil {
 				t.Fatal(err)
 			}
 			c, err := f.store.Claim(ctx, g, time.Minute)
@@ -111,7 +102,7 @@ func TestExpiryOfLateData(t *testing.T) {
 
 			// The same delivery comes back 14 days later (a redrive from the failure queue).
 			f.clock.advance(14 * 24 * time.Hour)
-			if err := f.store.Record(ctx, []aggregate.Aggregate{aggAt(w, "alice", "k1", "e1", "e2"), aggAt(w, "alice", "k2", ids("x", 95)...)}); err != nil {
+			if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(w, "alice", "k1", "e1", "e2"), aggregatetest.Denied(w, "alice", "k2", aggregatetest.EventIDs("x", 95)...)}); err != nil {
 				t.Fatal(err)
 			}
 			again, err := f.store.Claim(ctx, g, time.Minute)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate/aggregatetest"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
@@ -80,7 +81,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 	deliver := func(t *testing.T, f *fixture, parts [][]string) {
 		t.Helper()
 		for _, p := range parts {
-			if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", p...)}); err != nil {
+			if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", p...)}); err != nil {
 				t.Fatalf("record %d ids: %v", len(p), err)
 			}
 		}
@@ -88,7 +89,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 
 	t.Run("150 events in one aggregate", func(t *testing.T) {
 		f := newFixture(t, db)
-		all := ids("e", 150)
+		all := aggregatetest.EventIDs("e", 150)
 		for _, parts := range [][][]string{
 			{all},
 			split(all, 75, 75),
@@ -108,7 +109,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 	t.Run("first seen regrouped", func(t *testing.T) {
 		// The first delivery is already a regrouping: 75 events, then all 150.
 		f := newFixture(t, db)
-		all := ids("e", 150)
+		all := aggregatetest.EventIDs("e", 150)
 		deliver(t, f, split(all, 75))
 		deliver(t, f, [][]string{all})
 		deliver(t, f, split(all, 100, 50))
@@ -120,7 +121,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 	t.Run("5000 events, more than one item holds", func(t *testing.T) {
 		f := newFixture(t, db)
 		const n = 5000
-		all := ids("e", n)
+		all := aggregatetest.EventIDs("e", n)
 		deliver(t, f, [][]string{all})
 		items := f.idsPerItem(t)
 		if len(items) < 3 {
@@ -144,7 +145,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 			}
 		}
 		// New events mixed with old ones are added, to whichever item has room.
-		deliver(t, f, [][]string{append(ids("new", 30), all[:100]...), append(ids("new", 40), all[4900:]...)})
+		deliver(t, f, [][]string{append(aggregatetest.EventIDs("new", 30), all[:100]...), append(aggregatetest.EventIDs("new", 40), all[4900:]...)})
 		if got := f.only(t, "alice").Count; got != n+40 {
 			t.Errorf("with 40 new events: count %d, want %d", got, n+40)
 		}
@@ -153,7 +154,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 	t.Run("5000 events first delivered in parts", func(t *testing.T) {
 		f := newFixture(t, db)
 		const n = 5000
-		all := ids("e", n)
+		all := aggregatetest.EventIDs("e", n)
 		deliver(t, f, interleave(all, 7))
 		deliver(t, f, [][]string{all})
 		deliver(t, f, split(all, 2001, 2001))
@@ -166,7 +167,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 		// Two invocations race on overlapping events across the item bound, each in its
 		// own chunking; then more invocations with other overlaps join.
 		f := newFixture(t, db)
-		all := ids("e", 4000)
+		all := aggregatetest.EventIDs("e", 4000)
 		runs := [][][]string{
 			{all[:3000]},
 			split(all[1000:], 45, 1500),
@@ -180,7 +181,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for _, p := range parts {
-					if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", p...)}); err != nil {
+					if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", p...)}); err != nil {
 						errs <- err
 						return
 					}
@@ -206,8 +207,8 @@ func TestRegroupedRedelivery(t *testing.T) {
 
 	t.Run("items read back as one aggregate", func(t *testing.T) {
 		f := newFixture(t, db)
-		all := ids("e", 2500)
-		early, late := agg("alice", "k1", all[:2100]...), agg("alice", "k1", all[2100:]...)
+		all := aggregatetest.EventIDs("e", 2500)
+		early, late := aggregatetest.Denied(window, "alice", "k1", all[:2100]...), aggregatetest.Denied(window, "alice", "k1", all[2100:]...)
 		early.FirstSeen, early.LastSeen = window.Add(time.Minute), window.Add(2*time.Minute)
 		late.FirstSeen, late.LastSeen = window.Add(40*time.Minute), window.Add(50*time.Minute)
 		late.Source.LogStream = "kube-apiserver-audit-2"
@@ -231,7 +232,7 @@ func TestRegroupedRedelivery(t *testing.T) {
 		// The ids of the last item are only recognised while the full items before it
 		// exist: a redelivery of those ids must keep all of them alive.
 		f := newFixture(t, db)
-		all := ids("e", 5000)
+		all := aggregatetest.EventIDs("e", 5000)
 		deliver(t, f, [][]string{all})
 		before := f.expiry(t)
 		f.clock.advance(14 * 24 * time.Hour)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate/aggregatetest"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
@@ -22,7 +23,7 @@ func rowAggs(n, idsEach int) []aggregate.Aggregate {
 	out := make([]aggregate.Aggregate, n)
 	for i := range out {
 		key := fmt.Sprintf("k%02d", i)
-		out[i] = agg("alice", key, ids(key+"-e", idsEach)...)
+		out[i] = aggregatetest.Denied(window, "alice", key, aggregatetest.EventIDs(key+"-e", idsEach)...)
 	}
 	return out
 }
@@ -104,8 +105,8 @@ func TestRowBound(t *testing.T) {
 		// New events of a refused row (k01) and of an admitted one (k05), delivered alone
 		// and with the old ones: they go where their row went, once.
 		more := []aggregate.Aggregate{
-			agg("alice", "k01", append(ids("k01-e", 4), "k01-new")...),
-			agg("alice", "k05", append(ids("k05-e", 4), "k05-new")...),
+			aggregatetest.Denied(window, "alice", "k01", append(aggregatetest.EventIDs("k01-e", 4), "k01-new")...),
+			aggregatetest.Denied(window, "alice", "k05", append(aggregatetest.EventIDs("k05-e", 4), "k05-new")...),
 		}
 		for range 2 {
 			if err := s.Record(ctx, more); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local"
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/aggregate/aggregatetest"
 	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/store"
@@ -35,47 +36,6 @@ func newClock(t time.Time) *clock { c := &clock{}; c.ns.Store(t.UnixNano()); ret
 func (c *clock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) advance(d time.Duration) {
 	c.ns.Add(int64(d))
-}
-
-// agg returns an aggregate of user in the test window with the given event ids.
-func agg(user, key string, ids ...string) aggregate.Aggregate {
-	at := window.Add(5 * time.Minute)
-	return aggregate.Aggregate{
-		Rule:   detect.UnauthorizedAccess.ID,
-		Window: window,
-		Key:    key,
-		Group:  user,
-		Source: aggregate.Source{Owner: "123456789012", LogGroup: "/aws/eks/prod/cluster", LogStream: "kube-apiserver-audit-1", Cluster: "prod", Region: "eu-west-1"},
-		Fields: detect.Fields{
-			Namespace: "kube-system", Resource: "secrets",
-			RequestReceivedTimestamp: window.Add(5 * time.Minute).Format("2006-01-02T15:04:05.000000Z"),
-			RequestURI:               "/api/v1/namespaces/kube-system/secrets",
-			Code:                     "403",
-			Message:                  `secrets is forbidden: User "` + user + `" cannot create resource "secrets"`,
-			SrcIPs:                   []string{"10.0.0.1", "192.0.2.7"},
-			Stage:                    "ResponseComplete",
-			Groups:                   []string{"system:authenticated", "dev"},
-			UID:                      "aws-iam-authenticator:123456789012:AROAEXAMPLE",
-			User:                     user,
-			UserAgent:                "kubectl/v1.37.2",
-			Verb:                     "create",
-		},
-		Identity: audit.Identity{ARN: "arn:aws:sts::123456789012:assumed-role/Dev/" + user, CanonicalARN: "arn:aws:iam::123456789012:role/Dev",
-			SessionName: user, AccessKeyID: "ASIAEXAMPLE", PrincipalID: "AROAEXAMPLE:" + user,
-			PodName: "web-1", PodUID: "0f5e", NodeName: "ip-10-0-0-1", CredentialID: "JTI=1"},
-		Count:     int64(len(ids)),
-		FirstSeen: at,
-		LastSeen:  at,
-		EventIDs:  ids,
-	}
-}
-
-func ids(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%s%056d", prefix, i)
-	}
-	return out
 }
 
 type fixture struct {
@@ -130,7 +90,7 @@ func TestStore(t *testing.T) {
 
 	t.Run("redelivery counts once", func(t *testing.T) {
 		f := newFixture(t, db)
-		batch := []aggregate.Aggregate{agg("alice", "k1", "e1", "e2", "e3"), agg("alice", "k2", "e4"), agg("bob", "k3", "e5", "e6")}
+		batch := []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", "e1", "e2", "e3"), aggregatetest.Denied(window, "alice", "k2", "e4"), aggregatetest.Denied(window, "bob", "k3", "e5", "e6")}
 		for range 3 {
 			if err := f.store.Record(ctx, batch); err != nil {
 				t.Fatal(err)
@@ -143,7 +103,7 @@ func TestStore(t *testing.T) {
 			t.Errorf("bob counts = %v, want %v", got, want)
 		}
 		// A different delivery overlapping the first adds only its new events.
-		if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", "e2", "e3", "e7", "e8")}); err != nil {
+		if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", "e2", "e3", "e7", "e8")}); err != nil {
 			t.Fatal(err)
 		}
 		if got := f.counts(t, group("alice"))["k1"]; got != 5 {
@@ -153,7 +113,7 @@ func TestStore(t *testing.T) {
 
 	t.Run("concurrent overlapping deliveries give exact totals", func(t *testing.T) {
 		f := newFixture(t, db)
-		all := ids("e", 40)
+		all := aggregatetest.EventIDs("e", 40)
 		var wg sync.WaitGroup
 		errs := make(chan error, 10)
 		for w := range 10 {
@@ -162,7 +122,7 @@ func TestStore(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", part...), agg("alice", "k2", part[:5]...)})
+				errs <- f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", part...), aggregatetest.Denied(window, "alice", "k2", part[:5]...)})
 			}()
 		}
 		wg.Wait()
@@ -180,7 +140,7 @@ func TestStore(t *testing.T) {
 
 	t.Run("a contribution larger than one write is counted once", func(t *testing.T) {
 		f := newFixture(t, db)
-		big := agg("alice", "k1", ids("e", store.MaxIDsPerWrite+50)...)
+		big := aggregatetest.Denied(window, "alice", "k1", aggregatetest.EventIDs("e", store.MaxIDsPerWrite+50)...)
 		for range 2 {
 			if err := f.store.Record(ctx, []aggregate.Aggregate{big}); err != nil {
 				t.Fatal(err)
@@ -195,13 +155,13 @@ func TestStore(t *testing.T) {
 		// At the bound the condition must stay within DynamoDB's expression limits (300
 		// operators): a rejected write would fail the delivery on every retry.
 		f := newFixture(t, db)
-		all := ids("m", store.MaxIDsPerWrite)
-		if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", all[:store.MaxIDsPerWrite-5]...)}); err != nil {
+		all := aggregatetest.EventIDs("m", store.MaxIDsPerWrite)
+		if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", all[:store.MaxIDsPerWrite-5]...)}); err != nil {
 			t.Fatal(err)
 		}
 		// A later delivery with those ids and 5 new ones adds exactly 5, then nothing again.
 		for range 2 {
-			if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", all...)}); err != nil {
+			if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", all...)}); err != nil {
 				t.Fatalf("record %d ids: %v", len(all), err)
 			}
 		}
@@ -212,7 +172,7 @@ func TestStore(t *testing.T) {
 
 	t.Run("hostile values keep the item under DynamoDB's size limit", func(t *testing.T) {
 		f := newFixture(t, db)
-		a := agg("alice", "k1", ids("h", store.MaxIDsPerWrite)...)
+		a := aggregatetest.Denied(window, "alice", "k1", aggregatetest.EventIDs("h", store.MaxIDsPerWrite)...)
 		long := strings.Repeat("x", 10_000)
 		a.Fields.RequestURI, a.Fields.Message, a.Fields.UserAgent, a.Fields.UID = long, long, long, long
 		a.Fields.Namespace, a.Fields.Resource, a.Fields.Stage, a.Fields.Verb = long, long, long, long
@@ -232,7 +192,7 @@ func TestStore(t *testing.T) {
 
 	t.Run("aggregates without ids are added every time", func(t *testing.T) {
 		f := newFixture(t, db)
-		raw := agg("alice", "k1")
+		raw := aggregatetest.Denied(window, "alice", "k1")
 		raw.Count = 4
 		for range 2 {
 			if err := f.store.Record(ctx, []aggregate.Aggregate{raw}); err != nil {
@@ -246,11 +206,11 @@ func TestStore(t *testing.T) {
 
 	t.Run("first and last seen widen with late data", func(t *testing.T) {
 		f := newFixture(t, db)
-		a := agg("alice", "k1", "e1")
+		a := aggregatetest.Denied(window, "alice", "k1", "e1")
 		if err := f.store.Record(ctx, []aggregate.Aggregate{a}); err != nil {
 			t.Fatal(err)
 		}
-		early, late := agg("alice", "k1", "e0"), agg("alice", "k1", "e2")
+		early, late := aggregatetest.Denied(window, "alice", "k1", "e0"), aggregatetest.Denied(window, "alice", "k1", "e2")
 		early.FirstSeen, early.LastSeen = window.Add(time.Minute), window.Add(time.Minute)
 		late.FirstSeen, late.LastSeen = window.Add(50*time.Minute), window.Add(50*time.Minute)
 		if err := f.store.Record(ctx, []aggregate.Aggregate{early}); err != nil {
@@ -270,7 +230,7 @@ func TestStore(t *testing.T) {
 
 	t.Run("aggregates read back whole", func(t *testing.T) {
 		f := newFixture(t, db)
-		a := agg("alice", "k1", "e2", "e1")
+		a := aggregatetest.Denied(window, "alice", "k1", "e2", "e1")
 		if err := f.store.Record(ctx, []aggregate.Aggregate{a}); err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +247,7 @@ func TestStore(t *testing.T) {
 
 	t.Run("items carry expiresAt and no bodies", func(t *testing.T) {
 		f := newFixture(t, db)
-		if err := f.store.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", "e1"), agg("bob", "k2")}); err != nil {
+		if err := f.store.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", "e1"), aggregatetest.Denied(window, "bob", "k2")}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.store.Claim(ctx, group("alice"), time.Minute); err != nil {
@@ -387,7 +347,7 @@ func TestStore(t *testing.T) {
 	t.Run("unreachable table is an error", func(t *testing.T) {
 		f := newFixture(t, db)
 		missing := store.New(f.client, store.Options{Table: "no-such-table"})
-		if err := missing.Record(ctx, []aggregate.Aggregate{agg("alice", "k1", "e1")}); err == nil {
+		if err := missing.Record(ctx, []aggregate.Aggregate{aggregatetest.Denied(window, "alice", "k1", "e1")}); err == nil {
 			t.Error("Record on a missing table succeeded")
 		}
 		if _, err := missing.Claim(ctx, group("alice"), time.Minute); err == nil {
@@ -398,7 +358,7 @@ func TestStore(t *testing.T) {
 
 // distinctFirstFive is the union of part[:5] over the workers of the concurrency test.
 func distinctFirstFive() []string {
-	all := ids("e", 40)
+	all := aggregatetest.EventIDs("e", 40)
 	var out []string
 	for w := range 10 {
 		for _, id := range all[w*2 : w*2+5] {
