@@ -36,7 +36,7 @@ var loadBench = sync.OnceValue(func() benchDelivery {
 // countSink counts what Stream hands over.
 type countSink struct{ events, bytes int }
 
-func (c *countSink) Restart()                      { c.events, c.bytes = 0, 0 }
+func (c *countSink) Restart(*cwlogs.Payload)       { c.events, c.bytes = 0, 0 }
 func (c *countSink) LogEvent(e *cwlogs.LogEvent)   { c.events++; c.bytes += len(e.Message) }
 func (c *countSink) Payload(*cwlogs.Payload) error { return nil }
 
