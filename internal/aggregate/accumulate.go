@@ -124,7 +124,8 @@ func (h *hasher) sum() string {
 type Accumulator struct {
 	rule    detect.Rule
 	groupBy GroupBy
-	aggs    map[windowKey]*Aggregate
+	aggs    []Aggregate // in the order first added
+	index   map[windowKey]int
 	seen    map[eventKey]struct{}
 }
 
@@ -140,7 +141,7 @@ func New(rule detect.Rule, groupBy GroupBy) *Accumulator {
 	return &Accumulator{
 		rule:    rule,
 		groupBy: groupBy,
-		aggs:    make(map[windowKey]*Aggregate),
+		index:   make(map[windowKey]int),
 		seen:    make(map[eventKey]struct{}),
 	}
 }
@@ -205,9 +206,11 @@ func (a *Accumulator) seenID(src Source, logEventID string) bool {
 func (a *Accumulator) add(e Entry, logEventID string, wouldSuppress []string) (duplicate bool) {
 	src, m := e.Source, e.Match
 	wk := windowKey{WindowOf(m.Time), e.Key}
-	agg, ok := a.aggs[wk]
+	i, ok := a.index[wk]
 	if !ok {
-		agg = &Aggregate{
+		i = len(a.aggs)
+		a.index[wk] = i
+		a.aggs = append(a.aggs, Aggregate{
 			Rule:      a.rule.ID,
 			Window:    wk.window,
 			Key:       e.Key,
@@ -216,9 +219,9 @@ func (a *Accumulator) add(e Entry, logEventID string, wouldSuppress []string) (d
 			Fields:    m.Fields,
 			FirstSeen: m.Time.UTC(),
 			LastSeen:  m.Time.UTC(),
-		}
-		a.aggs[wk] = agg
+		})
 	}
+	agg := &a.aggs[i]
 	agg.Count++
 	if agg.Identity.IsZero() {
 		agg.Identity = m.Identity
@@ -248,16 +251,32 @@ func (a *Accumulator) Len() int { return len(a.aggs) }
 // Aggregates returns copies of the aggregates ordered by window, first seen and key, with
 // EventIDs sorted.
 func (a *Accumulator) Aggregates() []Aggregate {
-	out := make([]Aggregate, 0, len(a.aggs))
-	for _, agg := range a.aggs {
-		c := *agg
-		c.EventIDs = slices.Clone(agg.EventIDs)
-		slices.Sort(c.EventIDs)
-		c.WouldSuppress = slices.Sorted(slices.Values(agg.WouldSuppress))
-		out = append(out, c)
+	out := make([]Aggregate, len(a.aggs))
+	for i, agg := range a.aggs {
+		out[i] = agg
+		out[i].EventIDs = slices.Clone(agg.EventIDs)
+		out[i].WouldSuppress = slices.Clone(agg.WouldSuppress)
 	}
-	slices.SortFunc(out, func(x, y Aggregate) int {
+	return order(out)
+}
+
+// Take returns the aggregates as Aggregates does, without copying them, and empties the
+// accumulator (its duplicate detection too).
+func (a *Accumulator) Take() []Aggregate {
+	out := a.aggs
+	*a = Accumulator{rule: a.rule, groupBy: a.groupBy, index: map[windowKey]int{}, seen: map[eventKey]struct{}{}}
+	return order(out)
+}
+
+// order sorts aggs by window, first seen and key, and each one's EventIDs and
+// WouldSuppress.
+func order(aggs []Aggregate) []Aggregate {
+	for i := range aggs {
+		slices.Sort(aggs[i].EventIDs)
+		slices.Sort(aggs[i].WouldSuppress)
+	}
+	slices.SortFunc(aggs, func(x, y Aggregate) int {
 		return cmp.Or(x.Window.Compare(y.Window), x.FirstSeen.Compare(y.FirstSeen), cmp.Compare(x.Key, y.Key))
 	})
-	return out
+	return aggs
 }

@@ -3,6 +3,7 @@
 package aggregate
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -81,24 +82,26 @@ func (g AlertGroup) Key() string {
 	return g.Rule + "#" + g.Window.UTC().Format(time.RFC3339) + "#" + group
 }
 
-// Split returns the alert groups of aggs with their aggregates (in input order), ordered
-// by window, then group key.
+// Split returns the alert groups of aggs with their aggregates, ordered by window, then
+// group key. It sorts aggs in place by the same order (stable: each group's aggregates
+// keep their input order) and each group's aggregates are a part of aggs, so nothing is
+// copied: a delivery of many distinct rows is held once.
 func Split(aggs []Aggregate) ([]AlertGroup, map[AlertGroup][]Aggregate) {
+	slices.SortStableFunc(aggs, func(x, y Aggregate) int {
+		return cmp.Or(x.Window.Compare(y.Window), strings.Compare(x.Group, y.Group), strings.Compare(x.Rule, y.Rule))
+	})
 	by := map[AlertGroup][]Aggregate{}
 	var groups []AlertGroup
-	for _, a := range aggs {
-		g := AlertGroupOf(a)
-		if _, ok := by[g]; !ok {
-			groups = append(groups, g)
+	for start := 0; start < len(aggs); {
+		g := AlertGroupOf(aggs[start])
+		end := start + 1
+		for end < len(aggs) && AlertGroupOf(aggs[end]) == g {
+			end++
 		}
-		by[g] = append(by[g], a)
+		groups = append(groups, g)
+		by[g] = aggs[start:end:end]
+		start = end
 	}
-	slices.SortStableFunc(groups, func(x, y AlertGroup) int {
-		if c := x.Window.Compare(y.Window); c != 0 {
-			return c
-		}
-		return strings.Compare(x.Group, y.Group)
-	})
 	return groups, by
 }
 

@@ -93,3 +93,43 @@ func TestLongValuesAreKeyedWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedLogEventsKey: Process counts matches as it reads them; a second logEvents
+// array replaces the first (as encoding/json reads it), so the matches already counted
+// from the first are voided and the event is decoded again: the result is the second
+// array's alone.
+func TestRepeatedLogEventsKey(t *testing.T) {
+	lines := rawLines(t, "anonymous-forbidden.jsonl")
+	if len(lines) < 2 {
+		t.Fatal("want at least two sample lines")
+	}
+	rec := func(i int, l string) string {
+		b, err := json.Marshal(cwlogs.MessageEvent{ID: fmt.Sprintf("%056d", i), Timestamp: 1764000000000, Message: l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	head := `{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod-cluster/cluster","logStream":"s","subscriptionFilters":["f"],`
+	event := func(msg string) []byte {
+		comp, err := cwlogs.Compress([]byte(msg), cwlogs.Gzip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cwlogs.SubscriptionEvent(comp)
+	}
+	p := pipeline.New(options(detect.ModeSeed))
+	got, err := p.Process(event(head + `"logEvents":[` + rec(1, lines[0]) + `],"logEvents":[` + rec(2, lines[1]) + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := p.Process(event(head + `"logEvents":[` + rec(2, lines[1]) + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Aggregates) != 1 || len(got.Aggregates) != 1 || got.Aggregates[0].Key != want.Aggregates[0].Key ||
+		got.Aggregates[0].Count != 1 || got.Stats.Matches != 1 || got.Stats.LogEvents != 1 {
+		t.Errorf("repeated logEvents: %d aggregates, %d matches, %d log events; want the second array's one match",
+			len(got.Aggregates), got.Stats.Matches, got.Stats.LogEvents)
+	}
+}

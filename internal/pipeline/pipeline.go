@@ -150,12 +150,30 @@ func New(opts Options) *Pipeline {
 // Process runs one raw Lambda event (a CloudWatch Logs subscription event or a Kinesis
 // event) through the pipeline. The error is for a batch that cannot be decoded; bad lines
 // inside a good batch are skipped and counted.
+//
+// The batch is the event's alone, so matches are counted as their log events are read
+// instead of waiting, prepared, for the event to decode whole: memory holds each distinct
+// aggregate once. Only a payload that the decoder restarts after some of its matches were
+// counted (a repeated logEvents key, a header after logEvents: layouts CloudWatch Logs
+// does not write) makes Process decode the event again the way AddEvent does.
 func (p *Pipeline) Process(event []byte) (Result, error) {
 	b := p.NewBatch()
-	if err := b.AddEvent(event); err != nil {
-		return Result{}, err
+	s := p.sink()
+	s.direct = b
+	err := p.dec.Stream(event, s)
+	voided := s.voided
+	s.direct = nil
+	if err == nil && voided {
+		b = p.NewBatch()
+		err = b.AddEvent(event)
+	} else if err == nil {
+		b.add(&s.event, nil)
 	}
-	return b.Result(), nil
+	s.clear()
+	if err != nil {
+		return Result{}, fmt.Errorf("decode lambda event: %w", err)
+	}
+	return b.take(), nil
 }
 
 // Batch accumulates matches from several inputs into one set of aggregates (replay feeds
@@ -238,14 +256,23 @@ func (p *Pipeline) sink() *eventSink {
 	s.payload.reset()
 	s.pending, s.payloadStart, s.err = s.pending[:0], 0, nil
 	s.env = envelope{}
+	s.direct, s.counted, s.voided = nil, 0, false
 	return s
 }
 
-// clear drops the sink's pending matches, keeping their memory for the next event.
+// clear drops the sink's pending matches, keeping their memory for the next event unless
+// it is large.
 func (s *eventSink) clear() {
+	if cap(s.pending) > maxKeptPending {
+		s.pending = nil
+		return
+	}
 	clear(s.pending)
 	s.pending = s.pending[:0]
 }
+
+// maxKeptPending is the most pending matches whose memory the sink keeps between events.
+const maxKeptPending = 1024
 
 // counts are the per-line counts of Stats, kept aside until a payload and its event are
 // decoded whole.
@@ -296,6 +323,12 @@ type eventSink struct {
 	event, payload counts
 	pending        []pending
 	payloadStart   int   // the first pending match of the current payload
+	// direct, when set, is the batch that matches are counted into as they are read
+	// (Process); counted is how many of the current payload's matches it has counted, and
+	// voided says that a restart voided some of them: the event must be decoded again.
+	direct  *Batch
+	counted int
+	voided  bool
 	err            error // cwlogs.ErrMalformedMessage around a log event of the payload
 	env            envelope
 }
@@ -312,6 +345,9 @@ func (s *eventSink) Restart(env *cwlogs.Payload) {
 	s.payload.reset()
 	s.pending = s.pending[:s.payloadStart]
 	s.err = nil
+	if s.counted > 0 {
+		s.voided = true
+	}
 	e := envelope{set: true, pl: *env}
 	e.pl.LogEvents = nil
 	e.pl.SubscriptionFilters = slices.Clone(env.SubscriptionFilters)
@@ -332,6 +368,9 @@ func (s *eventSink) Restart(env *cwlogs.Payload) {
 func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
 	opts := &s.p.opts
 	c := &s.payload
+	if s.voided {
+		return // the event is decoded again
+	}
 	if s.env.control {
 		return // a control message's log events are not counted
 	}
@@ -381,6 +420,11 @@ func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
 		id = derivedID(&s.env.pl, le.Timestamp, text)
 	}
 	src := s.env.src
+	if s.direct != nil {
+		s.direct.count(s.direct.acc.Entry(src, m), id, s.p.check(m, src))
+		s.counted++
+		return
+	}
 	s.pending = append(s.pending, pending{
 		verdict: s.p.check(m, src),
 		e:       aggregate.NewEntry(opts.GroupBy, src, m),
@@ -400,9 +444,10 @@ func (s *eventSink) Payload(pl *cwlogs.Payload) error {
 	if env.set && !cwlogs.SameEnvelope(&env.pl, pl) {
 		return errEnvelopeChanged
 	}
-	if !env.set && s.payloadStart != len(s.pending) {
+	if !env.set && (s.payloadStart != len(s.pending) || s.counted > 0) {
 		return errEnvelopeChanged
 	}
+	s.counted = 0
 	s.event.payloads++
 	if pl.MessageType == cwlogs.ControlMessage {
 		s.event.controls++
@@ -542,6 +587,11 @@ func (b *Batch) Result() Result {
 	st.SuppressedBy = maps.Clone(b.stats.SuppressedBy)
 	st.WouldSuppress = maps.Clone(b.stats.WouldSuppress)
 	return Result{Aggregates: b.acc.Aggregates(), Stats: st}
+}
+
+// take returns the result without copying the aggregates, leaving the batch empty of them.
+func (b *Batch) take() Result {
+	return Result{Aggregates: b.acc.Take(), Stats: b.stats}
 }
 
 // SkipReasonOf classifies an audit.Parse error.

@@ -32,12 +32,29 @@ func (s *Store) Record(ctx context.Context, aggs []aggregate.Aggregate) error {
 }
 
 // merge combines aggregates that would be written to the same item.
+// Aggregates of the pipeline are one per item already: they are returned as they are.
 func merge(aggs []aggregate.Aggregate) []aggregate.Aggregate {
-	type itemKey struct{ pk, key string }
+	type itemKey struct {
+		g   aggregate.AlertGroup
+		key string
+	}
+	seen := make(map[itemKey]struct{}, len(aggs))
+	unique := true
+	for i := range aggs {
+		k := itemKey{aggregate.AlertGroupOf(aggs[i]), aggs[i].Key}
+		if _, ok := seen[k]; ok {
+			unique = false
+			break
+		}
+		seen[k] = struct{}{}
+	}
+	if unique {
+		return aggs
+	}
 	index := make(map[itemKey]int, len(aggs))
 	out := make([]aggregate.Aggregate, 0, len(aggs))
 	for _, a := range aggs {
-		k := itemKey{aggregate.AlertGroupOf(a).Key(), a.Key}
+		k := itemKey{aggregate.AlertGroupOf(a), a.Key}
 		i, ok := index[k]
 		if !ok {
 			index[k] = len(out)

@@ -51,16 +51,14 @@ func (s *Store) fold(ctx context.Context, aggs []aggregate.Aggregate) ([]aggrega
 		if err != nil {
 			return err
 		}
-		var kept, folded []aggregate.Aggregate
+		var kept []aggregate.Aggregate
 		for _, a := range byGroup[g] {
 			if a.Key == aggregate.OverflowKey || admitted[a.Key] {
 				kept = append(kept, a)
-			} else {
-				folded = append(folded, a)
 			}
 		}
-		if len(folded) > 0 {
-			kept = append(kept, overflowOf(folded))
+		if o, ok := overflowOf(byGroup[g], admitted); ok {
+			kept = append(kept, o)
 		}
 		results[i] = kept
 		return nil
@@ -77,17 +75,27 @@ func (s *Store) fold(ctx context.Context, aggs []aggregate.Aggregate) ([]aggrega
 	return merge(out), nil
 }
 
-// overflowOf folds aggregates of one group into its overflow aggregate: counts and event
-// ids added, the earliest firstSeen and latest lastSeen, the source of the latest, and of
-// the fields only the user and uid, when all of them share one (they do when the group is
-// a user's). The other fields differ from row to row and are left empty.
-func overflowOf(folded []aggregate.Aggregate) aggregate.Aggregate {
-	o := folded[0]
-	o.Key = aggregate.OverflowKey
-	o.EventIDs = nil
-	o.Count = 0
-	o.Fields = detect.Fields{User: folded[0].Fields.User, UID: folded[0].Fields.UID}
-	for _, a := range folded {
+// overflowOf folds the aggregates of one group that are not admitted (nor already the
+// overflow aggregate) into its overflow aggregate, reporting false when there are none:
+// counts and event ids added, the earliest firstSeen and latest lastSeen, the source of
+// the latest, and of the fields only the user and uid, when all of them share one (they
+// do when the group is a user's). The other fields differ from row to row and are left
+// empty.
+func overflowOf(aggs []aggregate.Aggregate, admitted map[string]bool) (aggregate.Aggregate, bool) {
+	var o aggregate.Aggregate
+	found := false
+	for _, a := range aggs {
+		if a.Key == aggregate.OverflowKey || admitted[a.Key] {
+			continue
+		}
+		if !found {
+			found = true
+			o = a
+			o.Key = aggregate.OverflowKey
+			o.EventIDs = nil
+			o.Count = 0
+			o.Fields = detect.Fields{User: a.Fields.User, UID: a.Fields.UID}
+		}
 		o.Count += a.Count
 		o.EventIDs = append(o.EventIDs, a.EventIDs...)
 		if a.Fields.User != o.Fields.User {
@@ -104,7 +112,7 @@ func overflowOf(folded []aggregate.Aggregate) aggregate.Aggregate {
 			o.Source = a.Source
 		}
 	}
-	return o
+	return o, found
 }
 
 // admit decides which of keys (aggregate keys of group g) have rows of their own: those

@@ -28,6 +28,7 @@ func main() {
 	flag.Var(&env, "env", "extra function environment NAME=value for the runs of the bootstrap (repeatable), e.g. GOGC=50")
 	inflated := flag.String("inflated", "", "only measure the peak RSS of deliveries that inflate to these sizes in MiB (comma separated, at most 128), e.g. 64,128")
 	long := flag.String("long", "", "only measure the peak RSS of a delivery of N denied creates of K KB each (a long request URI before verb): N,K, e.g. 331,200")
+	distinct := flag.Int("distinct", 0, "only measure the peak RSS of a delivery of N distinct denied creates by one user (each its own row, as an attacker would send them)")
 	flag.Parse()
 	run := run
 	switch {
@@ -35,6 +36,8 @@ func main() {
 		run = func(ctx context.Context, _ int, extra []string) error { return peakInflated(ctx, *inflated, extra) }
 	case *long != "":
 		run = func(ctx context.Context, _ int, extra []string) error { return peakLong(ctx, *long, extra) }
+	case *distinct > 0:
+		run = func(ctx context.Context, _ int, extra []string) error { return peakDistinct(ctx, *distinct, extra) }
 	}
 	if err := run(context.Background(), *starts, env); err != nil {
 		fmt.Fprintln(os.Stderr, "metrics:", err)
@@ -263,4 +266,22 @@ func repeatedDelivery(size int) workload.Delivery {
 		lines, kinds = append(lines, line), append(kinds, baseKinds[i%len(base)])
 	}
 	return g.Wrap(lines, kinds)
+}
+
+// peakDistinct measures the peak RSS of the bootstrap on a delivery of n distinct denied
+// creates by one user (metrics.DistinctRequests): every line makes an aggregate of its own.
+func peakDistinct(ctx context.Context, n int, extra []string) error {
+	bootstrap, done, err := hostBootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	d := metrics.DistinctRequests(1, n)
+	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, extra...)
+	if err != nil {
+		return fmt.Errorf("peak RSS: %w", err)
+	}
+	fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery of %d distinct denied creates (%.1f MiB inflated, %d KB event): %.1f MiB\n",
+		d.Events, float64(len(d.Message))/(1<<20), len(d.Event)/1024, float64(rss)/(1<<20))
+	return nil
 }
