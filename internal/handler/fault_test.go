@@ -203,14 +203,7 @@ func TestDynamoDBStopsMidBatch(t *testing.T) {
 			if err := invokeWith(retry, event, "retry", 30*time.Second); err != nil {
 				t.Fatalf("redelivery: %v", err)
 			}
-			if got := r.counts(t, faultUsers...); !maps.Equal(got, want) {
-				t.Errorf("counts after redelivery = %v, want %v", got, want)
-			}
-			all := append(first, alertUsers(r.notifications(t))...)
-			slices.Sort(all)
-			if !slices.Equal(all, faultUsers) {
-				t.Errorf("alerts over both deliveries for %q, want one for each of %q", all, faultUsers)
-			}
+			r.checkRedelivered(t, want, first)
 		})
 	}
 }
@@ -294,14 +287,22 @@ func TestDeadlineExpiresMidBatch(t *testing.T) {
 			if err := invokeWith(r.handler(nil, nil), event, "retry", 30*time.Second); err != nil {
 				t.Fatalf("redelivery: %v", err)
 			}
-			if got := r.counts(t, faultUsers...); !maps.Equal(got, want) {
-				t.Errorf("counts after redelivery = %v, want %v", got, want)
-			}
-			all := append(first, alertUsers(r.notifications(t))...)
-			slices.Sort(all)
-			if !slices.Equal(all, faultUsers) {
-				t.Errorf("alerts over both deliveries for %q, want one for each of %q", all, faultUsers)
-			}
+			r.checkRedelivered(t, want, first)
 		})
+	}
+}
+
+// checkRedelivered checks, after a delivery and its redelivery, that each of faultUsers is
+// counted as want says and alerted once over both deliveries (first: the users alerted by
+// the first one).
+func (r *rig) checkRedelivered(t *testing.T, want map[string]int64, first []string) {
+	t.Helper()
+	if got := r.counts(t, faultUsers...); !maps.Equal(got, want) {
+		t.Errorf("counts after redelivery = %v, want %v", got, want)
+	}
+	all := append(first, alertUsers(r.notifications(t))...)
+	slices.Sort(all)
+	if !slices.Equal(all, faultUsers) {
+		t.Errorf("alerts over both deliveries for %q, want one for each of %q", all, faultUsers)
 	}
 }
