@@ -75,7 +75,8 @@ func (h *Handler) invokeKinesis(ctx context.Context, records []kinesisRecord, su
 	failed := make([]bool, len(records))
 	var errs []error
 	var aggs []aggregate.Aggregate
-	var origin []int // origin[i] is the record aggs[i] came from
+	// The records each alert group's aggregates came from (deliver reorders aggs).
+	origin := map[aggregate.AlertGroup][]int{}
 	for i, r := range records {
 		event := make([]byte, 0, len(r.Kinesis.Data)+len(`{"awslogs":{"data":}}`))
 		event = append(append(append(event, `{"awslogs":{"data":`...), r.Kinesis.Data...), "}}"...)
@@ -88,8 +89,11 @@ func (h *Handler) invokeKinesis(ctx context.Context, records []kinesisRecord, su
 			errs = append(errs, fmt.Errorf("record %s: process: %w", r.Kinesis.SequenceNumber, err))
 			continue
 		}
-		for range res.Aggregates {
-			origin = append(origin, i)
+		for _, a := range res.Aggregates {
+			g := aggregate.AlertGroupOf(a)
+			if n := len(origin[g]); n == 0 || origin[g][n-1] != i {
+				origin[g] = append(origin[g], i)
+			}
 		}
 		aggs = append(aggs, res.Aggregates...)
 	}
@@ -97,9 +101,9 @@ func (h *Handler) invokeKinesis(ctx context.Context, records []kinesisRecord, su
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for j, a := range aggs {
-		if failedGroups[aggregate.AlertGroupOf(a)] {
-			failed[origin[j]] = true
+	for g := range failedGroups {
+		for _, i := range origin[g] {
+			failed[i] = true
 		}
 	}
 	resp := batchResponse{BatchItemFailures: []batchItemFailure{}}

@@ -120,11 +120,15 @@ func (s *memStore) counts() map[string]int64 {
 type memPublisher struct {
 	mu       sync.Mutex
 	subjects []string
+	fail     string // publishes whose subject holds it fail (before SNS accepts them)
 }
 
 func (p *memPublisher) Publish(_ context.Context, m alert.Message) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.fail != "" && strings.Contains(m.Subject, p.fail) {
+		return "", errors.New("publish refused")
+	}
 	p.subjects = append(p.subjects, m.Subject)
 	return fmt.Sprintf("msg-%d", len(p.subjects)), nil
 }
@@ -393,5 +397,45 @@ func TestOrganizationGuideResponse(t *testing.T) {
 	}
 	if !strings.Contains(string(guide), "the function returned "+want) {
 		t.Errorf("docs/organization.md does not show the response %s", want)
+	}
+}
+
+// TestKinesisFailedGroupFailsItsRecords: when one alert group's alert cannot be sent, only
+// the records whose aggregates belong to it are reported failed, whatever the order in
+// which the records and their groups come.
+func TestKinesisFailedGroupFailsItsRecords(t *testing.T) {
+	recs := sampleRecords(t)
+	prod := withData(recs[0], "49600000000000000000000000000000000000000000000000000001", recs[0].Kinesis.Data)
+	staging := withData(recs[1], "49600000000000000000000000000000000000000000000000000002", recs[1].Kinesis.Data)
+	for _, tc := range []struct {
+		name    string
+		records []events.KinesisEventRecord
+		fail    string
+		want    string
+	}{
+		{"staging's alert fails", []events.KinesisEventRecord{prod, staging}, "system:anonymous", staging.Kinesis.SequenceNumber},
+		{"prod's alerts fail", []events.KinesisEventRecord{prod, staging}, "alice", prod.Kinesis.SequenceNumber},
+		{"staging first, its alert fails", []events.KinesisEventRecord{staging, prod}, "system:anonymous", staging.Kinesis.SequenceNumber},
+		{"staging first, prod's alerts fail", []events.KinesisEventRecord{staging, prod}, "alice", prod.Kinesis.SequenceNumber},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := &memPublisher{fail: tc.fail}
+			h := handler.New(handler.Options{
+				Processor: pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser,
+					Region: "eu-west-1", Sources: logsource.Default()}),
+				Store: newMemStore(), Publisher: pub, Rule: detect.UnauthorizedAccess,
+				Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			})
+			resp, err := h.Invoke(context.Background(), kinesisEvent(t, tc.records...))
+			if err != nil {
+				t.Fatalf("Invoke: %v", err)
+			}
+			if got := failedSequenceNumbers(t, resp); !slices.Equal(got, []string{tc.want}) {
+				t.Errorf("batchItemFailures %v, want [%s]", got, tc.want)
+			}
+			if pub.count() == 0 {
+				t.Error("the other group's alert was not published")
+			}
+		})
 	}
 }
