@@ -89,7 +89,7 @@ func RunHostile(ctx context.Context, ddb *local.DynamoDB, sns *local.Moto, topic
 	if err := ddb.CreateTable(ctx, table); err != nil {
 		return HostileResult{}, err
 	}
-	p := pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser})
+	p := pipeline.New(pipeline.Options{Rule: detect.UnauthorizedAccess, Mode: detect.ModeSeed, GroupBy: aggregate.GroupByUser, ThinAfter: maxRows})
 	res, err := p.Process(d.Event)
 	if err != nil {
 		return HostileResult{}, fmt.Errorf("process: %w", err)

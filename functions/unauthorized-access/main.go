@@ -74,6 +74,7 @@ func setup(ctx context.Context) (*handler.Handler, error) {
 		Region:               cfg.Region,
 		MaxDecompressedBytes: cfg.MaxDecompressedBytes,
 		Sources:              cfg.Sources,
+		ThinAfter:            cfg.MaxRowsPerGroup,
 	}
 	if suppressions.Filter().Len() > 0 || cfg.SuppressionsParameter != "" {
 		opts.Suppressor = suppressions

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 )
 
@@ -126,7 +127,11 @@ type Accumulator struct {
 	groupBy GroupBy
 	aggs    []Aggregate // in the order first added
 	index   map[windowKey]int
-	seen    map[eventKey]struct{}
+	// thinAfter, when positive, is how many rows of one alert group keep their values;
+	// full counts them per group.
+	thinAfter int
+	full      map[AlertGroup]int
+	seen      map[eventKey]struct{}
 }
 
 type windowKey struct {
@@ -143,6 +148,19 @@ func New(rule detect.Rule, groupBy GroupBy) *Accumulator {
 		groupBy: groupBy,
 		index:   make(map[windowKey]int),
 		seen:    make(map[eventKey]struct{}),
+	}
+}
+
+// ThinAfter makes the accumulator keep the values of at most n rows (aggregates) per
+// alert group; the group's later rows are kept thin (Aggregate.Thin): key, count, times,
+// ids, and of the fields only the user, uid and groups. The function sets n to the store's
+// row bound: the store folds the rows past it into the group's overflow row, which keeps
+// no other values, so a delivery of many distinct requests by one user costs memory for
+// its ids, not for the values of every request. Zero (the default) keeps every row whole.
+func (a *Accumulator) ThinAfter(n int) {
+	a.thinAfter = n
+	if a.full == nil {
+		a.full = map[AlertGroup]int{}
 	}
 }
 
@@ -207,10 +225,21 @@ func (a *Accumulator) add(e Entry, logEventID string, wouldSuppress []string) (d
 	src, m := e.Source, e.Match
 	wk := windowKey{WindowOf(m.Time), e.Key}
 	i, ok := a.index[wk]
+	thin := false
+	if !ok && a.thinAfter > 0 {
+		g := AlertGroup{Rule: a.rule.ID, Window: wk.window, Group: e.Group}
+		if thin = a.full[g] >= a.thinAfter; thin {
+			m.Fields = detect.Fields{User: m.Fields.User, UID: m.Fields.UID, Groups: m.Fields.Groups}
+			m.Identity = audit.Identity{}
+		} else {
+			a.full[g]++
+		}
+	}
 	if !ok {
 		i = len(a.aggs)
 		a.index[wk] = i
 		a.aggs = append(a.aggs, Aggregate{
+			Thin:      thin,
 			Rule:      a.rule.ID,
 			Window:    wk.window,
 			Key:       e.Key,
@@ -223,7 +252,7 @@ func (a *Accumulator) add(e Entry, logEventID string, wouldSuppress []string) (d
 	}
 	agg := &a.aggs[i]
 	agg.Count++
-	if agg.Identity.IsZero() {
+	if !agg.Thin && agg.Identity.IsZero() {
 		agg.Identity = m.Identity
 	}
 	if src.LogStream != "" {
@@ -263,8 +292,11 @@ func (a *Accumulator) Aggregates() []Aggregate {
 // Take returns the aggregates as Aggregates does, without copying them, and empties the
 // accumulator (its duplicate detection too).
 func (a *Accumulator) Take() []Aggregate {
-	out := a.aggs
+	out, n := a.aggs, a.thinAfter
 	*a = Accumulator{rule: a.rule, groupBy: a.groupBy, index: map[windowKey]int{}, seen: map[eventKey]struct{}{}}
+	if n > 0 {
+		a.ThinAfter(n)
+	}
 	return order(out)
 }
 

@@ -50,6 +50,11 @@ type Aggregate struct {
 	// events counted here by this run (sorted). It is not stored: an alert carries the
 	// names found in the delivery that raised it.
 	WouldSuppress []string `json:"wouldSuppress,omitempty"`
+	// Thin is set on a row the accumulator kept without its values (Accumulator.ThinAfter):
+	// of its fields only the user, uid and groups, and no identity. Its key, count, times
+	// and ids are exact. The store never gives it a row of its own unless its key already
+	// has one, and then writes only what the row lacks.
+	Thin bool `json:"thin,omitempty"`
 }
 
 // AlertGroup identifies one alert group: the rule, the hourly window and the group key of

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
 	"github.com/eks-unauthorized-access/detector/internal/detect"
 )
 
@@ -287,4 +288,55 @@ func TestLongValuesAreBounded(t *testing.T) {
 			t.Errorf("short values changed: %q %v", f.User, f.Groups)
 		}
 	}
+}
+
+// TestThinAfter: past n rows of one alert group, new rows keep only their key, count,
+// times, ids and user, uid and groups; rows already whole stay whole, other groups and
+// windows have their own n, and the bound survives Take.
+func TestThinAfter(t *testing.T) {
+	acc := aggregate.New(detect.UnauthorizedAccess, aggregate.GroupByUser)
+	acc.ThinAfter(2)
+	add := func(user, uri, when, id string) {
+		f := fields(user, "198.51.100.23")
+		f.RequestURI = uri
+		acc.Add(prodSrc, detect.Match{Fields: f, Time: at(when), Identity: audit.Identity{ARN: "arn:aws:sts::1:assumed-role/r/" + user}}, id)
+	}
+	for i, uri := range []string{"/a", "/b", "/c", "/d"} {
+		add("alice", uri, "2026-11-24T08:15:03Z", fmt.Sprint("a", i))
+	}
+	add("alice", "/a", "2026-11-24T08:16:03Z", "a9") // a whole row again
+	add("alice", "/d", "2026-11-24T08:17:03Z", "a8") // a thin row again
+	add("bob", "/a", "2026-11-24T08:15:03Z", "b0")   // another group
+	add("alice", "/e", "2026-11-24T09:15:03Z", "a7") // another window
+	check := func(aggs []aggregate.Aggregate) {
+		t.Helper()
+		thin := map[string]int64{}
+		whole := map[string]int64{}
+		for _, a := range aggs {
+			name := a.Fields.User + a.Window.Format("T15")
+			if a.Thin {
+				thin[name] += a.Count
+				if a.Fields.RequestURI != "" || !a.Identity.IsZero() || a.Fields.User == "" || len(a.Fields.Groups) == 0 {
+					t.Errorf("thin row keeps %+v, identity %+v", a.Fields, a.Identity)
+				}
+			} else {
+				whole[name] += a.Count
+				if a.Fields.RequestURI == "" || a.Identity.IsZero() {
+					t.Errorf("whole row lost its values: %+v", a.Fields)
+				}
+			}
+		}
+		if fmt.Sprint(whole) != "map[aliceT08:3 aliceT09:1 bobT08:1]" || fmt.Sprint(thin) != "map[aliceT08:3]" {
+			t.Errorf("whole rows %v, thin rows %v", whole, thin)
+		}
+	}
+	check(acc.Take())
+	for i, uri := range []string{"/a", "/b", "/c", "/d"} {
+		add("alice", uri, "2026-11-24T08:15:03Z", fmt.Sprint("a", i))
+	}
+	add("alice", "/a", "2026-11-24T08:16:03Z", "a9")
+	add("alice", "/d", "2026-11-24T08:17:03Z", "a8")
+	add("bob", "/a", "2026-11-24T08:15:03Z", "b0")
+	add("alice", "/e", "2026-11-24T09:15:03Z", "a7")
+	check(acc.Take())
 }

@@ -51,6 +51,10 @@ type Options struct {
 	// Sources accepts the log groups and streams whose log events are used; the log events
 	// of any other are counted in Stats.Rejected only. Nil accepts every source.
 	Sources *logsource.Filter
+	// ThinAfter, when positive, keeps the values of at most this many rows per alert group
+	// and only the keys, counts and ids of the rest (aggregate.Accumulator.ThinAfter): the
+	// function sets it to the store's row bound. Zero keeps every row whole (replay).
+	ThinAfter int
 	// ParseAll parses every log event instead of only those the prefilter lets through,
 	// so that Stats counts every skipped line (replay uses it; slower).
 	ParseAll bool
@@ -186,9 +190,13 @@ type Batch struct {
 
 // NewBatch returns an empty batch.
 func (p *Pipeline) NewBatch() *Batch {
+	acc := aggregate.New(p.opts.Rule, p.opts.GroupBy)
+	if p.opts.ThinAfter > 0 {
+		acc.ThinAfter(p.opts.ThinAfter)
+	}
 	return &Batch{
 		p:   p,
-		acc: aggregate.New(p.opts.Rule, p.opts.GroupBy),
+		acc: acc,
 		stats: Stats{Skipped: map[SkipReason]int{}, Rejected: map[logsource.Reason]int{},
 			SuppressedBy: map[string]int{}, WouldSuppress: map[string]int{}},
 	}
@@ -322,15 +330,15 @@ type eventSink struct {
 	p              *Pipeline
 	event, payload counts
 	pending        []pending
-	payloadStart   int   // the first pending match of the current payload
+	payloadStart   int // the first pending match of the current payload
 	// direct, when set, is the batch that matches are counted into as they are read
 	// (Process); counted is how many of the current payload's matches it has counted, and
 	// voided says that a restart voided some of them: the event must be decoded again.
 	direct  *Batch
 	counted int
 	voided  bool
-	err            error // cwlogs.ErrMalformedMessage around a log event of the payload
-	env            envelope
+	err     error // cwlogs.ErrMalformedMessage around a log event of the payload
+	env     envelope
 }
 
 var _ cwlogs.Sink = (*eventSink)(nil)

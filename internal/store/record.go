@@ -63,6 +63,10 @@ func merge(aggs []aggregate.Aggregate) []aggregate.Aggregate {
 			continue
 		}
 		m := &out[i]
+		if m.Thin && !a.Thin {
+			// The same row, whole in another part of the delivery: keep its values.
+			m.Fields, m.Identity, m.Thin = a.Fields, a.Identity, false
+		}
 		m.Count += a.Count
 		m.EventIDs = append(m.EventIDs, a.EventIDs...)
 		if m.Identity.IsZero() {
@@ -221,24 +225,32 @@ func (s *Store) apply(ctx context.Context, a aggregate.Aggregate, sk string, c c
 		last = first
 	}
 	f := a.Fields
+	// A thin row (aggregate.Aggregate.Thin) has no values: it only fills in what a row
+	// written without them lacks, never replacing the values of the row its key has.
+	fieldSet := func(name string, v types.AttributeValue) string {
+		if a.Thin {
+			return e.name(name) + " = if_not_exists(" + e.name(name) + ", " + e.value(v) + ")"
+		}
+		return e.set(name, v)
+	}
 	set := []string{
 		e.set("rule", str(a.Rule)),
 		e.set("window", str(a.Window.UTC().Format(time.RFC3339))),
 		e.set("group", str(a.Group)),
 		e.set("aggregateKey", str(a.Key)),
-		e.set("namespace", str(cut(f.Namespace))),
-		e.set("resource", str(cut(f.Resource))),
-		e.set("requestReceivedTimestamp", str(cut(f.RequestReceivedTimestamp))),
-		e.set("requestURI", str(cut(f.RequestURI))),
-		e.set("code", str(cut(f.Code))),
-		e.set("message", str(cut(f.Message))),
-		e.set("srcIPs", list(f.SrcIPs)),
-		e.set("stage", str(cut(f.Stage))),
-		e.set("groups", list(f.Groups)),
+		fieldSet("namespace", str(cut(f.Namespace))),
+		fieldSet("resource", str(cut(f.Resource))),
+		fieldSet("requestReceivedTimestamp", str(cut(f.RequestReceivedTimestamp))),
+		fieldSet("requestURI", str(cut(f.RequestURI))),
+		fieldSet("code", str(cut(f.Code))),
+		fieldSet("message", str(cut(f.Message))),
+		fieldSet("srcIPs", list(f.SrcIPs)),
+		fieldSet("stage", str(cut(f.Stage))),
+		fieldSet("groups", list(f.Groups)),
 		e.set("uid", str(cut(f.UID))),
 		e.set("user", str(cut(f.User))),
-		e.set("userAgent", str(cut(f.UserAgent))),
-		e.set("verb", str(cut(f.Verb))),
+		fieldSet("userAgent", str(cut(f.UserAgent))),
+		fieldSet("verb", str(cut(f.Verb))),
 		e.set("owner", str(a.Source.Owner)),
 		e.set("logGroup", str(a.Source.LogGroup)),
 		e.set("logStream", str(a.Source.LogStream)),

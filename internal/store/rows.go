@@ -41,13 +41,19 @@ func (s *Store) fold(ctx context.Context, aggs []aggregate.Aggregate) ([]aggrega
 	results := make([][]aggregate.Aggregate, len(groups))
 	err := parallel(ctx, len(groups), s.concurrency, func(ctx context.Context, i int) error {
 		g := groups[i]
-		keys := make([]string, 0, len(byGroup[g]))
+		var keys, thin []string
 		for _, a := range byGroup[g] {
-			if a.Key != aggregate.OverflowKey {
+			switch {
+			case a.Key == aggregate.OverflowKey:
+			case a.Thin:
+				thin = append(thin, a.Key)
+			default:
 				keys = append(keys, a.Key)
 			}
 		}
-		admitted, err := s.admit(ctx, g, keys)
+		// Rows with their values are admitted first: a thin row then finds no room unless
+		// its key has a row already (see aggregate.Accumulator.ThinAfter).
+		admitted, err := s.admit(ctx, g, keys, thin)
 		if err != nil {
 			return err
 		}
@@ -92,6 +98,7 @@ func overflowOf(aggs []aggregate.Aggregate, admitted map[string]bool) (aggregate
 			found = true
 			o = a
 			o.Key = aggregate.OverflowKey
+			o.Thin = false
 			o.EventIDs = nil
 			o.Count = 0
 			o.Fields = detect.Fields{User: a.Fields.User, UID: a.Fields.UID}
@@ -122,8 +129,20 @@ func overflowOf(aggs []aggregate.Aggregate, admitted map[string]bool) (aggregate
 // the item expires, which is never before the group's aggregates: every call writes or
 // touches it): each event is counted in one place only, whatever the order and the
 // regrouping of the deliveries.
-func (s *Store) admit(ctx context.Context, g GroupKey, keys []string) (map[string]bool, error) {
-	keys = uniqueSorted(keys)
+//
+// Keys are admitted in order: those of full first (sorted), then those of thin that are not
+// in full (sorted).
+func (s *Store) admit(ctx context.Context, g GroupKey, full, thin []string) (map[string]bool, error) {
+	keys := uniqueSorted(full)
+	inFull := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		inFull[k] = true
+	}
+	for _, k := range uniqueSorted(thin) {
+		if !inFull[k] {
+			keys = append(keys, k)
+		}
+	}
 	admitted := make(map[string]bool, len(keys))
 	if len(keys) == 0 {
 		return admitted, nil

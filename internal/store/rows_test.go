@@ -9,6 +9,8 @@ import (
 	"github.com/eks-unauthorized-access/detector/infra/local/localtest"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate"
 	"github.com/eks-unauthorized-access/detector/internal/aggregate/aggregatetest"
+	"github.com/eks-unauthorized-access/detector/internal/audit"
+	"github.com/eks-unauthorized-access/detector/internal/detect"
 	"github.com/eks-unauthorized-access/detector/internal/store"
 )
 
@@ -151,4 +153,55 @@ func TestRowBound(t *testing.T) {
 		}
 		check(t, s, 12, 24)
 	})
+}
+
+// TestThinRows: a delivery of more distinct rows than the bound reaches the store with the
+// rows past the bound thin (no values; aggregate.Accumulator.ThinAfter). They are admitted
+// only after the delivery's whole rows, so they find no room; a thin row whose key already
+// has a row counts there and leaves its values as they were; every event is counted once.
+func TestThinRows(t *testing.T) {
+	db := localtest.DynamoDBForTest(t)
+	ctx := context.Background()
+	const bound = 3
+	thin := func(a aggregate.Aggregate) aggregate.Aggregate {
+		a.Thin = true
+		a.Fields = detect.Fields{User: a.Fields.User, UID: a.Fields.UID, Groups: a.Fields.Groups}
+		a.Identity = audit.Identity{}
+		return a
+	}
+	f := newFixture(t, db)
+	s := rowsFixture(t, f, bound)
+	all := rowAggs(8, 2)
+	// An earlier delivery admitted k07 with its values.
+	if err := s.Record(ctx, all[7:8]); err != nil {
+		t.Fatal(err)
+	}
+	// This one: three whole rows (k00 sorts before them all, so sorted order alone would
+	// admit thin rows first), thin k03..k06 and thin k07.
+	k07 := all[7] // new events of k07's row
+	k07.EventIDs = aggregatetest.EventIDs("k07-new", 2)
+	batch := []aggregate.Aggregate{all[4], all[5], all[6], thin(all[0]), thin(all[1]), thin(all[2]), thin(all[3]), thin(k07)}
+	for range 2 { // and its redelivery
+		if err := s.Record(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Aggregates(ctx, group("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	var total int64
+	for _, a := range got {
+		counts[a.Key] = a.Count
+		total += a.Count
+		if !a.Folded() && (a.Fields.RequestURI == "" || a.Fields.Namespace == "" || a.Identity.ARN == "") {
+			t.Errorf("row %s lost its values: %+v", a.Key, a.Fields)
+		}
+	}
+	// Room for two: k04 and k05 (whole) take it; k06 and the thin k00..k03 are folded.
+	want := map[string]int64{"k07": 4, "k04": 2, "k05": 2, aggregate.OverflowKey: 10}
+	if fmt.Sprint(counts) != fmt.Sprint(want) || total != 18 {
+		t.Errorf("rows %v (total %d), want %v (18)", counts, total, want)
+	}
 }
