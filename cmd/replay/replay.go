@@ -200,8 +200,9 @@ type replayer struct {
 type item struct {
 	where string // FILE:LINE, or FILE
 	line  []byte
-	event bool   // a Lambda event, prepared by a worker
-	msg   string // set: report msg instead of adding the line
+	env   envelope // its top-level keys; nil when the quick walk found no object
+	event bool     // a Lambda event, prepared by a worker
+	msg   string   // set: report msg instead of adding the line
 	prep  *pipeline.Prepared
 	err   error
 	ready chan struct{} // closed when a worker has prepared the event
@@ -247,7 +248,7 @@ func (r *replayer) add() {
 				r.batch.AddPrepared(it.prep)
 			}
 		default:
-			err = r.line(it.line)
+			err = r.line(it.line, it.env)
 		}
 		if err != nil {
 			fmt.Fprintf(r.stderr, "%s: %v\n", it.where, err)
@@ -273,7 +274,10 @@ func (r *replayer) read(name string, in io.Reader) {
 		line, err := br.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
 			it := &item{where: fmt.Sprintf("%s:%d", name, n), line: line}
-			if env, ok := topKeys(line); ok && (has(env, "awslogs") || has(env, "Records")) {
+			if env, ok := topKeys(line); ok {
+				it.env = env
+			}
+			if has(it.env, "awslogs") || has(it.env, "Records") {
 				it.event, it.ready = true, make(chan struct{})
 				r.jobs <- it
 			}
@@ -291,9 +295,10 @@ func (r *replayer) read(name string, in io.Reader) {
 // envelope holds the top-level keys that tell input kinds apart; keys match exactly.
 type envelope map[string]json.RawMessage
 
-func (r *replayer) line(line []byte) error {
-	env, ok := topKeys(line)
-	if !ok {
+// line adds one input line other than a Lambda event; env holds its top-level keys (nil
+// when topKeys found no object).
+func (r *replayer) line(line []byte, env envelope) error {
+	if env == nil {
 		// Not an object as far as the quick walk sees: encoding/json says what it is.
 		if err := json.Unmarshal(line, &env); err != nil {
 			if !json.Valid(line) {

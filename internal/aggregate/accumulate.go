@@ -174,10 +174,7 @@ func (a *Accumulator) Add(src Source, m detect.Match, logEventID string) (duplic
 // AddTagged is Add, also recording in the aggregate's WouldSuppress the names of the
 // dry-run suppressions that would have suppressed the match.
 func (a *Accumulator) AddTagged(src Source, m detect.Match, logEventID string, wouldSuppress []string) (duplicate bool) {
-	if logEventID != "" && a.seenID(src, logEventID) {
-		return true
-	}
-	return a.add(a.Entry(src, m), logEventID, wouldSuppress)
+	return a.AddEntry(NewEntry(a.groupBy, src, m), logEventID, wouldSuppress)
 }
 
 // Entry is one match made ready to count: its aggregate and alert group keys are computed
@@ -190,9 +187,6 @@ type Entry struct {
 	Key, Group string
 }
 
-// Entry prepares m, from src, to be counted by AddEntry.
-func (a *Accumulator) Entry(src Source, m detect.Match) Entry { return NewEntry(a.groupBy, src, m) }
-
 // NewEntry prepares m, from src, to be counted by the AddEntry of an accumulator grouping
 // alerts by groupBy.
 func NewEntry(groupBy GroupBy, src Source, m detect.Match) Entry {
@@ -202,27 +196,16 @@ func NewEntry(groupBy GroupBy, src Source, m detect.Match) Entry {
 	return Entry{Source: src, Match: m, Key: key, Group: group}
 }
 
-// AddEntry is AddTagged for a match prepared by Entry.
+// AddEntry is AddTagged for a match prepared by NewEntry.
 func (a *Accumulator) AddEntry(e Entry, logEventID string, wouldSuppress []string) (duplicate bool) {
-	if logEventID != "" && a.seenID(e.Source, logEventID) {
-		return true
-	}
-	return a.add(e, logEventID, wouldSuppress)
-}
-
-// seenID reports whether logEventID was already added for the source's account and log
-// group, and records it.
-func (a *Accumulator) seenID(src Source, logEventID string) bool {
-	ek := eventKey{src.Owner, src.LogGroup, logEventID}
-	if _, ok := a.seen[ek]; ok {
-		return true
-	}
-	a.seen[ek] = struct{}{}
-	return false
-}
-
-func (a *Accumulator) add(e Entry, logEventID string, wouldSuppress []string) (duplicate bool) {
 	src, m := e.Source, e.Match
+	if logEventID != "" {
+		ek := eventKey{src.Owner, src.LogGroup, logEventID}
+		if _, ok := a.seen[ek]; ok {
+			return true
+		}
+		a.seen[ek] = struct{}{}
+	}
 	wk := windowKey{WindowOf(m.Time), e.Key}
 	i, ok := a.index[wk]
 	thin := false

@@ -207,12 +207,11 @@ func (p *Pipeline) NewBatch() *Batch {
 // kept aside until the event is decoded whole. Nothing is added when the event cannot be
 // decoded.
 func (b *Batch) AddEvent(event []byte) error {
-	s := b.p.sink()
-	if err := b.p.dec.Stream(event, s); err != nil {
-		return fmt.Errorf("decode lambda event: %w", err)
+	pr, err := b.p.Prepare(event)
+	if err != nil {
+		return err
 	}
-	b.add(&s.event, s.pending)
-	s.clear()
+	b.AddPrepared(pr)
 	return nil
 }
 
@@ -428,16 +427,13 @@ func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
 		id = derivedID(&s.env.pl, le.Timestamp, text)
 	}
 	src := s.env.src
+	p := pending{e: aggregate.NewEntry(opts.GroupBy, src, m), id: id, verdict: s.p.check(m, src)}
 	if s.direct != nil {
-		s.direct.count(s.direct.acc.Entry(src, m), id, s.p.check(m, src))
+		s.direct.count(p.e, p.id, p.verdict)
 		s.counted++
 		return
 	}
-	s.pending = append(s.pending, pending{
-		verdict: s.p.check(m, src),
-		e:       aggregate.NewEntry(opts.GroupBy, src, m),
-		id:      id,
-	})
+	s.pending = append(s.pending, p)
 }
 
 // Payload implements cwlogs.Sink: the payload has ended, its counts join the event's.
@@ -553,7 +549,7 @@ func (b *Batch) addAudit(ev audit.Event, logTime time.Time, src aggregate.Source
 
 // keep runs the suppression filter on a match and counts it.
 func (b *Batch) keep(m detect.Match, src aggregate.Source, id string) {
-	b.count(b.acc.Entry(src, m), id, b.p.check(m, src))
+	b.count(aggregate.NewEntry(b.p.opts.GroupBy, src, m), id, b.p.check(m, src))
 }
 
 // check runs the suppression filter on a match.

@@ -33,11 +33,22 @@ func main() {
 	run := run
 	switch {
 	case *inflated != "":
-		run = func(ctx context.Context, _ int, extra []string) error { return peakInflated(ctx, *inflated, extra) }
+		run = func(ctx context.Context, _ int, extra []string) error {
+			return onBootstrap(ctx, func(b string) error { return inflatedRSS(ctx, b, *inflated, extra) })
+		}
 	case *long != "":
-		run = func(ctx context.Context, _ int, extra []string) error { return peakLong(ctx, *long, extra) }
+		var n, k int
+		if _, err := fmt.Sscanf(*long, "%d,%d", &n, &k); err != nil || n <= 0 || k <= 0 || n*k > 256<<10 {
+			fmt.Fprintf(os.Stderr, "metrics: -long: %q is not N,K with N*K KB at most 256 MiB\n", *long)
+			os.Exit(2)
+		}
+		run = func(ctx context.Context, _ int, extra []string) error {
+			return onBootstrap(ctx, func(b string) error { return longRSS(ctx, b, n, k, extra) })
+		}
 	case *distinct > 0:
-		run = func(ctx context.Context, _ int, extra []string) error { return peakDistinct(ctx, *distinct, extra) }
+		run = func(ctx context.Context, _ int, extra []string) error {
+			return onBootstrap(ctx, func(b string) error { return distinctRSS(ctx, b, *distinct, extra) })
+		}
 	}
 	if err := run(context.Background(), *starts, env); err != nil {
 		fmt.Fprintln(os.Stderr, "metrics:", err)
@@ -97,7 +108,7 @@ func run(ctx context.Context, starts int, extra []string) error {
 	if err := inflatedRSS(ctx, bootstrap, "64", extra); err != nil {
 		return err
 	}
-	if err := longRSS(ctx, bootstrap, "331,200", extra); err != nil {
+	if err := longRSS(ctx, bootstrap, 331, 200, extra); err != nil {
 		return err
 	}
 	if err := distinctRSS(ctx, bootstrap, 10000, extra); err != nil {
@@ -186,19 +197,10 @@ func maxOf(ds []time.Duration) time.Duration {
 	return m
 }
 
-// peakInflated prints the peak RSS of the bootstrap on one delivery that inflates to each
+// inflatedRSS prints the peak RSS of the bootstrap on one delivery that inflates to each
 // size (MiB, the MAX_DECOMPRESSED_BYTES cap at its maximum): the generator's lines repeated,
 // so the delivery compresses well, as a gzip bomb or a burst of identical lines would.
 // Set AWS_LAMBDA_FUNCTION_MEMORY_SIZE with -env to see the effect of the Go memory limit.
-func peakInflated(ctx context.Context, sizes string, extra []string) error {
-	bootstrap, done, err := hostBootstrap(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return inflatedRSS(ctx, bootstrap, sizes, extra)
-}
-
 func inflatedRSS(ctx context.Context, bootstrap, sizes string, extra []string) error {
 	const maxCap = 128 << 20
 	for _, f := range strings.Split(sizes, ",") {
@@ -208,62 +210,48 @@ func inflatedRSS(ctx context.Context, bootstrap, sizes string, extra []string) e
 		}
 		d := repeatedDelivery(mib << 20)
 		env := append([]string{"MAX_DECOMPRESSED_BYTES=" + strconv.Itoa(maxCap)}, extra...)
-		rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, env...)
-		if err != nil {
-			return fmt.Errorf("peak RSS: %w", err)
+		if err := printPeak(ctx, bootstrap, d, fmt.Sprintf("%d events of repeated lines", d.Events), env...); err != nil {
+			return err
 		}
-		fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery inflating to %.1f MiB (%d events, %d KB event; %s): %.1f MiB\n",
-			float64(len(d.Message))/(1<<20), d.Events, len(d.Event)/1024, strings.Join(extra, " "), float64(rss)/(1<<20))
 	}
 	return nil
 }
 
-// hostBootstrap builds the host bootstrap into a temporary folder that done removes.
-func hostBootstrap(ctx context.Context) (bootstrap string, done func(), err error) {
-	root, err := local.RepoRoot()
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "bench-metrics-*")
-	if err != nil {
-		return "", nil, err
-	}
-	done = func() { os.RemoveAll(dir) }
-	if bootstrap, err = local.BuildBootstrap(ctx, root, dir); err != nil {
-		done()
-		return "", nil, err
-	}
-	return bootstrap, done, nil
-}
-
-// peakLong measures the peak RSS of the bootstrap on a delivery of n denied creates of
-// about k KB each: every line is a candidate, is parsed and makes an aggregate of its own.
-func peakLong(ctx context.Context, spec string, extra []string) error {
-	var n, k int
-	if _, err := fmt.Sscanf(spec, "%d,%d", &n, &k); err != nil || n <= 0 || k <= 0 || n*k > 256<<10 {
-		return fmt.Errorf("-long: %q is not N,K with N*K KB at most 256 MiB", spec)
-	}
-	bootstrap, done, err := hostBootstrap(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return longRSS(ctx, bootstrap, spec, extra)
-}
-
-func longRSS(ctx context.Context, bootstrap, spec string, extra []string) error {
-	var n, k int
-	if _, err := fmt.Sscanf(spec, "%d,%d", &n, &k); err != nil {
-		return err
-	}
-	d := metrics.LongLines(n, k<<10)
-	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, extra...)
+// printPeak runs d through the bootstrap and prints its peak RSS; what says what d holds.
+func printPeak(ctx context.Context, bootstrap string, d workload.Delivery, what string, env ...string) error {
+	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, env...)
 	if err != nil {
 		return fmt.Errorf("peak RSS: %w", err)
 	}
-	fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery of %d denied creates of %d KB (%.1f MiB inflated, %d KB event): %.1f MiB\n",
-		d.Events, k, float64(len(d.Message))/(1<<20), len(d.Event)/1024, float64(rss)/(1<<20))
+	fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery of %s (%.1f MiB inflated, %d KB event): %.1f MiB\n",
+		what, float64(len(d.Message))/(1<<20), len(d.Event)/1024, float64(rss)/(1<<20))
 	return nil
+}
+
+// onBootstrap builds the host bootstrap into a temporary folder, runs f on it and removes
+// the folder.
+func onBootstrap(ctx context.Context, f func(bootstrap string) error) error {
+	root, err := local.RepoRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bench-metrics-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bootstrap, err := local.BuildBootstrap(ctx, root, dir)
+	if err != nil {
+		return err
+	}
+	return f(bootstrap)
+}
+
+// longRSS measures the peak RSS of the bootstrap on a delivery of n denied creates of
+// about k KB each: every line is a candidate, is parsed and makes an aggregate of its own.
+func longRSS(ctx context.Context, bootstrap string, n, k int, extra []string) error {
+	d := metrics.LongLines(n, k<<10)
+	return printPeak(ctx, bootstrap, d, fmt.Sprintf("%d denied creates of %d KB", d.Events, k), extra...)
 }
 
 // repeatedDelivery builds a delivery whose inflated message is just under size bytes, from
@@ -291,24 +279,9 @@ func repeatedDelivery(size int) workload.Delivery {
 	return g.Wrap(lines, kinds)
 }
 
-// peakDistinct measures the peak RSS of the bootstrap on a delivery of n distinct denied
+// distinctRSS measures the peak RSS of the bootstrap on a delivery of n distinct denied
 // creates by one user (metrics.DistinctRequests): every line makes an aggregate of its own.
-func peakDistinct(ctx context.Context, n int, extra []string) error {
-	bootstrap, done, err := hostBootstrap(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return distinctRSS(ctx, bootstrap, n, extra)
-}
-
 func distinctRSS(ctx context.Context, bootstrap string, n int, extra []string) error {
 	d := metrics.DistinctRequests(1, n)
-	rss, err := metrics.PeakRSS(ctx, bootstrap, d.Event, extra...)
-	if err != nil {
-		return fmt.Errorf("peak RSS: %w", err)
-	}
-	fmt.Printf("peak RSS (VmHWM) of the bootstrap after one delivery of %d distinct denied creates (%.1f MiB inflated, %d KB event): %.1f MiB\n",
-		d.Events, float64(len(d.Message))/(1<<20), len(d.Event)/1024, float64(rss)/(1<<20))
-	return nil
+	return printPeak(ctx, bootstrap, d, fmt.Sprintf("%d distinct denied creates", d.Events), extra...)
 }
