@@ -33,6 +33,9 @@ func MayMatch(msg []byte, mode Mode) bool {
 	if mode == ModeBroad {
 		return create.in(msg) || hasLetterEscape(msg)
 	}
+	if !forbiddenScreen.keep(msg) {
+		return false // no representation of "forbidden": see screen.go
+	}
 	if forbidden.in(msg) && create.in(msg) {
 		return true
 	}

@@ -1,0 +1,238 @@
+package detect
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/eks-unauthorized-access/detector/internal/golden"
+)
+
+// The grammar of the screen (see screen.go): how one letter of a value can be written in
+// the bytes MayMatch sees.
+
+// hexForms returns the two hex digits of b in every case.
+func hexForms(b byte) []string {
+	const digits = "0123456789abcdef"
+	var out []string
+	for _, hi := range cases(digits[b>>4]) {
+		for _, lo := range cases(digits[b&15]) {
+			out = append(out, string([]byte{hi, lo}))
+		}
+	}
+	return out
+}
+
+// cases returns c and, for a letter, its other case.
+func cases(c byte) []byte {
+	if c >= 'a' && c <= 'z' {
+		return []byte{c, c - 'a' + 'A'}
+	}
+	return []byte{c}
+}
+
+// lineForms returns how the audit line writes the letter c: literally in either case, or
+// as a \u00XX escape.
+func lineForms(c byte) []string {
+	var out []string
+	for _, v := range cases(c) {
+		out = append(out, string(v))
+		for _, h := range hexForms(v) {
+			out = append(out, `\u00`+h)
+		}
+	}
+	return out
+}
+
+// payloadForms returns how the payload's string writes the byte b of the line: literally
+// (a backslash also literally, for a line MayMatch sees unescaped), \\ for a backslash, or
+// as a \u00XX escape.
+func payloadForms(b byte) []string {
+	out := []string{string(b)}
+	if b == '\\' {
+		out = append(out, `\\`)
+	}
+	for _, h := range hexForms(b) {
+		out = append(out, `\u00`+h)
+	}
+	return out
+}
+
+// representations returns every case-folded way the bytes can write the letter c.
+func representations(c byte) []string {
+	set := map[string]bool{}
+	for _, l := range lineForms(c) {
+		forms := []string{""}
+		for i := 0; i < len(l); i++ {
+			var next []string
+			for _, f := range forms {
+				for _, p := range payloadForms(l[i]) {
+					next = append(next, f+p)
+				}
+			}
+			forms = next
+		}
+		for _, f := range forms {
+			set[foldString(f)] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func foldString(s string) string {
+	b := []byte(s)
+	for i := range b {
+		b[i] |= 0x20
+	}
+	return string(b)
+}
+
+// grams returns every n-byte substring of every representation of word (a letter
+// representation after another), sorted.
+func grams(word string, n int) []string {
+	set := map[string]bool{}
+	tails := map[string]bool{"": true} // the last n-1 bytes written so far, fewer at the start
+	for i := 0; i < len(word); i++ {
+		next := map[string]bool{}
+		for _, r := range representations(word[i]) {
+			for j := 0; j+n <= len(r); j++ {
+				set[r[j:j+n]] = true
+			}
+			head := r[:min(len(r), n-1)]
+			for t := range tails {
+				s := t + head
+				for j := 0; j+n <= len(s); j++ {
+					set[s[j:j+n]] = true
+				}
+				tail := t + r
+				next[tail[max(0, len(tail)-(n-1)):]] = true
+			}
+		}
+		tails = next
+	}
+	out := make([]string, 0, len(set))
+	for g := range set {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// encodeGrams is the format newScreen reads.
+func encodeGrams(g4, g8 []string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(g4)))
+	for _, g := range g4 {
+		b = append(b, g...)
+	}
+	for _, g := range g8 {
+		b = append(b, g...)
+	}
+	return b
+}
+
+// TestScreenGrams derives the screen's lists from the grammar and compares them with
+// forbidden.grams (go test -run TestScreenGrams -update rewrites it).
+func TestScreenGrams(t *testing.T) {
+	g4, g8 := grams("forbidden", 4), grams("forbidden", 8)
+	got := encodeGrams(g4, g8)
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
+		golden.Check(t, "forbidden.grams", got)
+		return
+	}
+	if !bytes.Equal(got, forbiddenGrams) {
+		t.Fatalf("forbidden.grams (%d bytes) is not what the grammar gives (%d 4-grams, %d 8-grams); run go test -run TestScreenGrams -update", len(forbiddenGrams), len(g4), len(g8))
+	}
+	if len(g4) < 100 || len(g8) < 1000 || !slices.Contains(g4, `|u00`) || !slices.Contains(g8, "forbidde") {
+		t.Fatalf("grammar gives %d 4-grams and %d 8-grams", len(g4), len(g8))
+	}
+	t.Logf("%d 4-grams, %d 8-grams", len(g4), len(g8))
+}
+
+// randomRepresentation writes word as the grammar allows, with random choices, and
+// checks that it decodes to word in some case at the line's level.
+func randomRepresentation(t *testing.T, rng *rand.Rand, word string) string {
+	var line, payload strings.Builder
+	for i := 0; i < len(word); i++ {
+		// Mostly literal letters, so that representations of every length down to the
+		// shortest are tried.
+		forms := lineForms(word[i])
+		l := forms[rng.IntN(len(forms))]
+		if rng.IntN(3) > 0 {
+			l = string(cases(word[i])[rng.IntN(len(cases(word[i])))])
+		}
+		line.WriteString(l)
+		for j := 0; j < len(l); j++ {
+			forms := payloadForms(l[j])
+			if l[j] == '\\' {
+				forms = forms[1:] // a payload string cannot hold a lone backslash
+			}
+			f := forms[rng.IntN(len(forms))]
+			if rng.IntN(2) == 0 {
+				f = forms[0]
+			}
+			payload.WriteString(f)
+		}
+	}
+	var inner, value string
+	if err := json.Unmarshal([]byte(`"`+payload.String()+`"`), &inner); err != nil {
+		t.Fatalf("%s: %v", payload.String(), err)
+	}
+	if err := json.Unmarshal([]byte(`"`+inner+`"`), &value); err != nil || !strings.EqualFold(value, word) {
+		t.Fatalf("%s decodes to %q (%v)", payload.String(), value, err)
+	}
+	if inner != line.String() {
+		t.Fatalf("%s decodes to %s, want %s", payload.String(), inner, line.String())
+	}
+	if rng.IntN(4) == 0 {
+		return line.String() // as the audit line itself writes it
+	}
+	return payload.String()
+}
+
+// TestScreenKeepsEveryRepresentation places random representations of "forbidden" at
+// every offset of escaped audit text, so that every position relative to the sampling
+// grid and to both ends is tried, and checks that the screen keeps each.
+func TestScreenKeepsEveryRepresentation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	filler := `{\"kind\":\"Event\",\"verb\":\"get\",\"requestURI\":\"/api?a=1\u0026b=\\\\u00e9\"}`
+	for i := 0; i < 3000; i++ {
+		rep := randomRepresentation(t, rng, "forbidden")
+		for off := 0; off < screenStride+2; off++ {
+			before := filler[len(filler)-off:]
+			after := filler[:rng.IntN(8)]
+			msg := []byte(before + rep + after)
+			if !forbiddenScreen.keep(msg) {
+				t.Fatalf("screen rejects %q", msg)
+			}
+		}
+	}
+}
+
+// TestScreenRejects checks the screen's purpose on the benchmark's kind of text: audit
+// lines without the word are rejected, even full of escapes.
+func TestScreenRejects(t *testing.T) {
+	for _, msg := range []string{
+		`{\"kind\":\"Event\",\"verb\":\"get\",\"user\":{\"username\":\"system:serviceaccount:kube-system:forbid\"}}`,
+		`{\"requestURI\":\"/api/v1/pods?limit=500\u0026resourceVersion=0\",\"annotations\":{\"x\":\"{\\\"a\\\":\\\"\\u003cb\\u003e\\\"}\"}}`,
+		`{"verb":"create","responseStatus":{"code":201},"userAgent":"kubectl/v1.31.0 (linux/amd64)"}`,
+	} {
+		if forbiddenScreen.keep([]byte(msg)) {
+			t.Errorf("screen keeps %s", msg)
+		}
+	}
+	for _, msg := range []string{`"reason":"Forbidden"`, `\"reason\":\"FORBIDDEN\"`, `forbi\\u0064den`} {
+		if !forbiddenScreen.keep([]byte(msg)) {
+			t.Errorf("screen rejects %s", msg)
+		}
+	}
+}
