@@ -93,8 +93,8 @@ func (s *screen) keep(msg []byte) bool {
 		x1 := binary.LittleEndian.Uint32(w) | fold4
 		x2 := binary.LittleEndian.Uint32(w[st:]) | fold4
 		x3 := binary.LittleEndian.Uint32(w[2*st:]) | fold4
-		if t[firstHash(x1)]|t[firstHash(x2)]|t[firstHash(x3)] != 0 &&
-			(s.sample(msg, i, x1) || s.sample(msg, i+st, x2) || s.sample(msg, i+2*st, x3)) {
+		if e1, e2, e3 := t[firstHash(x1)], t[firstHash(x2)], t[firstHash(x3)]; e1|e2|e3 != 0 &&
+			(e1 != 0 && s.sample(msg, i, x1) || e2 != 0 && s.sample(msg, i+st, x2) || e3 != 0 && s.sample(msg, i+2*st, x3)) {
 			return true
 		}
 	}
