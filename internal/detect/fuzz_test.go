@@ -59,6 +59,9 @@ func FuzzEvaluate(f *testing.F) {
 			if !detect.MayMatch(jsonEscaped(t, line), mode) {
 				t.Fatalf("mode %s: MayMatch rejects a matching escaped line", mode)
 			}
+			if !detect.MayMatchEscaped(jsonEscaped(t, line), mode) {
+				t.Fatalf("mode %s: MayMatchEscaped rejects a matching escaped line", mode)
+			}
 			checkMatch(t, e, logTime, m)
 		}
 		if got[detect.ModeAuthz] && !got[detect.ModeSeed] {

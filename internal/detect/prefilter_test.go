@@ -48,8 +48,15 @@ func checkSound(t *testing.T, line string) {
 		if !detect.MayMatch([]byte(line), mode) {
 			t.Fatalf("mode %s: MayMatch rejects a matching line: %s", mode, line)
 		}
-		if esc := escapeLevel(line); !detect.MayMatch([]byte(esc), mode) {
+		esc := escapeLevel(line)
+		if !detect.MayMatch([]byte(esc), mode) {
 			t.Fatalf("mode %s: MayMatch rejects a matching escaped line: %s", mode, esc)
+		}
+		// The payload's string may write the line's quotes as \" or as \u0022.
+		for _, e := range []string{esc, strings.ReplaceAll(esc, `\"`, `\u0022`)} {
+			if !detect.MayMatchEscaped([]byte(e), mode) {
+				t.Fatalf("mode %s: MayMatchEscaped rejects a matching escaped line: %s", mode, e)
+			}
 		}
 	}
 }
@@ -117,7 +124,7 @@ func TestMayMatchTwoLevelEscapes(t *testing.T) {
 			t.Fatalf("test input does not match: %s", inner)
 		}
 		for _, mode := range prefilterModes {
-			if !detect.MayMatch([]byte(esc), mode) {
+			if !detect.MayMatch([]byte(esc), mode) || !detect.MayMatchEscaped([]byte(esc), mode) {
 				t.Errorf("mode %s: rejected %s", mode, esc)
 			}
 		}
@@ -143,6 +150,9 @@ func TestMayMatchFilters(t *testing.T) {
 			if detect.MayMatch([]byte(l), tt.mode) {
 				t.Errorf("%s: MayMatch(%s) = true, want false", tt.name, l)
 			}
+		}
+		if l := escapeLevel(noCreate); detect.MayMatchEscaped([]byte(l), tt.mode) {
+			t.Errorf("%s: MayMatchEscaped(%s) = true, want false", tt.name, l)
 		}
 	}
 }

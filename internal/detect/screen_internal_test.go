@@ -97,14 +97,32 @@ func foldString(s string) string {
 	return string(b)
 }
 
-// grams returns every n-byte substring of every representation of word (a letter
-// representation after another), sorted.
-func grams(word string, n int) []string {
+// symbols returns the representations of each letter of word, in order; quoted puts the
+// forms of a quote of the line, in a message that still carries the payload's escapes,
+// around them.
+func symbols(word string, quoted bool) [][]string {
+	var out [][]string
+	quote := []string{`|"`, `|u0022`} // \" and \u0022, folded
+	if quoted {
+		out = append(out, quote)
+	}
+	for i := 0; i < len(word); i++ {
+		out = append(out, representations(word[i]))
+	}
+	if quoted {
+		out = append(out, quote)
+	}
+	return out
+}
+
+// grams returns every n-byte substring of every representation of a sequence of symbols
+// (a representation of each, one after another), sorted.
+func grams(syms [][]string, n int) []string {
 	set := map[string]bool{}
 	tails := map[string]bool{"": true} // the last n-1 bytes written so far, fewer at the start
-	for i := 0; i < len(word); i++ {
+	for _, reps := range syms {
 		next := map[string]bool{}
-		for _, r := range representations(word[i]) {
+		for _, r := range reps {
 			for j := 0; j+n <= len(r); j++ {
 				set[r[j:j+n]] = true
 			}
@@ -140,28 +158,40 @@ func encodeGrams(g4, g8 []string) []byte {
 	return b
 }
 
-// TestScreenGrams derives the screen's lists from the grammar and compares them with
-// forbidden.grams (go test -run TestScreenGrams -update rewrites it).
+// TestScreenGrams derives the screens' lists from the grammar and compares them with their
+// files (go test -run TestScreenGrams -update rewrites them).
 func TestScreenGrams(t *testing.T) {
-	g4, g8 := grams("forbidden", 4), grams("forbidden", 8)
-	got := encodeGrams(g4, g8)
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		golden.Check(t, "forbidden.grams", got)
-		return
+	update := flag.Lookup("update")
+	for _, tt := range []struct {
+		file   string
+		quoted bool
+		embed  []byte
+	}{
+		{"forbidden.grams", false, forbiddenGrams},
+		{"forbidden-quoted.grams", true, quotedGrams},
+	} {
+		syms := symbols("forbidden", tt.quoted)
+		g4, g8 := grams(syms, 4), grams(syms, 8)
+		got := encodeGrams(g4, g8)
+		if update != nil && update.Value.String() == "true" {
+			golden.Check(t, tt.file, got)
+			continue
+		}
+		if !bytes.Equal(got, tt.embed) {
+			t.Fatalf("%s (%d bytes) is not what the grammar gives (%d 4-grams, %d 8-grams); run go test -run TestScreenGrams -update", tt.file, len(tt.embed), len(g4), len(g8))
+		}
+		if len(g4) < 100 || len(g8) < 1000 || !slices.Contains(g4, `|u00`) || !slices.Contains(g8, "forbidde") {
+			t.Fatalf("%s: the grammar gives %d 4-grams and %d 8-grams", tt.file, len(g4), len(g8))
+		}
+		t.Logf("%s: %d 4-grams, %d 8-grams", tt.file, len(g4), len(g8))
 	}
-	if !bytes.Equal(got, forbiddenGrams) {
-		t.Fatalf("forbidden.grams (%d bytes) is not what the grammar gives (%d 4-grams, %d 8-grams); run go test -run TestScreenGrams -update", len(forbiddenGrams), len(g4), len(g8))
-	}
-	if len(g4) < 100 || len(g8) < 1000 || !slices.Contains(g4, `|u00`) || !slices.Contains(g8, "forbidde") {
-		t.Fatalf("grammar gives %d 4-grams and %d 8-grams", len(g4), len(g8))
-	}
-	t.Logf("%d 4-grams, %d 8-grams", len(g4), len(g8))
 }
 
-// randomRepresentation writes word as the grammar allows, with random choices, and
-// checks that it decodes to word in some case at the line's level.
-func randomRepresentation(t *testing.T, rng *rand.Rand, word string) string {
-	var line, payload strings.Builder
+// randomRepresentation writes word as the grammar allows, with random choices, as the
+// line writes it and as the payload's string writes that, and checks that both decode to
+// word in some case.
+func randomRepresentation(t *testing.T, rng *rand.Rand, word string) (line, payload string) {
+	var lb, pb strings.Builder
 	for i := 0; i < len(word); i++ {
 		// Mostly literal letters, so that representations of every length down to the
 		// shortest are tried.
@@ -170,7 +200,7 @@ func randomRepresentation(t *testing.T, rng *rand.Rand, word string) string {
 		if rng.IntN(3) > 0 {
 			l = string(cases(word[i])[rng.IntN(len(cases(word[i])))])
 		}
-		line.WriteString(l)
+		lb.WriteString(l)
 		for j := 0; j < len(l); j++ {
 			forms := payloadForms(l[j])
 			if l[j] == '\\' {
@@ -180,39 +210,46 @@ func randomRepresentation(t *testing.T, rng *rand.Rand, word string) string {
 			if rng.IntN(2) == 0 {
 				f = forms[0]
 			}
-			payload.WriteString(f)
+			pb.WriteString(f)
 		}
 	}
+	line, payload = lb.String(), pb.String()
 	var inner, value string
-	if err := json.Unmarshal([]byte(`"`+payload.String()+`"`), &inner); err != nil {
-		t.Fatalf("%s: %v", payload.String(), err)
+	if err := json.Unmarshal([]byte(`"`+payload+`"`), &inner); err != nil {
+		t.Fatalf("%s: %v", payload, err)
 	}
 	if err := json.Unmarshal([]byte(`"`+inner+`"`), &value); err != nil || !strings.EqualFold(value, word) {
-		t.Fatalf("%s decodes to %q (%v)", payload.String(), value, err)
+		t.Fatalf("%s decodes to %q (%v)", payload, value, err)
 	}
-	if inner != line.String() {
-		t.Fatalf("%s decodes to %s, want %s", payload.String(), inner, line.String())
+	if inner != line {
+		t.Fatalf("%s decodes to %s, want %s", payload, inner, line)
 	}
-	if rng.IntN(4) == 0 {
-		return line.String() // as the audit line itself writes it
-	}
-	return payload.String()
+	return line, payload
 }
 
 // TestScreenKeepsEveryRepresentation places random representations of "forbidden" at
 // every offset of escaped audit text, so that every position relative to the sampling
-// grid and to both ends is tried, and checks that the screen keeps each.
+// grid and to both ends is tried, and checks that each screen keeps each: the word
+// screen the bare representation in the line and in the payload's string, the quoted
+// screen the payload's string of the quoted value (each quote as \" or \u0022).
 func TestScreenKeepsEveryRepresentation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	filler := `{\"kind\":\"Event\",\"verb\":\"get\",\"requestURI\":\"/api?a=1\u0026b=\\\\u00e9\"}`
+	quotes := []string{`\"`, `\u0022`}
 	for i := 0; i < 3000; i++ {
-		rep := randomRepresentation(t, rng, "forbidden")
-		for off := 0; off < screenStride+2; off++ {
-			before := filler[len(filler)-off:]
-			after := filler[:rng.IntN(8)]
-			msg := []byte(before + rep + after)
-			if !forbiddenScreen.keep(msg) {
-				t.Fatalf("screen rejects %q", msg)
+		line, payload := randomRepresentation(t, rng, "forbidden")
+		quoted := quotes[rng.IntN(2)] + payload + quotes[rng.IntN(2)]
+		for _, tt := range []struct {
+			s   *screen
+			rep string
+		}{{forbiddenScreen, line}, {forbiddenScreen, payload}, {quotedScreen, quoted}} {
+			for off := 0; off < tt.s.stride+2; off++ {
+				before := filler[len(filler)-off:]
+				after := filler[:rng.IntN(12)]
+				msg := []byte(before + tt.rep + after)
+				if !tt.s.keep(msg) {
+					t.Fatalf("screen (stride %d) rejects %q", tt.s.stride, msg)
+				}
 			}
 		}
 	}
@@ -226,9 +263,16 @@ func TestScreenRejects(t *testing.T) {
 		`{\"requestURI\":\"/api/v1/pods?limit=500\u0026resourceVersion=0\",\"annotations\":{\"x\":\"{\\\"a\\\":\\\"\\u003cb\\u003e\\\"}\"}}`,
 		`{"verb":"create","responseStatus":{"code":201},"userAgent":"kubectl/v1.31.0 (linux/amd64)"}`,
 	} {
-		if forbiddenScreen.keep([]byte(msg)) {
-			t.Errorf("screen keeps %s", msg)
+		if forbiddenScreen.keep([]byte(msg)) || quotedScreen.keep([]byte(msg)) {
+			t.Errorf("a screen keeps %s", msg)
 		}
+	}
+	// The word not as a whole value: the quoted screen may drop it.
+	if quotedScreen.keep([]byte(`{\"message\":\"pods is forbidden: User \\\"x\\\" cannot\"}`)) {
+		t.Error("quoted screen keeps a message whose only forbidden is inside a longer string")
+	}
+	if !quotedScreen.keep([]byte(`{\"reason\":\u0022Forbidde\u006e\"}`)) {
+		t.Error("quoted screen rejects an escaped quoted value")
 	}
 	for _, msg := range []string{`"reason":"Forbidden"`, `\"reason\":\"FORBIDDEN\"`, `forbi\\u0064den`} {
 		if !forbiddenScreen.keep([]byte(msg)) {

@@ -370,6 +370,15 @@ func (s *eventSink) Restart(env *cwlogs.Payload) {
 	s.env = e
 }
 
+// mayMatch is the prefilter for a log event: a message that still carries the payload's
+// escapes and holds its whole line has the stronger screen of detect.MayMatchEscaped.
+func mayMatch(le *cwlogs.LogEvent, mode detect.Mode) bool {
+	if le.Escaped && !le.Cut {
+		return detect.MayMatchEscaped(le.Message, mode)
+	}
+	return detect.MayMatch(le.Message, mode)
+}
+
 // LogEvent implements cwlogs.Sink: prefilter, unescape, parse and evaluate one log event,
 // and prepare its match.
 func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
@@ -389,7 +398,7 @@ func (s *eventSink) LogEvent(le *cwlogs.LogEvent) {
 		c.skip(SkipPastWorkBound)
 		return
 	}
-	if !opts.ParseAll && !detect.MayMatch(le.Message, opts.Mode) {
+	if !opts.ParseAll && !mayMatch(le, opts.Mode) {
 		return
 	}
 	c.candidates++
