@@ -49,9 +49,7 @@ func (ps *payloadScanner) split(b []byte, i int) (next int, ok bool) {
 		// b[i:] starts with recordStart.
 		i += len(recordStart)
 		idStart := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = jsonscan.Digits(b, i)
 		if i == idStart || !bytes.HasPrefix(b[i:], []byte(timestampKey)) {
 			return fail()
 		}

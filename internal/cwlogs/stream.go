@@ -183,9 +183,7 @@ func (d *Decoder) fastRecord(bound int64, sink Sink) bool {
 	}
 	i := rec + len(recordStart)
 	idStart := i
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		i++
-	}
+	i = jsonscan.Digits(b, i)
 	if i == idStart || !bytes.HasPrefix(b[i:], []byte(timestampKey)) {
 		return false
 	}

@@ -9,6 +9,8 @@
 // string contents).
 package jsonscan
 
+import "encoding/binary"
+
 // MaxDepth is the nesting of arrays and objects encoding/json accepts.
 const MaxDepth = 10000
 
@@ -44,12 +46,12 @@ func Number(b []byte, i int) (end int, ok bool) {
 	case j < len(b) && b[j] == '0':
 		j++
 	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		j = digits(b, j+1)
+		j = Digits(b, j+1)
 	default:
 		return i, false
 	}
 	if j < len(b) && b[j] == '.' {
-		k := digits(b, j+1)
+		k := Digits(b, j+1)
 		if k == j+1 {
 			return i, false
 		}
@@ -60,7 +62,7 @@ func Number(b []byte, i int) (end int, ok bool) {
 		if j < len(b) && (b[j] == '+' || b[j] == '-') {
 			j++
 		}
-		k := digits(b, j)
+		k := Digits(b, j)
 		if k == j {
 			return i, false
 		}
@@ -69,8 +71,19 @@ func Number(b []byte, i int) (end int, ok bool) {
 	return j, true
 }
 
-// digits returns the index of the first byte at or after i that is not a decimal digit.
-func digits(b []byte, i int) int {
+// Digits returns the index of the first byte at or after i that is not a decimal digit.
+// It tests eight bytes at a time (a CloudWatch Logs event id has 56 digits): none below
+// '0' and none above '9'.
+func Digits(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// As controlBytes: the high bit of each byte below '0', and of each above '9'.
+		below := ^(((x & lows7) + (0x80-'0')*ones) | x) & highs
+		above := (((x & lows7) + (0x7f-'9')*ones) | x) & highs
+		if below|above != 0 {
+			break
+		}
+	}
 	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 		i++
 	}

@@ -200,3 +200,23 @@ func FuzzValue(f *testing.F) {
 		checkValue(t, b)
 	})
 }
+
+// TestDigits checks the eight-bytes-at-a-time digit run against the byte loop, with every
+// byte value placed at every position of runs of every length up to 20.
+func TestDigits(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos <= n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("7", n) + "0123456789")
+				b[pos] = byte(c)
+				want := 0
+				for want < len(b) && b[want] >= '0' && b[want] <= '9' {
+					want++
+				}
+				if got := Digits(b, 0); got != want {
+					t.Fatalf("Digits(%q) = %d, want %d", b, got, want)
+				}
+			}
+		}
+	}
+}
