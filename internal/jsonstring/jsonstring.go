@@ -85,8 +85,14 @@ func Unescape(raw []byte) ([]byte, error) {
 		case c == '"' || c < ' ':
 			return nil, ErrBadString
 		case c < utf8.RuneSelf:
-			out = append(out, c)
-			i++
+			// A run of plain ASCII (a log line has a few bytes between escaped quotes) is
+			// appended at once.
+			j := i + 1
+			for j < len(raw) && raw[j] != '\\' && raw[j] != '"' && raw[j] >= ' ' && raw[j] < utf8.RuneSelf {
+				j++
+			}
+			out = append(out, raw[i:j]...)
+			i = j
 		default:
 			r, size := utf8.DecodeRune(raw[i:])
 			i += size
