@@ -99,7 +99,9 @@ func (s *screen) keep(msg []byte) bool {
 
 // stride is the step between samples as an array type: len of the type parameter is then a
 // constant in each instantiation, so that the loads of the loop need no bounds checks.
-type stride interface{ [6]byte | [10]byte }
+type stride interface {
+	[4]byte | [6]byte | [7]byte | [10]byte
+}
 
 // keepEvery is keep with the step len(S), which must be s.stride.
 func keepEvery[S stride](s *screen, msg []byte) bool {
