@@ -11,7 +11,7 @@
 # of audit JSON), against base64 + inflate of the same file (bench/cmd/payloads -inflate):
 # wall time, CPU time and peak RSS of each, replay with one worker per core and with one.
 #
-# Environment: COUNT (runs per benchmark, default 5; the median is reported),
+# Environment: COUNT (rounds of all the benchmarks, default 5; the median is reported),
 # STARTS (bootstrap starts timed, default 21), METRICS=0 (skip bench/cmd/metrics),
 # REPLAY=0 (skip the replay comparison).
 set -euo pipefail
@@ -22,7 +22,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 go run ./bench/cmd/payloads -dir "$tmp"
-GOMAXPROCS=1 CGO_ENABLED=0 go test -count="$count" -run '^$' -bench . -benchmem ./bench | tee "$tmp/go.txt" >&2
+# The benchmarks run in turn, count rounds of all of them, rather than count times each in
+# a row: a burst of load on this shared machine then slows one round of every benchmark
+# instead of all the runs of one, and the medians compare the same moments.
+CGO_ENABLED=0 go test -c -o "$tmp/bench.test" ./bench
+for ((i = 0; i < count; i++)); do
+	(cd bench && GOMAXPROCS=1 "$tmp/bench.test" -test.run '^$' -test.bench . -test.benchmem -test.count 1)
+done | tee "$tmp/go.txt" >&2
 
 node_ns=""
 if command -v node >/dev/null; then
