@@ -130,7 +130,7 @@ func BenchmarkDecodeFilter(b *testing.B) {
 			}
 			n := 0
 			for _, le := range ps[0].LogEvents {
-				if detect.MayMatch(le.Message, detect.ModeSeed) {
+				if detect.MayMatchEscaped(le.Message, detect.ModeSeed) {
 					n++
 				}
 			}
@@ -227,7 +227,7 @@ func BenchmarkParts(b *testing.B) {
 		payloads(b)
 		for b.Loop() {
 			for _, m := range msgs {
-				detect.MayMatch(m, detect.ModeSeed)
+				detect.MayMatchEscaped(m, detect.ModeSeed)
 			}
 		}
 	})

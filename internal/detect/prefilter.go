@@ -34,7 +34,7 @@ func MayMatch(msg []byte, mode Mode) bool {
 	if mode == ModeBroad {
 		return create.in(msg) || hasLetterEscape(msg)
 	}
-	if !forbiddenScreen.keep(msg) {
+	if !forbiddenScreen().keep(msg) {
 		return false // no representation of "forbidden": see screen.go
 	}
 	return mayMatchExact(msg)
@@ -53,7 +53,7 @@ func MayMatchEscaped(msg []byte, mode Mode) bool {
 	if mode == ModeBroad {
 		return MayMatch(msg, mode)
 	}
-	if !quotedScreen.keep(msg) {
+	if !quotedScreen().keep(msg) {
 		return false
 	}
 	return mayMatchExact(msg)

@@ -3,6 +3,7 @@ package detect
 import (
 	_ "embed"
 	"encoding/binary"
+	"sync"
 )
 
 // A screen is MayMatch's first test in the modes that need a reason of "forbidden": it
@@ -45,11 +46,14 @@ var (
 	quotedGrams []byte
 
 	// forbiddenScreen finds the word in any message.
-	forbiddenScreen = newScreen(forbiddenGrams, 9)
+	forbiddenScreen = sync.OnceValue(func() *screen { return newScreen(forbiddenGrams, 9) })
 	// quotedScreen finds the quoted value in a message that still carries the payload's
 	// escapes and holds its whole line.
-	quotedScreen = newScreen(quotedGrams, 13)
+	quotedScreen = sync.OnceValue(func() *screen { return newScreen(quotedGrams, 13) })
 )
+
+// The screens are built on first use (about half a millisecond), not before the function
+// is ready for its first event.
 
 // The case fold of MayMatch (bit 0x20 of every byte), four and eight bytes at a time.
 const (

@@ -242,7 +242,7 @@ func TestScreenKeepsEveryRepresentation(t *testing.T) {
 		for _, tt := range []struct {
 			s   *screen
 			rep string
-		}{{forbiddenScreen, line}, {forbiddenScreen, payload}, {quotedScreen, quoted}} {
+		}{{forbiddenScreen(), line}, {forbiddenScreen(), payload}, {quotedScreen(), quoted}} {
 			for off := 0; off < tt.s.stride+2; off++ {
 				before := filler[len(filler)-off:]
 				after := filler[:rng.IntN(12)]
@@ -263,19 +263,19 @@ func TestScreenRejects(t *testing.T) {
 		`{\"requestURI\":\"/api/v1/pods?limit=500\u0026resourceVersion=0\",\"annotations\":{\"x\":\"{\\\"a\\\":\\\"\\u003cb\\u003e\\\"}\"}}`,
 		`{"verb":"create","responseStatus":{"code":201},"userAgent":"kubectl/v1.31.0 (linux/amd64)"}`,
 	} {
-		if forbiddenScreen.keep([]byte(msg)) || quotedScreen.keep([]byte(msg)) {
+		if forbiddenScreen().keep([]byte(msg)) || quotedScreen().keep([]byte(msg)) {
 			t.Errorf("a screen keeps %s", msg)
 		}
 	}
 	// The word not as a whole value: the quoted screen may drop it.
-	if quotedScreen.keep([]byte(`{\"message\":\"pods is forbidden: User \\\"x\\\" cannot\"}`)) {
+	if quotedScreen().keep([]byte(`{\"message\":\"pods is forbidden: User \\\"x\\\" cannot\"}`)) {
 		t.Error("quoted screen keeps a message whose only forbidden is inside a longer string")
 	}
-	if !quotedScreen.keep([]byte(`{\"reason\":\u0022Forbidde\u006e\"}`)) {
+	if !quotedScreen().keep([]byte(`{\"reason\":\u0022Forbidde\u006e\"}`)) {
 		t.Error("quoted screen rejects an escaped quoted value")
 	}
 	for _, msg := range []string{`"reason":"Forbidden"`, `\"reason\":\"FORBIDDEN\"`, `forbi\\u0064den`} {
-		if !forbiddenScreen.keep([]byte(msg)) {
+		if !forbiddenScreen().keep([]byte(msg)) {
 			t.Errorf("screen rejects %s", msg)
 		}
 	}
