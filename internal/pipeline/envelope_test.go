@@ -133,3 +133,50 @@ func TestRepeatedLogEventsKey(t *testing.T) {
 			len(got.Aggregates), got.Stats.Matches, got.Stats.LogEvents)
 	}
 }
+
+// TestEscapedQuotesAndLetters: the payload's string may write the line's quotes as \u0022
+// and its letters as \u00XX escapes (legal JSON, not what CloudWatch Logs writes). The
+// prefilter of whole escaped messages (detect.MayMatchEscaped) keeps such lines: the
+// aggregates are those of the plain payload.
+func TestEscapedQuotesAndLetters(t *testing.T) {
+	lines := rawLines(t, "anonymous-forbidden.jsonl")
+	want, _ := delivery(t, lines)
+	escapes := strings.NewReplacer(`\"`, `\u0022`, "Forbidden", `\u0046orbidd\u0065n`, "create", `cr\u0065ate`)
+	var b strings.Builder
+	b.WriteString(`{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod-cluster/cluster",` +
+		`"logStream":"kube-apiserver-audit-1","subscriptionFilters":["f"],"logEvents":[`)
+	for i, l := range lines {
+		enc, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		// In the encoded content every quote of the line is escaped, so \" is only ever one.
+		fmt.Fprintf(&b, `{"id":"%056d","timestamp":%d,"message":"%s"}`, i+1, 1764000000000+int64(i), escapes.Replace(string(enc[1:len(enc)-1])))
+	}
+	b.WriteString(`]}`)
+	if !strings.Contains(b.String(), `\u0022\u0046orbidd\u0065n\u0022`) {
+		t.Fatal("the test payload holds no escaped reason")
+	}
+	comp, err := cwlogs.Compress([]byte(b.String()), cwlogs.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []detect.Mode{detect.ModeSeed, detect.ModeAuthz} {
+		p := pipeline.New(options(mode))
+		a, err := p.Process(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Process(cwlogs.SubscriptionEvent(comp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Stats.Matches == 0 || got.Stats.Matches != a.Stats.Matches || len(got.Aggregates) != len(a.Aggregates) {
+			t.Errorf("mode %s: %d matches, %d aggregates from the escaped payload; want %d, %d", mode,
+				got.Stats.Matches, len(got.Aggregates), a.Stats.Matches, len(a.Aggregates))
+		}
+	}
+}
