@@ -87,11 +87,12 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 	comp := gzipped(t, plain)
 
-	// Lines that pass the prefilter (they mention create and forbidden), so they are parsed.
+	// Lines that pass the prefilter (they hold create and a quoted Forbidden), so they are
+	// parsed.
 	full := good("x")
 	truncated := full[:len(full)-50] + "[Truncated...]"
 	nested := `{"verb":"create","reason":"Forbidden","x":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`
-	huge := "create Forbidden " + strings.Repeat("A", 6<<20)
+	huge := "create \"Forbidden\" " + strings.Repeat("A", 6<<20)
 	hugeMatch := auditLine(t, "huge-agent", "203.0.113.9", 2*time.Minute, map[string]any{"userAgent": strings.Repeat("B", 5<<20)})
 	badUTF8User := strings.Replace(auditLine(t, "BADUTF8", "203.0.113.9", 3*time.Minute, nil), `"username":"BADUTF8"`, "\"username\":\"bad\xff\xfeutf8\"", 1)
 
@@ -102,16 +103,16 @@ func TestBadInputMatrix(t *testing.T) {
 		skipped  string // skip reason expected for the bad line; "" when it must match
 		alert    string // user alerted for the bad line itself, when it matches
 	}{
-		{"junk text", "I1124 08:30:01 trace.go:236] \"Create\" forbidden", false, "not_json", ""},
+		{"junk text", "I1124 08:30:01 trace.go:236] \"Create\" reason=\"Forbidden\"", false, "not_json", ""},
 		{"truncated by CloudWatch Logs", truncated, false, "truncated", ""},
 		{"deeply nested JSON", nested, false, "not_json", ""},
 		{"several MB of junk", huge, false, "not_json", ""},
-		{"not UTF-8 junk", "\xff\xfe create \xc0 Forbidden \xed\xa0\x80", false, "not_json", ""},
+		{"not UTF-8 junk", "\xff\xfe create \xc0 \"Forbidden\" \xed\xa0\x80", false, "not_json", ""},
 		{"kind of the wrong type", `{"kind":0,"verb":"create","responseStatus":{"reason":"Forbidden"}}`, false, "not_audit", ""},
 		{"responseStatus a string", `{"apiVersion":"audit.k8s.io/v1","verb":"create","responseStatus":"Forbidden"}`, false, "not_audit", ""},
 		{"verb an array", `{"apiVersion":"audit.k8s.io/v1","verb":["create"],"responseStatus":{"reason":"Forbidden"}}`, false, "not_audit", ""},
 		{"username a number", `{"kind":"Event","verb":"create","user":{"username":403},"responseStatus":{"reason":"Forbidden"}}`, false, "not_audit", ""},
-		{"invalid escape in the message", `create Forbidden \x`, true, "bad_encoding", ""},
+		{"invalid escape in the message", `create \"Forbidden\" \x`, true, "bad_encoding", ""},
 		{"JSON array", `["create","Forbidden"]`, false, "not_audit", ""},
 		{"missing fields everywhere", `{"apiVersion":"audit.k8s.io/v1","verb":"create","responseStatus":{"reason":"Forbidden"}}`, false, "", "0"},
 		{"null fields everywhere", `{"apiVersion":"audit.k8s.io/v1","verb":"create","user":null,"sourceIPs":null,"objectRef":null,"userAgent":null,"responseStatus":{"reason":"Forbidden","code":null,"message":null}}`, false, "", "0"},
