@@ -38,7 +38,8 @@ type screen struct {
 	b8     [1 << 17 / 64]uint64 // 8-grams by two hashes: 128 Kibit
 }
 
-// The screens, with their shortest representations.
+// The screens, with their shortest representations. They are built on first use (about
+// half a millisecond), not before the function is ready for its first event.
 var (
 	//go:embed forbidden.grams
 	forbiddenGrams []byte
@@ -51,9 +52,6 @@ var (
 	// escapes and holds its whole line.
 	quotedScreen = sync.OnceValue(func() *screen { return newScreen(quotedGrams, 13) })
 )
-
-// The screens are built on first use (about half a millisecond), not before the function
-// is ready for its first event.
 
 // The case fold of MayMatch (bit 0x20 of every byte), four and eight bytes at a time.
 const (
