@@ -3,6 +3,7 @@ package detect
 import (
 	_ "embed"
 	"encoding/binary"
+	"strconv"
 	"sync"
 )
 
@@ -93,10 +94,13 @@ func hash8(x uint64) (uint64, uint64) {
 
 // keep reports whether msg may hold a representation: false only when it holds none.
 func (s *screen) keep(msg []byte) bool {
-	if s.stride == 10 {
+	switch s.stride {
+	case 10:
 		return keepEvery[[10]byte](s, msg)
+	case 6:
+		return keepEvery[[6]byte](s, msg)
 	}
-	return keepEvery[[6]byte](s, msg)
+	panic("screen: no sampling loop for a step of " + strconv.Itoa(s.stride))
 }
 
 // stride is the step between samples as an array type: len of the type parameter is then a

@@ -13,6 +13,16 @@ import (
 	"github.com/eks-unauthorized-access/detector/internal/pipeline"
 )
 
+// rawEvent is the subscription event of a payload written by hand (gzip, as CloudWatch Logs).
+func rawEvent(t *testing.T, payload string) []byte {
+	t.Helper()
+	comp, err := cwlogs.Compress([]byte(payload), cwlogs.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cwlogs.SubscriptionEvent(comp)
+}
+
 // TestEnvelopeAfterLogEvents: matches are prepared (keyed, checked, bounded) as their log
 // events are read, under the envelope read before them. A payload whose envelope fields
 // come after its logEvents (legal JSON, not what CloudWatch Logs writes) gives the same
@@ -32,16 +42,12 @@ func TestEnvelopeAfterLogEvents(t *testing.T) {
 	}
 	msg := `{"logEvents":` + string(events) + `,"messageType":"DATA_MESSAGE","owner":"111122223333",` +
 		`"logGroup":"/aws/eks/prod-cluster/cluster","logStream":"kube-apiserver-audit-1","subscriptionFilters":["f"]}`
-	comp, err := cwlogs.Compress([]byte(msg), cwlogs.Gzip)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := pipeline.New(options(detect.ModeSeed))
 	a, err := p.Process(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := p.Process(cwlogs.SubscriptionEvent(comp))
+	b, err := p.Process(rawEvent(t, msg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,19 +117,12 @@ func TestRepeatedLogEventsKey(t *testing.T) {
 		return string(b)
 	}
 	head := `{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod-cluster/cluster","logStream":"s","subscriptionFilters":["f"],`
-	event := func(msg string) []byte {
-		comp, err := cwlogs.Compress([]byte(msg), cwlogs.Gzip)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cwlogs.SubscriptionEvent(comp)
-	}
 	p := pipeline.New(options(detect.ModeSeed))
-	got, err := p.Process(event(head + `"logEvents":[` + rec(1, lines[0]) + `],"logEvents":[` + rec(2, lines[1]) + `]}`))
+	got, err := p.Process(rawEvent(t, head+`"logEvents":[`+rec(1, lines[0])+`],"logEvents":[`+rec(2, lines[1])+`]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := p.Process(event(head + `"logEvents":[` + rec(2, lines[1]) + `]}`))
+	want, err := p.Process(rawEvent(t, head+`"logEvents":[`+rec(2, lines[1])+`]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,17 +159,14 @@ func TestEscapedQuotesAndLetters(t *testing.T) {
 	if !strings.Contains(b.String(), `\u0022\u0046orbidd\u0065n\u0022`) {
 		t.Fatal("the test payload holds no escaped reason")
 	}
-	comp, err := cwlogs.Compress([]byte(b.String()), cwlogs.Gzip)
-	if err != nil {
-		t.Fatal(err)
-	}
+	escaped := rawEvent(t, b.String())
 	for _, mode := range []detect.Mode{detect.ModeSeed, detect.ModeAuthz} {
 		p := pipeline.New(options(mode))
 		a, err := p.Process(want)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := p.Process(cwlogs.SubscriptionEvent(comp))
+		got, err := p.Process(escaped)
 		if err != nil {
 			t.Fatal(err)
 		}
