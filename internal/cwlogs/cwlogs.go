@@ -9,10 +9,10 @@ package cwlogs
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"io"
 
+	"github.com/eks-unauthorized-access/detector/internal/inflate"
 	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
@@ -136,7 +136,7 @@ type Decoder struct {
 	comp  []byte // compressed bytes
 	out   []byte // inflated payloads of the current Decode, back to back
 	src   bytes.Reader
-	gz    *gzip.Reader
+	gz    *inflate.Reader
 	zl    io.ReadCloser
 	datas [][]byte // raw data strings of the event, aliasing it
 	ps    payloadScanner

@@ -2,7 +2,6 @@ package cwlogs
 
 import (
 	"bytes"
-	"compress/gzip"
 	"compress/zlib"
 	"encoding/base64"
 	"encoding/binary"
@@ -11,6 +10,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/eks-unauthorized-access/detector/internal/inflate"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
 
@@ -171,12 +171,9 @@ func (d *Decoder) reader(comp []byte) (io.Reader, int64, error) {
 	switch {
 	case len(comp) >= 2 && comp[0] == 0x1f && comp[1] == 0x8b:
 		if d.gz == nil {
-			gz, err := gzip.NewReader(&d.src)
-			if err != nil {
-				return nil, 0, fmt.Errorf("read gzip header: %w", err)
-			}
-			d.gz = gz
-		} else if err := d.gz.Reset(&d.src); err != nil {
+			d.gz = new(inflate.Reader)
+		}
+		if err := d.gz.Reset(comp); err != nil {
 			return nil, 0, fmt.Errorf("read gzip header: %w", err)
 		}
 		if len(comp) >= 18 {
