@@ -8,7 +8,8 @@
 # per batch; it runs the local services of infra/local.
 #
 # Then replay, the whole process, over a stream of 39 maximum-size deliveries (about 200 MB
-# of audit JSON), against base64 + inflate of the same file (bench/cmd/payloads -inflate):
+# of audit JSON), against base64 + inflate of the same file (bench/cmd/payloads -inflate,
+# with the decoder's inflater; with compress/gzip for reference):
 # wall time, CPU time and peak RSS of each, replay with one worker per core and with one.
 #
 # Environment: COUNT (rounds of all the benchmarks, default 5; the median is reported),
@@ -64,6 +65,7 @@ END {
 	}
 	if (node_ns != "") printf "%-22s %12.2f\n", "Node.js blueprint (d)", node_ns / 1e6
 	printf "\nE = T(a floor)/T(b pipeline)      = %.2f   (target >= 0.85)\n", t["Floor"] / t["Pipeline"]
+	if ("FloorStdlib" in t) printf "T(floor with compress/gzip)/T(b)  = %.2f   (the floor of the inflater before internal/inflate)\n", t["FloorStdlib"] / t["Pipeline"]
 	printf "speedup (b) over (c) Go baseline  = %.1fx  (target >= 10x)\n", t["Baseline"] / t["Pipeline"]
 	if (node_ns != "") printf "speedup (b) over (d) Node.js      = %.1fx  (target >= 3x)\n", node_ns / t["Pipeline"]
 }' "$tmp/go.txt"
@@ -77,6 +79,7 @@ if [[ "${REPLAY:-1}" != 0 ]]; then
 	timed() { /usr/bin/time -f "%e %U %M" "$@" 2>&1 >/dev/null | tail -1; }
 	for ((i = 0; i < count; i++)); do
 		echo "inflate $(timed "$tmp/payloads" -inflate "$tmp/stream.jsonl")"
+		echo "inflatestd $(timed "$tmp/payloads" -inflate "$tmp/stream.jsonl" -stdlib)"
 		echo "replay $(timed "$tmp/replay" --format splunk "$tmp/stream.jsonl")"
 		echo "replay1 $(timed "$tmp/replay" --workers 1 --format splunk "$tmp/stream.jsonl")"
 	done >"$tmp/replay.txt"
@@ -91,6 +94,7 @@ if [[ "${REPLAY:-1}" != 0 ]]; then
 		printf "replay --format splunk over 39 deliveries (%.1f MB file, about 200 MB of audit JSON), median of %d runs:\n", size / 1e6, split(wall["replay"], x, " ")
 		printf "  %-34s %6s %9s %13s\n", "", "wall s", "user CPU s", "peak RSS MiB"
 		printf "  %-34s %6.2f %9.2f %13.1f\n", "base64 + inflate only", median(wall["inflate"]), median(user["inflate"]), rss["inflate"] / 1024
+		printf "  %-34s %6.2f %9.2f %13.1f\n", "  the same with compress/gzip", median(wall["inflatestd"]), median(user["inflatestd"]), rss["inflatestd"] / 1024
 		printf "  %-34s %6.2f %9.2f %13.1f\n", "replay (" cores " workers)", median(wall["replay"]), median(user["replay"]), rss["replay"] / 1024
 		printf "  %-34s %6.2f %9.2f %13.1f\n", "replay --workers 1", median(wall["replay1"]), median(user["replay1"]), rss["replay1"] / 1024
 		printf "  replay / inflate, wall time = %.2f   (target <= 1.20)\n", median(wall["replay"]) / median(wall["inflate"])

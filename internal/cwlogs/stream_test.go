@@ -68,6 +68,7 @@ func TestStreamLayouts(t *testing.T) {
 	}{
 		{"envelope after logEvents", `{"logEvents":[` + rec("1", "a") + `,` + rec("2", long) + `],"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","policyLevel":"ACCOUNT_LEVEL_POLICY"}`, false},
 		{"other key order", `{"messageType":"DATA_MESSAGE","logEvents":[{"message":"` + long + `","timestamp":2,"id":"9"},{"timestamp":3,"message":"b\"},{\"id\":\"","id":"10"}]}`, false},
+		{"mixed key orders", `{"messageType":"DATA_MESSAGE","logEvents":[` + rec("1", "a") + `,{"timestamp":2,"id":"2","message":"b"},` + rec("3", "c") + `]}`, false},
 		{"keys after message", `{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"a","x":[{"y":"z"}]},` + rec("2", "b") + `]}`, false},
 		{"repeated logEvents", `{"messageType":"DATA_MESSAGE","logEvents":[` + rec("1", "old") + `],"logEvents":[` + rec("2", "new") + `]}`, false},
 		{"escaped keys", `{"message\u0054ype":"DATA_MESSAGE","logEvents":[{"\u0069d":"1","timestamp":1,"message":"m"}]}`, false},

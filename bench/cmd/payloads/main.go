@@ -2,7 +2,8 @@
 // as event-N.json files into a directory, for the Node.js comparison of make bench, or as
 // one file with one event per line, the input replay reads (-jsonl). With -inflate it
 // reads such a file back and only base64-decodes and inflates each event's data: the floor
-// that replay's time is compared with.
+// that replay's time is compared with (with the decoder's inflater, internal/inflate, or
+// with compress/gzip given -stdlib).
 package main
 
 import (
@@ -17,19 +18,21 @@ import (
 	"path/filepath"
 
 	"github.com/eks-unauthorized-access/detector/bench/workload"
+	"github.com/eks-unauthorized-access/detector/internal/inflate"
 )
 
 func main() {
 	dir := flag.String("dir", "", "directory to write the events into, one file each")
 	jsonl := flag.String("jsonl", "", "file to write the events into, one per line")
-	inflate := flag.String("inflate", "", "read this file of events, one per line, and only base64-decode and inflate each")
+	inflateName := flag.String("inflate", "", "read this file of events, one per line, and only base64-decode and inflate each")
+	stdlib := flag.Bool("stdlib", false, "with -inflate: inflate with compress/gzip instead of the decoder's inflater")
 	n := flag.Int("n", 3, "number of deliveries (the Go benchmarks use 3; about 5.2 MB of audit JSON each)")
 	flag.Parse()
 	var err error
 	switch {
-	case *inflate != "":
+	case *inflateName != "":
 		var size int64
-		if size, err = inflateFile(*inflate); err == nil {
+		if size, err = inflateFile(*inflateName, *stdlib); err == nil {
 			fmt.Fprintf(os.Stderr, "inflated %d bytes\n", size)
 		}
 	case *dir != "":
@@ -47,7 +50,7 @@ func main() {
 		}
 		err = os.WriteFile(*jsonl, buf.Bytes(), 0o600)
 	default:
-		fmt.Fprintln(os.Stderr, "usage: payloads -dir DIR | -jsonl FILE [-n N] | -inflate FILE")
+		fmt.Fprintln(os.Stderr, "usage: payloads -dir DIR | -jsonl FILE [-n N] | -inflate FILE [-stdlib]")
 		os.Exit(2)
 	}
 	if err != nil {
@@ -61,7 +64,8 @@ var dataKey = []byte(`"data":"`)
 
 // inflateFile base64-decodes and inflates the data of each event line of name into a
 // reused buffer, as the decoder's floor benchmark does, and returns the inflated size.
-func inflateFile(name string) (int64, error) {
+// It inflates with the decoder's inflater, or with compress/gzip if stdlib is set.
+func inflateFile(name string, stdlib bool) (int64, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return 0, err
@@ -71,7 +75,8 @@ func inflateFile(name string) (int64, error) {
 	var total int64
 	var comp []byte
 	var src bytes.Reader
-	var zr *gzip.Reader
+	var fast inflate.Reader // the decoder's inflater
+	var std *gzip.Reader
 	out := make([]byte, 64<<10)
 	for {
 		line, err := r.ReadBytes('\n')
@@ -85,11 +90,17 @@ func inflateFile(name string) (int64, error) {
 			if derr != nil {
 				return total, fmt.Errorf("decode data: %w", derr)
 			}
-			src.Reset(comp[:n])
-			if zr == nil {
-				zr, derr = gzip.NewReader(&src)
+			var zr io.Reader = &fast
+			if stdlib {
+				src.Reset(comp[:n])
+				if std == nil {
+					std, derr = gzip.NewReader(&src)
+				} else {
+					derr = std.Reset(&src)
+				}
+				zr = std
 			} else {
-				derr = zr.Reset(&src)
+				derr = fast.Reset(comp[:n])
 			}
 			if derr != nil {
 				return total, fmt.Errorf("open gzip: %w", derr)
