@@ -64,7 +64,7 @@ func (ps *payloadScanner) split(b []byte, i int) (next int, ok bool) {
 		e.Timestamp = ts
 		i = s.i + len(messageKey)
 		e.Escaped, e.split = true, true
-		k := bytes.Index(b[i:], recordStart)
+		k := indexRecordStart(b[i:])
 		last := k < 0
 		var end int
 		if last {

@@ -200,7 +200,7 @@ func (d *Decoder) fastRecord(bound int64, sink Sink) bool {
 	from := msg
 	for {
 		b = w.buf[:w.n]
-		if k := bytes.Index(b[from:], recordStart); k >= 0 {
+		if k := indexRecordStart(b[from:]); k >= 0 {
 			k += from
 			end := k - len(`"},`)
 			if end < msg || !bytes.Equal(b[end:k], []byte(`"},`)) || jsonscan.Escaped(b, msg, end) {
