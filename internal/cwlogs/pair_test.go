@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestIndexRecordStart compares indexRecordStart and indexPair with bytes.Index on inputs
+// TestIndexRecordStart compares indexRecordStart with bytes.Index on inputs
 // of every length up to 200, at every offset of a larger buffer, made of the bytes of
 // recordStart and escapes: braces and quotes everywhere, few whole pairs.
 func TestIndexRecordStart(t *testing.T) {
@@ -27,9 +27,6 @@ func TestIndexRecordStart(t *testing.T) {
 			if round%4 == 1 && n >= len(recordStart) {
 				copy(b[r.IntN(n-len(recordStart)+1):], recordStart)
 			}
-			if got, want := indexPair(b), bytes.Index(b, []byte(`{"`)); got != want {
-				t.Fatalf("indexPair(%q) = %d, want %d", b, got, want)
-			}
 			if got, want := indexRecordStart(b), bytes.Index(b, recordStart); got != want {
 				t.Fatalf("indexRecordStart(%q) = %d, want %d", b, got, want)
 			}
@@ -41,9 +38,6 @@ func FuzzIndexRecordStart(f *testing.F) {
 	f.Add([]byte(`x{\"id\":\"1\"}"},{"id":"2"`))
 	f.Add(bytes.Repeat([]byte(`{"`), 20))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := indexPair(b), bytes.Index(b, []byte(`{"`)); got != want {
-			t.Fatalf("indexPair = %d, want %d", got, want)
-		}
 		if got, want := indexRecordStart(b), bytes.Index(b, recordStart); got != want {
 			t.Fatalf("indexRecordStart = %d, want %d", got, want)
 		}

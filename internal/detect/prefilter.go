@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strconv"
+
+	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 )
 
 // MayMatch is a sound prefilter for Evaluate: it looks at the bytes of a log message (the
@@ -71,19 +73,19 @@ func mayMatchExact(msg []byte) bool {
 // hasLetterEscape reports whether msg holds a \u00XX escape naming an ASCII letter, digit
 // or backslash, or a \u00 not followed by two hex digits.
 //
-// It searches for `\u00` with bytes.Index and checks the bytes after each hit. Stopping at
-// every "u" with bytes.IndexByte, and word-wise tests of every position, were measured
-// slower.
+// It searches for a backslash followed by 'u' (jsonscan.IndexPair) and checks the bytes
+// after each hit. bytes.Index of `\u00`, stopping at every "u" with bytes.IndexByte, and
+// word-wise tests of every position were measured slower.
 func hasLetterEscape(msg []byte) bool {
 	for i := 0; ; {
-		// bytes.Index switches to a vectorised search after a few false starts, so the
-		// frequent backslashes of escaped quotes cost little.
-		k := bytes.Index(msg[i:], escapeU00)
+		// A backslash followed by 'u' is rare in an escaped message, where backslashes
+		// are frequent: one vector search finds it without stopping at each of them.
+		k := jsonscan.IndexPair(msg[i:], '\\', 'u')
 		if k < 0 {
 			return false
 		}
 		i += k + 1 // the 'u'
-		if letterEscapeAt(msg, i) {
+		if bytes.HasPrefix(msg[i:], escapeU00[1:]) && letterEscapeAt(msg, i) {
 			return true
 		}
 	}

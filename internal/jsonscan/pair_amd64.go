@@ -1,11 +1,11 @@
 //go:build amd64 && !purego
 
-package cwlogs
+package jsonscan
 
 // indexPairBlocks is implemented in pair_amd64.s.
 //
 //go:noescape
-func indexPairBlocks(b []byte) int
+func indexPairBlocks(b []byte, c0, c1 byte) int
 
 // pairBlocks is the number of pair positions indexPairBlocks tests in b.
 func pairBlocks(n int) int {
