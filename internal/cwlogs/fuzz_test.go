@@ -106,15 +106,21 @@ func FuzzDecodeEvent(f *testing.F) {
 		// Stream, through a window whose edges fall everywhere, agrees with Decode on
 		// everything Decode accepts, and fails where Decode fails for another reason
 		// than the cap (which is a bound on work for Stream).
-		sd := Decoder{MaxBytes: fuzzMaxBytes, testWindow: 3, testReader: iotest.HalfReader}
-		sgot, serr := streamed(&sd, event)
-		switch {
-		case err == nil && serr != nil:
-			t.Fatalf("Stream fails where Decode succeeds: %v", serr)
-		case err == nil && !reflect.DeepEqual(flattenFuzz(sgot), flattenFuzz(got)):
-			t.Fatalf("Stream and Decode differ:\nStream %+v\nDecode %+v", flattenFuzz(sgot), flattenFuzz(got))
-		case err != nil && !errors.Is(err, ErrTooLarge) && serr == nil:
-			t.Fatalf("Stream succeeds where Decode fails: %v", err)
+		// Both ways: copied through the window, and read in place in the inflater's buffer
+		// (gzip), each a few bytes at a time.
+		for _, sd := range []*Decoder{
+			{MaxBytes: fuzzMaxBytes, testWindow: 3, testReader: iotest.HalfReader},
+			{MaxBytes: fuzzMaxBytes, testWindow: 3},
+		} {
+			sgot, serr := streamed(sd, event)
+			switch {
+			case err == nil && serr != nil:
+				t.Fatalf("Stream fails where Decode succeeds: %v", serr)
+			case err == nil && !reflect.DeepEqual(flattenFuzz(sgot), flattenFuzz(got)):
+				t.Fatalf("Stream and Decode differ:\nStream %+v\nDecode %+v", flattenFuzz(sgot), flattenFuzz(got))
+			case err != nil && !errors.Is(err, ErrTooLarge) && serr == nil:
+				t.Fatalf("Stream succeeds where Decode fails: %v", err)
+			}
 		}
 		if err != nil {
 			if got != nil {
@@ -175,30 +181,36 @@ func FuzzDecodeMessage(f *testing.F) {
 		want, werr := ParseMessage(msg)
 		// Stream: the cap is a bound on work. Every log event is handed over; those whose
 		// message starts within the bound are exactly ParseMessage's.
-		sd := Decoder{MaxBytes: maxBytes, testWindow: 5, testReader: iotest.OneByteReader}
-		var c Collect
-		if serr := sd.Stream(fuzzAWSLogs(fuzzCompress(t, msg, useZlib)), &c); serr == nil {
-			if werr != nil {
-				t.Fatalf("Stream succeeds where ParseMessage fails: %v", werr)
-			}
-			if len(c.Payloads) != 1 || len(c.Payloads[0].LogEvents) != len(want.LogEvents) {
-				t.Fatalf("Stream handed over %+v, ParseMessage read %d log events", c.Payloads, len(want.LogEvents))
-			}
-			sp := c.Payloads[0]
-			kept := sp.LogEvents[:0:0]
-			for _, e := range sp.LogEvents {
-				if !e.PastBound {
-					kept = append(kept, e)
+		// Copied through the window a byte at a time, and read in place in the inflater's
+		// buffer (gzip) five bytes a fill.
+		for _, sd := range []*Decoder{
+			{MaxBytes: maxBytes, testWindow: 5, testReader: iotest.OneByteReader},
+			{MaxBytes: maxBytes, testWindow: 5},
+		} {
+			var c Collect
+			if serr := sd.Stream(fuzzAWSLogs(fuzzCompress(t, msg, useZlib)), &c); serr == nil {
+				if werr != nil {
+					t.Fatalf("Stream succeeds where ParseMessage fails: %v", werr)
 				}
+				if len(c.Payloads) != 1 || len(c.Payloads[0].LogEvents) != len(want.LogEvents) {
+					t.Fatalf("Stream handed over %+v, ParseMessage read %d log events", c.Payloads, len(want.LogEvents))
+				}
+				sp := c.Payloads[0]
+				kept := sp.LogEvents[:0:0]
+				for _, e := range sp.LogEvents {
+					if !e.PastBound {
+						kept = append(kept, e)
+					}
+				}
+				sp.LogEvents = kept
+				wp := want
+				wp.LogEvents = want.LogEvents[:len(kept)]
+				if g, w := flattenFuzz([]Payload{sp}), flattenFuzz([]Payload{wp}); !reflect.DeepEqual(g, w) {
+					t.Fatalf("Stream and ParseMessage differ:\nStream       %+v\nParseMessage %+v", g, w)
+				}
+			} else if werr == nil && int64(len(msg)) <= maxBytes {
+				t.Fatalf("Stream fails where ParseMessage succeeds: %v", serr)
 			}
-			sp.LogEvents = kept
-			wp := want
-			wp.LogEvents = want.LogEvents[:len(kept)]
-			if g, w := flattenFuzz([]Payload{sp}), flattenFuzz([]Payload{wp}); !reflect.DeepEqual(g, w) {
-				t.Fatalf("Stream and ParseMessage differ:\nStream       %+v\nParseMessage %+v", g, w)
-			}
-		} else if werr == nil && int64(len(msg)) <= maxBytes {
-			t.Fatalf("Stream fails where ParseMessage succeeds: %v", serr)
 		}
 		if int64(len(msg)) > maxBytes {
 			if !errors.Is(err, ErrTooLarge) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/eks-unauthorized-access/detector/internal/inflate"
 	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
@@ -81,11 +82,17 @@ func (d *Decoder) streamData(data []byte, limit, done int64, sink Sink) (int64, 
 		maxLine = DefaultMaxLineBytes
 	}
 	start := windowStart
-	if d.testWindow > 0 {
-		start = d.testWindow
-		r = d.testReader(r)
+	z, inPlace := r.(*inflate.Reader)
+	switch {
+	case d.testWindow > 0 && d.testReader != nil:
+		d.win.reset(d.testReader(r), d.testWindow, maxLine)
+	case inPlace:
+		// gzip, the format of CloudWatch Logs: the window is the inflater's buffer.
+		z.MaxFill = d.testWindow
+		d.win.resetInflater(z, maxLine)
+	default:
+		d.win.reset(r, start, maxLine)
 	}
-	d.win.reset(r, start, maxLine)
 	p, ok := d.streamPayload(limit-done, sink)
 	if d.win.err != nil {
 		return 0, inflateError(d.win.err)
@@ -203,7 +210,7 @@ func (d *Decoder) fastRecord(bound int64, sink Sink) bool {
 		if k := indexRecordStart(b[from:]); k >= 0 {
 			k += from
 			end := k - len(`"},`)
-			if end < msg || !bytes.Equal(b[end:k], []byte(`"},`)) || jsonscan.Escaped(b, msg, end) {
+			if end < msg || !bytes.Equal(b[end:k], []byte(`"},`)) || jsonscan.Escaped(b, msg, end) || end-rec > w.max {
 				w.i = rec
 				return false
 			}
@@ -215,7 +222,7 @@ func (d *Decoder) fastRecord(bound int64, sink Sink) bool {
 			// The last record: its message ends at its first unescaped quote, which must
 			// close the record and the array.
 			end := jsonscan.StringEnd(b, msg)
-			if end < 0 || !bytes.HasPrefix(b[end:], []byte(`"}]`)) || jsonscan.Escaped(b, msg, end) {
+			if end < 0 || !bytes.HasPrefix(b[end:], []byte(`"}]`)) || jsonscan.Escaped(b, msg, end) || end-rec > w.max {
 				w.i = rec
 				return false
 			}

@@ -3,6 +3,7 @@ package cwlogs
 import (
 	"io"
 
+	"github.com/eks-unauthorized-access/detector/internal/inflate"
 	"github.com/eks-unauthorized-access/detector/internal/jsonscan"
 	"github.com/eks-unauthorized-access/detector/internal/jsonstring"
 )
@@ -12,7 +13,11 @@ import (
 // must be seen whole (a log message, a key, a header string) does not fit, up to max bytes.
 // Strings are returned as the raw bytes between their quotes, valid until the next read.
 type window struct {
-	r    io.Reader
+	r io.Reader
+	// z, when set, is the inflater whose own buffer is the window (r is not read): the
+	// bytes are tokenized where they were decoded, never copied (inflateMode).
+	z    *inflate.Reader
+	own  []byte // the window's buffer when it reads r
 	buf  []byte
 	i, n int   // next byte to read, end of the valid bytes
 	off  int64 // inflated offset of buf[0]
@@ -29,11 +34,21 @@ const windowStart = 64 << 10
 // reset starts reading r with a buffer of start bytes that may grow to maxBytes.
 func (w *window) reset(r io.Reader, start, maxBytes int) {
 	maxBytes = max(maxBytes, start)
-	if cap(w.buf) < start || cap(w.buf) > 4*start {
+	if cap(w.own) < start || cap(w.own) > 4*start {
 		// A buffer grown for an earlier long line is released down to the start size.
-		w.buf = make([]byte, start)
+		w.own = make([]byte, start)
 	}
-	*w = window{r: r, buf: w.buf[:cap(w.buf)], max: maxBytes, key0: w.key0}
+	*w = window{r: r, own: w.own, buf: w.own[:cap(w.own)], max: maxBytes, key0: w.key0}
+}
+
+// fillRoom is how many bytes the window asks the inflater to make room for at a time.
+const fillRoom = 64 << 10
+
+// resetInflater starts reading the inflater z in place: the window is z's buffer, which
+// holds the history of the stream before the bytes the window keeps. A message may be
+// up to maxBytes long, as with reset.
+func (w *window) resetInflater(z *inflate.Reader, maxBytes int) {
+	*w = window{z: z, own: w.own, max: max(maxBytes, windowStart), key0: w.key0}
 }
 
 // more reads at least one byte, first moving the bytes from keep on (keep <= w.i) to the
@@ -43,6 +58,9 @@ func (w *window) more(keep int) (int, bool) {
 	w.full = false
 	if w.eof || w.err != nil {
 		return keep, false
+	}
+	if w.z != nil {
+		return w.moreInPlace(keep)
 	}
 	if keep > 0 {
 		copy(w.buf, w.buf[keep:w.n])
@@ -75,6 +93,27 @@ func (w *window) more(keep int) (int, bool) {
 			return keep, false
 		}
 	}
+}
+
+// moreInPlace is more when the window is the inflater's buffer: the inflater drops the
+// bytes before keep but its history, and decodes more after the others.
+func (w *window) moreInPlace(keep int) (int, bool) {
+	if w.n-keep >= w.max {
+		w.full = true
+		return keep, false
+	}
+	shift, err := w.z.Fill(keep, min(fillRoom, w.max-(w.n-keep)))
+	n := w.n - shift
+	w.off += int64(shift)
+	w.i -= shift
+	w.buf = w.z.Bytes()
+	w.n = len(w.buf)
+	if err == io.EOF {
+		w.eof = true
+	} else if err != nil {
+		w.err = err
+	}
+	return keep - shift, w.n > n
 }
 
 // ensure reads until k bytes from w.i are in the buffer or no more can be read.
@@ -139,9 +178,15 @@ func (w *window) strCut() (raw []byte, cut, ok bool) {
 	w.i++
 	start, from := w.i, w.i
 	for {
-		if end := jsonscan.StringEndFrom(w.buf[:w.n], start, from); end >= 0 {
+		if end := jsonscan.StringEndFrom(w.buf[:w.n], start, from); end >= 0 && end-start < w.max {
 			w.i = end + 1
 			return w.buf[start:end], false, true
+		} else if end >= 0 {
+			// Read in place, the window can hold more than max bytes at once: the string
+			// is cut as if the window had filled.
+			cut := escapeBoundary(w.buf[start : start+w.max])
+			w.i = end + 1
+			return w.buf[start : start+cut], true, true
 		}
 		from = w.n
 		ks, more := w.more(start)

@@ -66,17 +66,24 @@ type Reader struct {
 	crc  uint32
 	size uint32
 	err  error
+
+	// MaxFill, when positive, is the most bytes one Fill decodes (a match may pass it by
+	// up to 257): tests set it to cut the stream everywhere. Reset keeps it.
+	MaxFill int
 }
 
 // Reset starts inflating the gzip stream in; it reads the first member's header and
 // returns its error, as gzip.Reader.Reset does (io.EOF for an empty stream).
 func (z *Reader) Reset(in []byte) error {
-	if z.buf == nil {
+	if z.buf == nil || len(z.buf) > 4*bufSize {
+		// A buffer grown by Fill for a long message is released down to the usual size.
 		z.buf = make([]byte, bufSize)
+	}
+	if z.dynLit == nil {
 		z.dynLit = make([]uint32, litTableSize)
 		z.dynDist = make([]uint32, distTableSize)
 	}
-	*z = Reader{in: in, buf: z.buf, dynLit: z.dynLit, dynDist: z.dynDist}
+	*z = Reader{in: in, buf: z.buf, dynLit: z.dynLit, dynDist: z.dynDist, MaxFill: z.MaxFill}
 	ip, err := header(in, 0)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) && len(in) == 0 {
@@ -164,6 +171,51 @@ func header(in []byte, ip int) (int, error) {
 	return ip + i, nil
 }
 
+// Bytes returns the decoded bytes the Reader holds, for a caller that reads them in place
+// with Fill instead of Read. Each Fill may move them, and reallocate the buffer.
+func (z *Reader) Bytes() []byte { return z.buf[:z.op] }
+
+// Fill decodes more bytes into the buffer Bytes returns, for a caller that reads them in
+// place instead of copying them with Read (the two are not mixed on one stream). keep is
+// the index in Bytes of the first byte the caller still needs: when less than room bytes
+// are free, Fill moves the bytes from there, with the 32 KiB of history before them, to
+// the front of the buffer, and grows the buffer if they still leave less than room. It
+// returns how far the kept bytes moved, and once no byte is added, the stream's error or
+// io.EOF at its end.
+func (z *Reader) Fill(keep, room int) (shift int, err error) {
+	if len(z.buf)-slack-z.op < room {
+		if s := min(keep, z.op-histSize); s > 0 {
+			copy(z.buf, z.buf[s:z.op])
+			z.op -= s
+			z.rp, z.crcFrom, z.base = z.op, z.op, max(0, z.base-s)
+			shift = s
+		}
+		if need := z.op + room + slack; need > len(z.buf) {
+			// A quarter more than needed: growth stays amortised, and the buffer within
+			// a quarter of what the longest kept run takes.
+			nb := make([]byte, need+need/4)
+			copy(nb, z.buf[:z.op])
+			z.buf = nb
+		}
+	}
+	before := z.op
+	lim := len(z.buf) - slack
+	if z.MaxFill > 0 {
+		lim = min(lim, z.op+z.MaxFill)
+	}
+	z.decode(lim)
+	z.rp = z.op
+	if z.op == before {
+		if z.err != nil {
+			return shift, z.err
+		}
+		if z.state == stateEOF {
+			return shift, io.EOF
+		}
+	}
+	return shift, nil
+}
+
 // fill decodes more bytes into z.buf after z.op, first dropping what was read but the
 // history. It is called only when every decoded byte has been read.
 func (z *Reader) fill() {
@@ -173,7 +225,12 @@ func (z *Reader) fill() {
 		z.base = max(0, z.base-(z.op-keep))
 		z.op, z.rp, z.crcFrom = keep, keep, keep
 	}
-	lim := len(z.buf) - slack
+	z.decode(len(z.buf) - slack)
+}
+
+// decode decodes until z.op reaches lim (at most len(z.buf)-slack), or the stream ends
+// or fails.
+func (z *Reader) decode(lim int) {
 	for z.op < lim && z.err == nil && z.state != stateEOF {
 		switch z.state {
 		case stateHeader:

@@ -57,6 +57,13 @@ func corpus() map[string][]byte {
 		"text 2M":   text(2 << 20),
 		"run":       bytes.Repeat([]byte{'a'}, 100_000),
 	}
+	// Most matches reach back exactly 32 KiB, the most DEFLATE allows: the history kept
+	// when the buffer slides must be all of it. The buffer slides at a different place of
+	// the period in each.
+	unit := random(32 << 10)
+	for _, skip := range []int{0, 1, 2, 3, 100, 5000} {
+		c[fmt.Sprintf("period 32K from %d", skip)] = bytes.Repeat(unit, 12)[skip:]
+	}
 	for p := 2; p <= 9; p++ {
 		c[fmt.Sprintf("period %d", p)] = period(p, 5000+p)
 	}
@@ -403,4 +410,54 @@ func FuzzInflate(f *testing.F) {
 		}
 		compare(t, append(append([]byte(nil), base...), b...))
 	})
+}
+
+// TestInflateFill reads with Fill, keeping at each call a random number of the bytes
+// already read (as a decoder keeps a record that runs on): the kept bytes must still be
+// the data's, wherever they moved, and the buffer grows for a kept run longer than it.
+func TestInflateFill(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for name, data := range corpus() {
+		for _, maxFill := range []int{0, 1, 7, 1000} {
+			if maxFill > 0 && maxFill < 100 && len(data) > 100_000 {
+				continue
+			}
+			var z Reader
+			z.MaxFill = maxFill
+			if err := z.Reset(gz(t, data, 6)); err != nil {
+				t.Fatal(err)
+			}
+			off := 0  // the data offset of Bytes()[0]
+			keep := 0 // the index in Bytes of the first byte kept
+			for {
+				room := 1 + r.IntN(64<<10)
+				shift, err := z.Fill(keep, room)
+				if shift < 0 || shift > keep {
+					t.Fatalf("%s: Fill(%d) moved the bytes by %d", name, keep, shift)
+				}
+				off += shift
+				keep -= shift
+				b := z.Bytes()
+				if off+len(b) > len(data) || !bytes.Equal(b[keep:], data[off+keep:off+len(b)]) {
+					t.Fatalf("%s MaxFill %d: the bytes from %d are not the data's", name, maxFill, off+keep)
+				}
+				if err == io.EOF {
+					if off+len(b) != len(data) {
+						t.Fatalf("%s MaxFill %d: EOF after %d bytes of %d", name, maxFill, off+len(b), len(data))
+					}
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s MaxFill %d: %v", name, maxFill, err)
+				}
+				// Keep from a random point: mostly the new bytes only, at times a long run.
+				switch r.IntN(4) {
+				case 0:
+					keep = max(0, len(b)-r.IntN(400<<10))
+				default:
+					keep = max(keep, len(b)-r.IntN(2<<10))
+				}
+			}
+		}
+	}
 }
