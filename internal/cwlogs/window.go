@@ -15,7 +15,7 @@ import (
 type window struct {
 	r io.Reader
 	// z, when set, is the inflater whose own buffer is the window (r is not read): the
-	// bytes are tokenized where they were decoded, never copied (inflateMode).
+	// bytes are tokenized where they were decoded, never copied (resetInflater).
 	z    *inflate.Reader
 	own  []byte // the window's buffer when it reads r
 	buf  []byte
