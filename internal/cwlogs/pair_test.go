@@ -52,7 +52,7 @@ func BenchmarkIndexRecordStart(b *testing.B) {
 	b.SetBytes(int64(len(rec)))
 	b.Run("bytes.Index", func(b *testing.B) {
 		for b.Loop() {
-			if bytes.Index(rec, recordStart) < 0 {
+			if !bytes.Contains(rec, recordStart) {
 				b.Fatal("no record")
 			}
 		}

@@ -1,6 +1,7 @@
 package cwlogs
 
 import (
+	"errors"
 	"io"
 
 	"github.com/eks-unauthorized-access/detector/internal/inflate"
@@ -108,7 +109,7 @@ func (w *window) moreInPlace(keep int) (int, bool) {
 	w.i -= shift
 	w.buf = w.z.Bytes()
 	w.n = len(w.buf)
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		w.eof = true
 	} else if err != nil {
 		w.err = err

@@ -177,11 +177,15 @@ func TestInflateMembers(t *testing.T) {
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	w.Name, w.Comment, w.Extra = "name.json", "a comment", []byte{1, 2, 3}
-	w.Write(a)
-	w.Close()
-	w.Reset(&buf)
-	w.Write(b)
-	w.Close()
+	for _, data := range [][]byte{a, b} {
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		w.Reset(&buf)
+	}
 	got, err := inflate(buf.Bytes(), 0)
 	if err != nil || !bytes.Equal(got, append(append([]byte(nil), a...), b...)) {
 		t.Fatalf("two members: %d bytes, %v", len(got), err)
@@ -277,9 +281,16 @@ func member(deflate, want []byte) []byte {
 func TestInflateHeader(t *testing.T) {
 	data := []byte("payload")
 	var raw bytes.Buffer
-	fw, _ := flate.NewWriter(&raw, 6)
-	fw.Write(data)
-	fw.Close()
+	fw, err := flate.NewWriter(&raw, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	withHeader := func(h []byte) []byte {
 		out := append(append([]byte(nil), h...), raw.Bytes()...)
 		out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(data))
@@ -441,7 +452,7 @@ func TestInflateFill(t *testing.T) {
 				if off+len(b) > len(data) || !bytes.Equal(b[keep:], data[off+keep:off+len(b)]) {
 					t.Fatalf("%s MaxFill %d: the bytes from %d are not the data's", name, maxFill, off+keep)
 				}
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					if off+len(b) != len(data) {
 						t.Fatalf("%s MaxFill %d: EOF after %d bytes of %d", name, maxFill, off+len(b), len(data))
 					}

@@ -96,7 +96,7 @@ func build(table []uint32, lengths []uint8, templates []uint32, primary uint) bo
 			return false // over-subscribed
 		}
 	}
-	if left > 0 && !(maxLen == 1 && count[1] == 1) {
+	if left > 0 && (maxLen != 1 || count[1] != 1) {
 		return false // incomplete
 	}
 	var next [maxBits + 1]int
