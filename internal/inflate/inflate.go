@@ -7,7 +7,9 @@
 //
 // It accepts and rejects what compress/gzip does (the same header rules, multistream,
 // CRC-32 and size checks, a truncated stream fails with io.ErrUnexpectedEOF), and gives
-// the same bytes: FuzzInflate and the tests compare the two.
+// the same bytes: FuzzInflate and the tests compare the two. A caller reads the bytes
+// either through Read, which copies them, or in place in the Reader's buffer (Fill and
+// Bytes), as the subscription decoder does.
 package inflate
 
 import (
