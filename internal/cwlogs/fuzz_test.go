@@ -174,7 +174,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg []byte, useZlib bool, limit uint32) {
 		maxBytes := int64(limit%(2*fuzzMaxBytes)) + 1
 		d := Decoder{MaxBytes: maxBytes}
-		got, err := d.Decode(fuzzAWSLogs(fuzzCompress(t, msg, useZlib)))
+		event := fuzzAWSLogs(fuzzCompress(t, msg, useZlib))
+		got, err := d.Decode(event)
 		if c := int64(cap(d.out)); c > maxBytes+1 {
 			t.Fatalf("inflation buffer grew to %d bytes, cap is %d", c, maxBytes)
 		}
@@ -188,7 +189,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			{MaxBytes: maxBytes, testWindow: 5},
 		} {
 			var c Collect
-			if serr := sd.Stream(fuzzAWSLogs(fuzzCompress(t, msg, useZlib)), &c); serr == nil {
+			if serr := sd.Stream(event, &c); serr == nil {
 				if werr != nil {
 					t.Fatalf("Stream succeeds where ParseMessage fails: %v", werr)
 				}

@@ -81,7 +81,6 @@ func (d *Decoder) streamData(data []byte, limit, done int64, sink Sink) (int64, 
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
-	start := windowStart
 	z, inPlace := r.(*inflate.Reader)
 	switch {
 	case d.testWindow > 0 && d.testReader != nil:
@@ -91,7 +90,7 @@ func (d *Decoder) streamData(data []byte, limit, done int64, sink Sink) (int64, 
 		z.MaxFill = d.testWindow
 		d.win.resetInflater(z, maxLine)
 	default:
-		d.win.reset(r, start, maxLine)
+		d.win.reset(r, windowStart, maxLine)
 	}
 	p, ok := d.streamPayload(limit-done, sink)
 	if d.win.err != nil {

@@ -185,28 +185,13 @@ func (z *Reader) Bytes() []byte { return z.buf[:z.op] }
 // returns how far the kept bytes moved, and once no byte is added, the stream's error or
 // io.EOF at its end.
 func (z *Reader) Fill(keep, room int) (shift int, err error) {
-	if len(z.buf)-slack-z.op < room {
-		if s := min(keep, z.op-histSize); s > 0 {
-			copy(z.buf, z.buf[s:z.op])
-			z.op -= s
-			z.rp, z.crcFrom, z.base = z.op, z.op, max(0, z.base-s)
-			shift = s
-		}
-		if need := z.op + room + slack; need > len(z.buf) {
-			// A quarter more than needed: growth stays amortised, and the buffer within
-			// a quarter of what the longest kept run takes.
-			nb := make([]byte, need+need/4)
-			copy(nb, z.buf[:z.op])
-			z.buf = nb
-		}
-	}
+	shift = z.makeRoom(keep, room)
 	before := z.op
 	lim := len(z.buf) - slack
 	if z.MaxFill > 0 {
 		lim = min(lim, z.op+z.MaxFill)
 	}
 	z.decode(lim)
-	z.rp = z.op
 	if z.op == before {
 		if z.err != nil {
 			return shift, z.err
@@ -218,16 +203,36 @@ func (z *Reader) Fill(keep, room int) (shift int, err error) {
 	return shift, nil
 }
 
-// fill decodes more bytes into z.buf after z.op, first dropping what was read but the
-// history. It is called only when every decoded byte has been read.
+// fill decodes more bytes into z.buf after z.op for Read, first dropping what was read
+// but the history. It is called only when every decoded byte has been read.
 func (z *Reader) fill() {
-	if z.op > len(z.buf)-slack-histSize {
-		keep := min(z.op, histSize)
-		copy(z.buf, z.buf[z.op-keep:z.op])
-		z.base = max(0, z.base-(z.op-keep))
-		z.op, z.rp, z.crcFrom = keep, keep, keep
-	}
+	z.makeRoom(z.op, len(z.buf)-slack-histSize)
 	z.decode(len(z.buf) - slack)
+}
+
+// makeRoom is the buffer's one way of freeing space: when fewer than room bytes are free,
+// it moves the bytes from keep, with the 32 KiB of history before them, to the front, and
+// grows the buffer if they still leave less than room. It returns how far they moved.
+// It is called between decodes, when every decoded byte has been summed.
+func (z *Reader) makeRoom(keep, room int) int {
+	if len(z.buf)-slack-z.op >= room {
+		return 0
+	}
+	s := max(0, min(keep, z.op-histSize))
+	if s > 0 {
+		copy(z.buf, z.buf[s:z.op])
+		z.op -= s
+		z.rp = max(0, z.rp-s)
+		z.crcFrom, z.base = z.op, max(0, z.base-s)
+	}
+	if need := z.op + room + slack; need > len(z.buf) {
+		// A quarter more than needed: growth stays amortised, and the buffer within a
+		// quarter of what the longest kept run takes.
+		nb := make([]byte, need+need/4)
+		copy(nb, z.buf[:z.op])
+		z.buf = nb
+	}
+	return s
 }
 
 // decode decodes until z.op reaches lim (at most len(z.buf)-slack), or the stream ends
